@@ -26,7 +26,14 @@ impl fmt::Display for ConfigError {
         if self.line == 0 {
             write!(f, "{}: {}", self.path.display(), self.message)
         } else {
-            write!(f, "{}:{}:{}: {}", self.path.display(), self.line, self.col, self.message)
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.path.display(),
+                self.line,
+                self.col,
+                self.message
+            )
         }
     }
 }
@@ -49,7 +56,10 @@ impl std::error::Error for ConfigErrors {}
 
 /// Reads and parses `path`, then lets `read` pull the fields out. Returns every syntax and field
 /// error together.
-pub fn load<T>(path: &Path, read: impl FnOnce(&mut Section<'_, '_>) -> T) -> Result<T, ConfigErrors> {
+pub fn load<T>(
+    path: &Path,
+    read: impl FnOnce(&mut Section<'_, '_>) -> T,
+) -> Result<T, ConfigErrors> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         ConfigErrors(vec![ConfigError {
             path: path.to_path_buf(),
@@ -62,16 +72,29 @@ pub fn load<T>(path: &Path, read: impl FnOnce(&mut Section<'_, '_>) -> T) -> Res
 }
 
 /// Like [`load`] on text already in memory (`path` is only used in messages).
-pub fn parse<T>(path: &Path, text: &str, read: impl FnOnce(&mut Section<'_, '_>) -> T) -> Result<T, ConfigErrors> {
+pub fn parse<T>(
+    path: &Path,
+    text: &str,
+    read: impl FnOnce(&mut Section<'_, '_>) -> T,
+) -> Result<T, ConfigErrors> {
     let (doc, syntax) = DeTable::parse_recoverable(text);
-    let mut sink = Sink { path, text, errors: Vec::new() };
+    let mut sink = Sink {
+        path,
+        text,
+        errors: Vec::new(),
+    };
     for e in syntax {
         let at = e.span().map(|s| s.start).unwrap_or(0);
         sink.push(at, e.message().trim().to_string());
     }
     let table = doc.into_inner();
     let value = {
-        let mut section = Section { table: &table, prefix: String::new(), used: Vec::new(), sink: &mut sink };
+        let mut section = Section {
+            table: &table,
+            prefix: String::new(),
+            used: Vec::new(),
+            sink: &mut sink,
+        };
         let v = read(&mut section);
         section.report_unknown();
         v
@@ -95,7 +118,12 @@ impl Sink<'_> {
         let before = &self.text[..offset.min(self.text.len())];
         let line = before.matches('\n').count() + 1;
         let col = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
-        self.errors.push(ConfigError { path: self.path.to_path_buf(), line, col, message });
+        self.errors.push(ConfigError {
+            path: self.path.to_path_buf(),
+            line,
+            col,
+            message,
+        });
     }
 }
 
@@ -115,7 +143,11 @@ impl<'t> Section<'t, '_> {
     }
 
     fn name(&self, key: &str) -> String {
-        if self.prefix.is_empty() { key.to_string() } else { format!("{}.{key}", self.prefix) }
+        if self.prefix.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.prefix)
+        }
     }
 
     /// Records a problem with field `key` (at the field's value, or at the table if absent).
@@ -125,7 +157,12 @@ impl<'t> Section<'t, '_> {
         self.sink.push(at, format!("`{name}`: {message}"));
     }
 
-    fn typed<T>(&mut self, key: &str, what: &str, get: impl FnOnce(&DeValue<'t>) -> Option<T>) -> Option<T> {
+    fn typed<T>(
+        &mut self,
+        key: &str,
+        what: &str,
+        get: impl FnOnce(&DeValue<'t>) -> Option<T>,
+    ) -> Option<T> {
         let v = self.entry(key)?;
         match get(v.get_ref()) {
             Some(t) => Some(t),
@@ -148,7 +185,14 @@ impl<'t> Section<'t, '_> {
 
     /// A non-negative integer field.
     pub fn u64(&mut self, key: &str) -> Option<u64> {
-        let v = self.typed(key, "an integer", |v| v.as_integer().map(|i| i64::from_str_radix(i.as_str().replace('_', "").trim_start_matches('+'), i.radix())))?;
+        let v = self.typed(key, "an integer", |v| {
+            v.as_integer().map(|i| {
+                i64::from_str_radix(
+                    i.as_str().replace('_', "").trim_start_matches('+'),
+                    i.radix(),
+                )
+            })
+        })?;
         match v {
             Ok(n) if n >= 0 => Some(n as u64),
             _ => {
@@ -194,7 +238,10 @@ impl<'t> Section<'t, '_> {
                 Some(s) => out.push(s.to_string()),
                 None => {
                     let name = self.name(key);
-                    self.sink.push(item.span().start, format!("`{name}`: every item must be a string"));
+                    self.sink.push(
+                        item.span().start,
+                        format!("`{name}`: every item must be a string"),
+                    );
                 }
             }
         }
@@ -212,7 +259,8 @@ impl<'t> Section<'t, '_> {
                 }
                 None => {
                     let name = format!("{}.{}", self.name(key), k.get_ref());
-                    self.sink.push(v.span().start, format!("`{name}`: expected a string"));
+                    self.sink
+                        .push(v.span().start, format!("`{name}`: expected a string"));
                 }
             }
         }
@@ -229,7 +277,8 @@ impl<'t> Section<'t, '_> {
         let known = self.used.join(", ");
         for (at, k) in unknown {
             let name = self.name(&k);
-            self.sink.push(at, format!("unknown field `{name}`; known fields: {known}"));
+            self.sink
+                .push(at, format!("unknown field `{name}`; known fields: {known}"));
         }
     }
 }
@@ -284,7 +333,11 @@ mod tests {
     fn reports_every_error_with_its_line() {
         let text = "listen = \"nowhere\"\nnames = [\"a\", 3]\ninterval = 5\nbogus = true\n[labels]\nenv = 1\n";
         let errs = parse(Path::new("c.toml"), text, read).unwrap_err();
-        let lines: Vec<(usize, &str)> = errs.0.iter().map(|e| (e.line, e.message.as_str())).collect();
+        let lines: Vec<(usize, &str)> = errs
+            .0
+            .iter()
+            .map(|e| (e.line, e.message.as_str()))
+            .collect();
         assert_eq!(errs.0.len(), 5, "{errs}");
         assert_eq!(lines[0].0, 1);
         assert!(lines[0].1.contains("not an address"));

@@ -10,9 +10,9 @@ fn check_part(part: &str, what: &str, allow_slash: bool) -> Result<(), String> {
     if part.is_empty() || part.len() > 63 {
         return Err(format!("label {what} {part:?} must be 1 to 63 characters"));
     }
-    let ok = part
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') || (allow_slash && c == '/'));
+    let ok = part.chars().all(|c| {
+        c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') || (allow_slash && c == '/')
+    });
     if !ok {
         return Err(format!(
             "label {what} {part:?} may only contain letters, digits, '.', '_', '-'{}",
@@ -72,15 +72,27 @@ mod tests {
         let labels: Labels = parse_labels(&["env=prod", "role=db"]).unwrap();
         assert!(Selector::parse("").unwrap().matches(&labels));
         assert!(Selector::parse("env=prod").unwrap().matches(&labels));
-        assert!(Selector::parse("env=prod, role=db").unwrap().matches(&labels));
-        assert!(!Selector::parse("env=prod,role=web").unwrap().matches(&labels));
+        assert!(
+            Selector::parse("env=prod, role=db")
+                .unwrap()
+                .matches(&labels)
+        );
+        assert!(
+            !Selector::parse("env=prod,role=web")
+                .unwrap()
+                .matches(&labels)
+        );
         assert!(!Selector::parse("zone=a").unwrap().matches(&labels));
     }
 
     #[test]
     fn bad_labels_say_why() {
         assert!(parse_label("nokey").unwrap_err().contains("key=value"));
-        assert!(parse_label("a b=c").unwrap_err().contains("may only contain"));
+        assert!(
+            parse_label("a b=c")
+                .unwrap_err()
+                .contains("may only contain")
+        );
         assert!(parse_label("=c").unwrap_err().contains("1 to 63"));
         assert!(Selector::parse("env=prod,bad").is_err());
     }

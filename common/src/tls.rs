@@ -33,7 +33,11 @@ pub enum TlsError {
         "CA fingerprint mismatch: the coordinator at {addr} presents a CA with fingerprint {presented}, \
          but {expected} was given; check --ca-fingerprint against `rampart ca fingerprint` on the coordinator"
     )]
-    FingerprintMismatch { addr: String, presented: String, expected: String },
+    FingerprintMismatch {
+        addr: String,
+        presented: String,
+        expected: String,
+    },
     #[error("malformed CA fingerprint {0:?}: expected sha256: followed by 64 hex digits")]
     BadFingerprint(String),
 }
@@ -46,7 +50,12 @@ pub fn fingerprint(der: &[u8]) -> String {
 /// Normalises a user-supplied fingerprint (`sha256:` prefix optional, `:` separators and case
 /// ignored) to the form [`fingerprint`] returns.
 pub fn normalize_fingerprint(s: &str) -> Result<String, TlsError> {
-    let hexpart = s.trim().strip_prefix("sha256:").unwrap_or(s.trim()).replace(':', "").to_ascii_lowercase();
+    let hexpart = s
+        .trim()
+        .strip_prefix("sha256:")
+        .unwrap_or(s.trim())
+        .replace(':', "")
+        .to_ascii_lowercase();
     if hexpart.len() != 64 || !hexpart.chars().all(|c| c.is_ascii_hexdigit()) {
         return Err(TlsError::BadFingerprint(s.to_string()));
     }
@@ -57,9 +66,15 @@ pub fn normalize_fingerprint(s: &str) -> Result<String, TlsError> {
 pub fn certs_from_pem(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TlsError::Pem { what: what.to_string(), reason: e.to_string() })?;
+        .map_err(|e| TlsError::Pem {
+            what: what.to_string(),
+            reason: e.to_string(),
+        })?;
     if certs.is_empty() {
-        return Err(TlsError::Pem { what: what.to_string(), reason: "no certificate in it".into() });
+        return Err(TlsError::Pem {
+            what: what.to_string(),
+            reason: "no certificate in it".into(),
+        });
     }
     Ok(certs)
 }
@@ -77,7 +92,11 @@ impl Target {
     /// Parses `https://HOST:PORT` (also accepts a bare `HOST:PORT`).
     pub fn parse(addr: &str) -> Result<Self, TlsError> {
         let bad = || TlsError::BadAddress(addr.to_string());
-        let with_scheme = if addr.contains("://") { addr.to_string() } else { format!("https://{addr}") };
+        let with_scheme = if addr.contains("://") {
+            addr.to_string()
+        } else {
+            format!("https://{addr}")
+        };
         let uri: Uri = with_scheme.parse().map_err(|_| bad())?;
         if uri.scheme_str() != Some("https") {
             return Err(bad());
@@ -86,7 +105,10 @@ impl Target {
         let port = uri.port_u16().ok_or_else(bad)?;
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         let server_name = ServerName::try_from(bare.to_string()).map_err(|_| bad())?;
-        Ok(Self { authority: format!("{host}:{port}"), server_name })
+        Ok(Self {
+            authority: format!("{host}:{port}"),
+            server_name,
+        })
     }
 }
 
@@ -96,7 +118,10 @@ fn provider() -> Arc<CryptoProvider> {
 
 /// A client TLS config trusting only `ca_pem`, presenting `identity` (certificate chain PEM,
 /// private key PEM) when given. ALPN is h2, as gRPC needs.
-pub fn client_config(ca_pem: &[u8], identity: Option<(&[u8], &[u8])>) -> Result<Arc<ClientConfig>, TlsError> {
+pub fn client_config(
+    ca_pem: &[u8],
+    identity: Option<(&[u8], &[u8])>,
+) -> Result<Arc<ClientConfig>, TlsError> {
     let mut roots = RootCertStore::empty();
     for c in certs_from_pem(ca_pem, "the CA certificate")? {
         roots.add(c)?;
@@ -107,8 +132,10 @@ pub fn client_config(ca_pem: &[u8], identity: Option<(&[u8], &[u8])>) -> Result<
     let mut config = match identity {
         Some((cert, key)) => {
             let chain = certs_from_pem(cert, "the client certificate")?;
-            let key = PrivateKeyDer::from_pem_slice(key)
-                .map_err(|e| TlsError::Pem { what: "the private key".into(), reason: e.to_string() })?;
+            let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| TlsError::Pem {
+                what: "the private key".into(),
+                reason: e.to_string(),
+            })?;
             builder.with_client_auth_cert(chain, key)?
         }
         None => builder.with_no_client_auth(),
@@ -123,11 +150,16 @@ async fn tls_connect(
 ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, std::io::Error> {
     let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&target.authority))
         .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TCP connect timed out"))??;
+        .map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::TimedOut, "TCP connect timed out")
+        })??;
     tcp.set_nodelay(true)?;
-    tokio::time::timeout(CONNECT_TIMEOUT, TlsConnector::from(config).connect(target.server_name.clone(), tcp))
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out"))?
+    tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        TlsConnector::from(config).connect(target.server_name.clone(), tcp),
+    )
+    .await
+    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out"))?
 }
 
 /// Opens a gRPC channel to `addr` over TLS with `config`. Connects eagerly so that an unreachable
@@ -137,7 +169,10 @@ pub async fn dial(addr: &str, config: Arc<ClientConfig>) -> Result<Channel, TlsE
     // Handshake once up front: tonic's own error would hide the TLS reason.
     tls_connect(&target, config.clone())
         .await
-        .map_err(|e| TlsError::Unreachable { addr: addr.to_string(), reason: crate::error_chain(&e) })?;
+        .map_err(|e| TlsError::Unreachable {
+            addr: addr.to_string(),
+            reason: crate::error_chain(&e),
+        })?;
     let endpoint = Endpoint::from_shared(format!("http://{}", target.authority))
         .map_err(|_| TlsError::BadAddress(addr.to_string()))?
         .connect_timeout(CONNECT_TIMEOUT)
@@ -145,12 +180,19 @@ pub async fn dial(addr: &str, config: Arc<ClientConfig>) -> Result<Channel, TlsE
         .keep_alive_timeout(Duration::from_secs(10));
     let connector = tower::service_fn(move |_: Uri| {
         let (target, config) = (target.clone(), config.clone());
-        async move { tls_connect(&target, config).await.map(hyper_util::rt::TokioIo::new) }
+        async move {
+            tls_connect(&target, config)
+                .await
+                .map(hyper_util::rt::TokioIo::new)
+        }
     });
     endpoint
         .connect_with_connector(connector)
         .await
-        .map_err(|e| TlsError::Unreachable { addr: addr.to_string(), reason: crate::error_chain(&e) })
+        .map_err(|e| TlsError::Unreachable {
+            addr: addr.to_string(),
+            reason: crate::error_chain(&e),
+        })
 }
 
 /// Accepts any chain but keeps it, so the caller can look for the pinned CA in it. Handshake
@@ -182,7 +224,12 @@ impl ServerCertVerifier for ChainRecorder {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -191,11 +238,18 @@ impl ServerCertVerifier for ChainRecorder {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -205,7 +259,10 @@ impl ServerCertVerifier for ChainRecorder {
 pub async fn fetch_pinned_ca(addr: &str, expected: &str) -> Result<String, TlsError> {
     let expected = normalize_fingerprint(expected)?;
     let target = Target::parse(addr)?;
-    let recorder = Arc::new(ChainRecorder { seen: Mutex::new(Vec::new()), provider: provider() });
+    let recorder = Arc::new(ChainRecorder {
+        seen: Mutex::new(Vec::new()),
+        provider: provider(),
+    });
     let mut config = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .dangerous()
@@ -214,13 +271,27 @@ pub async fn fetch_pinned_ca(addr: &str, expected: &str) -> Result<String, TlsEr
     config.alpn_protocols = vec![b"h2".to_vec()];
     tls_connect(&target, Arc::new(config))
         .await
-        .map_err(|e| TlsError::Unreachable { addr: addr.to_string(), reason: crate::error_chain(&e) })?;
-    let seen = recorder.seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        .map_err(|e| TlsError::Unreachable {
+            addr: addr.to_string(),
+            reason: crate::error_chain(&e),
+        })?;
+    let seen = recorder
+        .seen
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
     if let Some(ca) = seen.iter().find(|c| fingerprint(c) == expected) {
         return Ok(pem_encode(ca));
     }
-    let presented = seen.last().map(|c| fingerprint(c)).unwrap_or_else(|| "nothing".into());
-    Err(TlsError::FingerprintMismatch { addr: addr.to_string(), presented, expected })
+    let presented = seen
+        .last()
+        .map(|c| fingerprint(c))
+        .unwrap_or_else(|| "nothing".into());
+    Err(TlsError::FingerprintMismatch {
+        addr: addr.to_string(),
+        presented,
+        expected,
+    })
 }
 
 /// PEM-encodes one DER certificate.
@@ -236,15 +307,30 @@ mod tests {
     fn fingerprints_normalise() {
         let fp = fingerprint(b"abc");
         assert!(fp.starts_with("sha256:ba7816bf"));
-        assert_eq!(normalize_fingerprint(&fp.to_uppercase().replace("SHA256:", "")).unwrap(), fp);
-        assert!(matches!(normalize_fingerprint("sha256:abc"), Err(TlsError::BadFingerprint(_))));
+        assert_eq!(
+            normalize_fingerprint(&fp.to_uppercase().replace("SHA256:", "")).unwrap(),
+            fp
+        );
+        assert!(matches!(
+            normalize_fingerprint("sha256:abc"),
+            Err(TlsError::BadFingerprint(_))
+        ));
     }
 
     #[test]
     fn targets_parse() {
-        assert_eq!(Target::parse("https://127.0.0.1:7443").unwrap().authority, "127.0.0.1:7443");
-        assert_eq!(Target::parse("localhost:1").unwrap().authority, "localhost:1");
-        assert_eq!(Target::parse("https://[::1]:7443").unwrap().authority, "[::1]:7443");
+        assert_eq!(
+            Target::parse("https://127.0.0.1:7443").unwrap().authority,
+            "127.0.0.1:7443"
+        );
+        assert_eq!(
+            Target::parse("localhost:1").unwrap().authority,
+            "localhost:1"
+        );
+        assert_eq!(
+            Target::parse("https://[::1]:7443").unwrap().authority,
+            "[::1]:7443"
+        );
         assert!(Target::parse("http://x:1").is_err());
         assert!(Target::parse("https://x").is_err());
     }
@@ -253,7 +339,10 @@ mod tests {
     fn pem_round_trips() {
         let der = CertificateDer::from((0u8..=200).collect::<Vec<u8>>());
         let pem = pem_encode(&der);
-        let back = CertificateDer::pem_slice_iter(pem.as_bytes()).next().unwrap().unwrap();
+        let back = CertificateDer::pem_slice_iter(pem.as_bytes())
+            .next()
+            .unwrap()
+            .unwrap();
         assert_eq!(back.as_ref(), der.as_ref());
     }
 }

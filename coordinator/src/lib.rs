@@ -1,1 +1,9 @@
-//! placeholder
+//! Rampart's coordinator: hosts the fleet registry, the PKI and the operator API. `main.rs` only
+//! parses arguments and calls [`cli::run`].
+
+pub mod api;
+pub mod config;
+pub mod fleet;
+pub mod pki;
+pub mod server;
+pub mod store;

@@ -8,7 +8,8 @@ pub mod v1 {
 }
 
 /// Encoded `FileDescriptorSet` of every Rampart service, for gRPC server reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/rampart_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/rampart_descriptor.bin"));
 
 /// The largest message either side accepts or sends (4 MiB): bounded so a peer cannot make us
 /// buffer without limit.

@@ -1,0 +1,177 @@
+//! `FleetService`: inventory, revocation and round-trip checks of agents, for operators.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rampart_common::labels::Selector;
+use rampart_proto::v1::fleet_service_server::FleetService;
+use rampart_proto::v1::{
+    Agent, GetAgentRequest, ListAgentsRequest, ListAgentsResponse, Ping, PingAgentRequest,
+    PingAgentResponse, RevokeAgentRequest, RevokeAgentResponse, command, command_result,
+};
+use tonic::{Request, Response, Status};
+
+use super::auth::{audited, authorize};
+use super::{AppState, store_status};
+use crate::fleet::FleetError;
+use crate::store::{AgentRecord, AgentState, Role};
+
+/// How long `PingAgent` waits when the caller gives no timeout.
+const DEFAULT_PING_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest wait a caller may ask of `PingAgent`.
+const MAX_PING_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone)]
+pub struct FleetApi {
+    state: Arc<AppState>,
+}
+
+impl FleetApi {
+    pub fn new(state: Arc<AppState>) -> Self {
+        Self { state }
+    }
+}
+
+/// The wire form of an agent record.
+pub fn agent_to_proto(a: AgentRecord) -> Agent {
+    use rampart_proto::v1::AgentState as P;
+    Agent {
+        id: a.id,
+        hostname: a.hostname,
+        labels: a.labels.into_iter().collect(),
+        state: match a.state {
+            AgentState::Online => P::Online,
+            AgentState::Offline => P::Offline,
+            AgentState::Revoked => P::Revoked,
+        } as i32,
+        os: a.os,
+        kernel: a.kernel,
+        arch: a.arch,
+        version: a.version,
+        capabilities: a.capabilities,
+        last_seen_unix_ms: a.last_seen,
+        enrolled_unix_ms: a.enrolled_at,
+        address: a.address,
+    }
+}
+
+fn fleet_status(err: FleetError) -> Status {
+    match err {
+        FleetError::NotConnected(_) => Status::unavailable(err.to_string()),
+        FleetError::Timeout(..) => Status::deadline_exceeded(err.to_string()),
+        FleetError::SessionClosed(_) => Status::unavailable(err.to_string()),
+    }
+}
+
+#[tonic::async_trait]
+impl FleetService for FleetApi {
+    async fn list_agents(
+        &self,
+        request: Request<ListAgentsRequest>,
+    ) -> Result<Response<ListAgentsResponse>, Status> {
+        authorize(
+            &self.state,
+            request.metadata(),
+            Role::Viewer,
+            "FleetService/ListAgents",
+        )
+        .await?;
+        let selector =
+            Selector::parse(&request.get_ref().selector).map_err(Status::invalid_argument)?;
+        let agents = self.state.store.agents().await.map_err(store_status)?;
+        let agents = agents
+            .into_iter()
+            .filter(|a| selector.matches(&a.labels))
+            .map(agent_to_proto)
+            .collect();
+        Ok(Response::new(ListAgentsResponse { agents }))
+    }
+
+    async fn get_agent(
+        &self,
+        request: Request<GetAgentRequest>,
+    ) -> Result<Response<Agent>, Status> {
+        authorize(
+            &self.state,
+            request.metadata(),
+            Role::Viewer,
+            "FleetService/GetAgent",
+        )
+        .await?;
+        let id = &request.get_ref().id;
+        let agent = self.state.store.agent(id).await.map_err(store_status)?;
+        agent
+            .map(|a| Response::new(agent_to_proto(a)))
+            .ok_or_else(|| {
+                Status::not_found(format!(
+                    "no agent {id:?}; list them with `rampart agents ls`"
+                ))
+            })
+    }
+
+    async fn revoke_agent(
+        &self,
+        request: Request<RevokeAgentRequest>,
+    ) -> Result<Response<RevokeAgentResponse>, Status> {
+        let id = request.get_ref().id.clone();
+        let state = self.state.clone();
+        audited(&self.state, request.metadata(), Role::Admin, "FleetService/RevokeAgent", format!("id={id}"), |who| async move {
+            if !state.store.revoke_agent(&id).await.map_err(store_status)? {
+                return Err(Status::not_found(format!("no agent {id:?}; list them with `rampart agents ls`")));
+            }
+            let closed = state.fleet.disconnect(&id, Status::permission_denied(format!("agent {id} has been revoked")));
+            tracing::warn!(agent = %id, by = %who.name, session_closed = closed, "agent revoked");
+            let agent = state.store.agent(&id).await.map_err(store_status)?.map(agent_to_proto);
+            Ok(Response::new(RevokeAgentResponse { agent, session_closed: closed }))
+        })
+        .await
+    }
+
+    async fn ping_agent(
+        &self,
+        request: Request<PingAgentRequest>,
+    ) -> Result<Response<PingAgentResponse>, Status> {
+        authorize(
+            &self.state,
+            request.metadata(),
+            Role::Operator,
+            "FleetService/PingAgent",
+        )
+        .await?;
+        let req = request.into_inner();
+        let timeout = match req.timeout_ms {
+            0 => DEFAULT_PING_TIMEOUT,
+            ms => Duration::from_millis(u64::from(ms)).min(MAX_PING_TIMEOUT),
+        };
+        let payload = hex::encode(rand::random::<[u8; 8]>());
+        let started = Instant::now();
+        let result = self
+            .state
+            .fleet
+            .call(
+                &req.id,
+                command::Kind::Ping(Ping {
+                    payload: payload.clone(),
+                }),
+                timeout,
+            )
+            .await
+            .map_err(fleet_status)?;
+        let rtt = started.elapsed();
+        match result.outcome {
+            Some(command_result::Outcome::Pong(p)) if p.payload == payload => {
+                Ok(Response::new(PingAgentResponse {
+                    round_trip_us: rtt.as_micros().min(u128::from(u32::MAX)) as u32,
+                }))
+            }
+            Some(command_result::Outcome::Error(e)) => Err(Status::aborted(format!(
+                "agent {} failed the ping: {e}",
+                req.id
+            ))),
+            _ => Err(Status::internal(format!(
+                "agent {} answered the ping with something else",
+                req.id
+            ))),
+        }
+    }
+}

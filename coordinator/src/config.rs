@@ -1,0 +1,93 @@
+//! The coordinator's config file (TOML). Every field can also be given on the command line, which
+//! wins. Errors are all reported at once, with file and line.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use rampart_common::config::{self, ConfigErrors};
+use rampart_common::logging::LogFormat;
+
+/// Default listen address: every interface, on Rampart's port (agents dial in from the fleet).
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:7443";
+
+/// What the config file may set; `None` where it is silent.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FileConfig {
+    /// Where the CA, the database and the initial admin token live.
+    pub data_dir: Option<PathBuf>,
+    /// Address the gRPC server binds.
+    pub listen: Option<SocketAddr>,
+    /// Extra DNS names or IP addresses the server certificate must name (load balancers, NAT).
+    pub server_names: Vec<String>,
+    /// Log line format.
+    pub log_format: Option<LogFormat>,
+}
+
+impl FileConfig {
+    /// Reads and validates `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
+        config::load(path, |s| {
+            let data_dir = s.string("data_dir").map(PathBuf::from);
+            let listen = s.parsed("listen", "a socket address such as 0.0.0.0:7443");
+            let server_names = s.string_list("server_names").unwrap_or_default();
+            for name in &server_names {
+                if name.parse::<std::net::IpAddr>().is_err() && !valid_dns_name(name) {
+                    s.error(
+                        "server_names",
+                        format!("{name:?} is neither an IP address nor a DNS name"),
+                    );
+                }
+            }
+            let log_format = s.parsed("log_format", "text or json");
+            FileConfig {
+                data_dir,
+                listen,
+                server_names,
+                log_format,
+            }
+        })
+    }
+}
+
+/// A permissive DNS name check: labels of letters, digits and '-', separated by dots.
+pub fn valid_dns_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '*')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loads_example_and_reports_all_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.toml");
+        std::fs::write(&good, "data_dir = \"/var/lib/rampart\"\nlisten = \"127.0.0.1:7443\"\nserver_names = [\"rampart.example.com\", \"10.0.0.5\"]\nlog_format = \"json\"\n").unwrap();
+        let c = FileConfig::load(&good).unwrap();
+        assert_eq!(c.listen.unwrap().port(), 7443);
+        assert_eq!(c.log_format, Some(LogFormat::Json));
+
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(
+            &bad,
+            "listen = \"here\"\nserver_names = [\"bad name!\"]\nlog_format = \"xml\"\nport = 1\n",
+        )
+        .unwrap();
+        let errs = FileConfig::load(&bad).unwrap_err();
+        let lines: Vec<usize> = errs.0.iter().map(|e| e.line).collect();
+        assert_eq!(lines, [1, 2, 3, 4], "{errs}");
+    }
+
+    #[test]
+    fn example_config_in_deploy_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/coordinator.toml");
+        FileConfig::load(&path).unwrap();
+    }
+}

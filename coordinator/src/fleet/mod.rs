@@ -1,0 +1,269 @@
+//! The live fleet: which agents have a session right now, sending commands down those sessions
+//! and matching their results. Persistent agent records live in the store; this module keeps only
+//! what exists while a session is open.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rampart_common::time::now_ms;
+use rampart_proto::v1::{Command, CommandResult, CoordinatorMessage, coordinator_message};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+/// Outbound messages queued per session before senders wait: commands are small and rare.
+pub const SESSION_QUEUE: usize = 64;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FleetError {
+    #[error("agent {0} has no open session (it is offline); check `rampart agents show {0}`")]
+    NotConnected(String),
+    #[error("agent {0} did not answer command {1} within {2:?}")]
+    Timeout(String, String, Duration),
+    #[error("agent {0} closed its session before answering")]
+    SessionClosed(String),
+}
+
+/// The coordinator's end of one agent session.
+#[derive(Debug, Clone)]
+pub struct SessionHandle {
+    /// Distinguishes a session from the one that replaced it.
+    pub session_id: u64,
+    tx: mpsc::Sender<Result<CoordinatorMessage, tonic::Status>>,
+    /// Cancelled to end the session (revocation, replacement, shutdown).
+    pub cancel: CancellationToken,
+    pending: Arc<Mutex<HashMap<String, oneshot::Sender<CommandResult>>>>,
+}
+
+impl SessionHandle {
+    /// Ends the session with `status` sent to the agent as the stream's final error.
+    pub fn close(&self, status: tonic::Status) {
+        let _ = self.tx.try_send(Err(status));
+        self.cancel.cancel();
+    }
+
+    /// Queues a message without waiting; false when the queue is full or the session is gone.
+    pub fn try_send(&self, msg: CoordinatorMessage) -> bool {
+        self.tx.try_send(Ok(msg)).is_ok()
+    }
+
+    /// Hands a result from the agent to whoever waits for it. Unknown ids (late answers after a
+    /// timeout) are dropped.
+    pub fn complete(&self, result: CommandResult) -> bool {
+        let waiter = self
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&result.command_id);
+        waiter.map(|w| w.send(result).is_ok()).unwrap_or(false)
+    }
+}
+
+/// Registry of open sessions.
+#[derive(Debug, Default)]
+pub struct Fleet {
+    sessions: Mutex<HashMap<String, SessionHandle>>,
+    next_session: AtomicU64,
+    next_command: AtomicU64,
+}
+
+impl Fleet {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Registers a new session for `agent_id`, closing any previous one (an agent has at most one).
+    /// Returns the handle and the receiver feeding the outbound stream.
+    pub fn open(
+        &self,
+        agent_id: &str,
+        parent: &CancellationToken,
+    ) -> (
+        SessionHandle,
+        mpsc::Receiver<Result<CoordinatorMessage, tonic::Status>>,
+    ) {
+        let (tx, rx) = mpsc::channel(SESSION_QUEUE);
+        let handle = SessionHandle {
+            session_id: self.next_session.fetch_add(1, Ordering::Relaxed) + 1,
+            tx,
+            cancel: parent.child_token(),
+            pending: Default::default(),
+        };
+        let old = self.lock().insert(agent_id.to_string(), handle.clone());
+        if let Some(old) = old {
+            old.close(tonic::Status::aborted(
+                "replaced by a newer session of the same agent",
+            ));
+        }
+        (handle, rx)
+    }
+
+    /// Forgets the session if it is still the current one for the agent.
+    pub fn remove(&self, agent_id: &str, session_id: u64) -> bool {
+        let mut map = self.lock();
+        if map.get(agent_id).map(|h| h.session_id) == Some(session_id) {
+            map.remove(agent_id);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The open session of an agent.
+    pub fn get(&self, agent_id: &str) -> Option<SessionHandle> {
+        self.lock().get(agent_id).cloned()
+    }
+
+    /// Closes an agent's session; true if one was open.
+    pub fn disconnect(&self, agent_id: &str, status: tonic::Status) -> bool {
+        match self.lock().remove(agent_id) {
+            Some(h) => {
+                h.close(status);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// How many sessions are open.
+    pub fn connected(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, SessionHandle>> {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sends a command to an agent and waits for its result (at most `timeout`, which is also the
+    /// command's deadline).
+    pub async fn call(
+        &self,
+        agent_id: &str,
+        kind: rampart_proto::v1::command::Kind,
+        timeout: Duration,
+    ) -> Result<CommandResult, FleetError> {
+        let handle = self
+            .get(agent_id)
+            .ok_or_else(|| FleetError::NotConnected(agent_id.to_string()))?;
+        let id = format!(
+            "cmd-{}",
+            self.next_command.fetch_add(1, Ordering::Relaxed) + 1
+        );
+        let (done_tx, done_rx) = oneshot::channel();
+        handle
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.clone(), done_tx);
+        let command = Command {
+            id: id.clone(),
+            deadline_unix_ms: now_ms() + timeout.as_millis() as i64,
+            kind: Some(kind),
+        };
+        let msg = CoordinatorMessage {
+            body: Some(coordinator_message::Body::Command(command)),
+        };
+        let outcome = tokio::time::timeout(timeout, async {
+            handle
+                .tx
+                .send(Ok(msg))
+                .await
+                .map_err(|_| FleetError::SessionClosed(agent_id.to_string()))?;
+            done_rx
+                .await
+                .map_err(|_| FleetError::SessionClosed(agent_id.to_string()))
+        })
+        .await;
+        handle
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+        match outcome {
+            Ok(r) => r,
+            Err(_) => Err(FleetError::Timeout(agent_id.to_string(), id, timeout)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rampart_proto::v1::{Ping, Pong, command, command_result};
+
+    #[tokio::test]
+    async fn call_matches_results_by_id() {
+        let fleet = Fleet::new();
+        let root = CancellationToken::new();
+        let (handle, mut rx) = fleet.open("a1", &root);
+        let agent = tokio::spawn(async move {
+            let msg = rx.recv().await.unwrap().unwrap();
+            let Some(coordinator_message::Body::Command(cmd)) = msg.body else {
+                panic!("not a command")
+            };
+            let Some(command::Kind::Ping(p)) = cmd.kind else {
+                panic!("not a ping")
+            };
+            assert!(cmd.deadline_unix_ms > now_ms());
+            handle.complete(CommandResult {
+                command_id: cmd.id,
+                outcome: Some(command_result::Outcome::Pong(Pong { payload: p.payload })),
+            });
+        });
+        let r = fleet
+            .call(
+                "a1",
+                command::Kind::Ping(Ping {
+                    payload: "x".into(),
+                }),
+                Duration::from_secs(2),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            r.outcome,
+            Some(command_result::Outcome::Pong(Pong {
+                payload: "x".into()
+            }))
+        );
+        agent.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn unanswered_and_missing_sessions_fail_clearly() {
+        let fleet = Fleet::new();
+        let root = CancellationToken::new();
+        let err = fleet
+            .call(
+                "nobody",
+                command::Kind::Ping(Ping::default()),
+                Duration::from_millis(50),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err, FleetError::NotConnected("nobody".into()));
+        let (_h, _rx) = fleet.open("a1", &root);
+        let err = fleet
+            .call(
+                "a1",
+                command::Kind::Ping(Ping::default()),
+                Duration::from_millis(50),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, FleetError::Timeout(..)));
+    }
+
+    #[tokio::test]
+    async fn a_new_session_replaces_the_old() {
+        let fleet = Fleet::new();
+        let root = CancellationToken::new();
+        let (old, _rx1) = fleet.open("a1", &root);
+        let (new, _rx2) = fleet.open("a1", &root);
+        assert!(old.cancel.is_cancelled());
+        assert!(!fleet.remove("a1", old.session_id));
+        assert_eq!(fleet.connected(), 1);
+        assert!(fleet.remove("a1", new.session_id));
+    }
+}

@@ -1,0 +1,273 @@
+//! Starting and stopping the coordinator: data dir, CA, database, TLS server with every service.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rampart_proto::MAX_MESSAGE_BYTES;
+use rampart_proto::v1::agent_service_server::AgentServiceServer;
+use rampart_proto::v1::audit_service_server::AuditServiceServer;
+use rampart_proto::v1::fleet_service_server::FleetServiceServer;
+use rampart_proto::v1::token_service_server::TokenServiceServer;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+use tracing::{info, warn};
+
+use crate::api::agent::AgentApi;
+use crate::api::audit::AuditApi;
+use crate::api::fleet::FleetApi;
+use crate::api::tokens::{TokenApi, new_secret};
+use crate::api::{AppState, InputStatusLayer};
+use crate::fleet::Fleet;
+use crate::pki::{Ca, PkiError, write_private};
+use crate::store::{Role, Store, StoreError};
+
+/// Open sessions get this long to end after shutdown is asked for.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
+/// HTTP/2 pings keep NAT entries alive and notice dead peers.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A TLS handshake that takes longer than this is abandoned.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Name of the file holding the first admin token.
+pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot use data dir {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "cannot listen on {addr}: {source}; is another coordinator running there? pick another with --listen"
+    )]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("gRPC server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    #[error("reflection service: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+}
+
+/// Everything `start` needs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    /// Extra names/IPs for the server certificate.
+    pub server_names: Vec<String>,
+}
+
+/// A running coordinator.
+#[derive(Debug)]
+pub struct Coordinator {
+    /// The bound address (useful when asked for port 0).
+    pub addr: SocketAddr,
+    pub ca_fingerprint: String,
+    /// Set only when this start created the initial admin token.
+    pub initial_admin_token: Option<String>,
+    pub state: Arc<AppState>,
+    server: JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+impl Coordinator {
+    /// Waits for the server to stop (after the cancellation token given to `start` fires), giving
+    /// sessions [`SHUTDOWN_DEADLINE`] to close.
+    pub async fn wait(self) -> Result<(), ServeError> {
+        let mut server = self.server;
+        let shutdown = self.state.shutdown.clone();
+        let result = tokio::select! {
+            r = &mut server => Some(r),
+            _ = shutdown.cancelled() => None,
+        };
+        let result = match result {
+            Some(r) => r,
+            None => match tokio::time::timeout(SHUTDOWN_DEADLINE, &mut server).await {
+                Ok(r) => r,
+                Err(_) => {
+                    warn!("sessions did not close within {SHUTDOWN_DEADLINE:?}; stopping anyway");
+                    server.abort();
+                    Ok(Ok(()))
+                }
+            },
+        };
+        self.state.store.close().await;
+        match result {
+            Ok(r) => r.map_err(ServeError::from),
+            Err(join) => {
+                warn!(%join, "server task ended abnormally");
+                Ok(())
+            }
+        }
+    }
+}
+
+fn create_data_dir(dir: &Path) -> Result<(), ServeError> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| ServeError::DataDir {
+            path: dir.to_path_buf(),
+            source,
+        })
+}
+
+/// Every name the server certificate should carry: hostname, localhost, loopback, the listen IP
+/// (every local address when listening on all), plus configured extras.
+pub fn certificate_names(listen: &SocketAddr, extra: &[String]) -> (Vec<String>, Vec<IpAddr>) {
+    let mut dns = vec!["localhost".to_string()];
+    if let Ok(h) = nix::unistd::gethostname() {
+        if let Some(h) = h.to_str().filter(|h| crate::config::valid_dns_name(h)) {
+            dns.push(h.to_string());
+        }
+    }
+    let mut ips = vec![
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(Ipv6Addr::LOCALHOST),
+    ];
+    if listen.ip().is_unspecified() {
+        if let Ok(addrs) = nix::ifaddrs::getifaddrs() {
+            for a in addrs {
+                let Some(addr) = a.address else { continue };
+                if let Some(v4) = addr.as_sockaddr_in() {
+                    ips.push(IpAddr::V4(v4.ip()));
+                } else if let Some(v6) = addr.as_sockaddr_in6() {
+                    ips.push(IpAddr::V6(v6.ip()));
+                }
+            }
+        }
+    } else {
+        ips.push(listen.ip());
+    }
+    for name in extra {
+        match name.parse::<IpAddr>() {
+            Ok(ip) => ips.push(ip),
+            Err(_) => dns.push(name.clone()),
+        }
+    }
+    dns.sort();
+    dns.dedup();
+    ips.sort();
+    ips.dedup();
+    (dns, ips)
+}
+
+/// Starts the coordinator; it stops when `shutdown` is cancelled.
+pub async fn start(
+    settings: &Settings,
+    shutdown: CancellationToken,
+) -> Result<Coordinator, ServeError> {
+    let dir = &settings.data_dir;
+    create_data_dir(dir)?;
+    let (ca, created) = Ca::load_or_create(dir)?;
+    if created {
+        info!(dir = %dir.display(), "created a new certificate authority");
+    }
+    let store = Store::open(dir).await?;
+    let went_offline = store.all_offline().await?;
+    if went_offline > 0 {
+        info!(
+            agents = went_offline,
+            "agents marked offline until they reconnect"
+        );
+    }
+    let initial_admin_token = if store.operator_token_count().await? == 0 {
+        let (id, secret) = new_secret("rpo");
+        store
+            .insert_operator_token(&id, &secret, "initial-admin", Role::Admin, None)
+            .await?;
+        let path = dir.join(ADMIN_TOKEN_FILE);
+        write_private(&path, format!("{secret}\n").as_bytes()).map_err(|source| {
+            ServeError::DataDir {
+                path: path.clone(),
+                source,
+            }
+        })?;
+        info!(path = %path.display(), token_id = %id, "wrote the initial admin token (mode 0600)");
+        Some(secret)
+    } else {
+        None
+    };
+
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: settings.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Bind {
+        addr: settings.listen,
+        source,
+    })?;
+    let (dns, ips) = certificate_names(&addr, &settings.server_names);
+    let (chain, key) = ca.issue_server(&dns, &ips)?;
+    let tls = ServerTlsConfig::new()
+        .identity(Identity::from_pem(chain, key))
+        .client_ca_root(Certificate::from_pem(ca.cert_pem()))
+        // Enrolment happens before the agent has a certificate; sessions check for one.
+        .client_auth_optional(true)
+        .timeout(TLS_HANDSHAKE_TIMEOUT);
+
+    let ca_fingerprint = ca.fingerprint();
+    let state = Arc::new(AppState {
+        store,
+        fleet: Fleet::new(),
+        ca: Arc::new(ca),
+        shutdown: shutdown.clone(),
+    });
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<AgentServiceServer<AgentApi>>().await;
+    health.set_serving::<FleetServiceServer<FleetApi>>().await;
+    health.set_serving::<TokenServiceServer<TokenApi>>().await;
+    health.set_serving::<AuditServiceServer<AuditApi>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(rampart_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+
+    macro_rules! bounded {
+        ($server:ident, $api:expr) => {
+            $server::new($api)
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES)
+        };
+    }
+    let router = Server::builder()
+        .tls_config(tls)?
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        .layer(InputStatusLayer)
+        .add_service(bounded!(AgentServiceServer, AgentApi::new(state.clone())))
+        .add_service(bounded!(FleetServiceServer, FleetApi::new(state.clone())))
+        .add_service(bounded!(TokenServiceServer, TokenApi::new(state.clone())))
+        .add_service(bounded!(AuditServiceServer, AuditApi::new(state.clone())))
+        .add_service(health_service)
+        .add_service(reflection);
+    let stop = shutdown.clone();
+    let server = tokio::spawn(
+        router
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop.cancelled_owned()),
+    );
+    info!(%addr, ca_fingerprint = %ca_fingerprint, names = ?dns, ips = ?ips, "coordinator listening");
+    Ok(Coordinator {
+        addr,
+        ca_fingerprint,
+        initial_admin_token,
+        state,
+        server,
+    })
+}
