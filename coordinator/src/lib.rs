@@ -2,6 +2,7 @@
 //! parses arguments and calls [`cli::run`].
 
 pub mod api;
+pub mod cli;
 pub mod config;
 pub mod fleet;
 pub mod pki;

@@ -1,0 +1,93 @@
+//! The agent's config file (TOML). Command-line flags win over it. Every error is reported at
+//! once, with file and line.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rampart_common::config::{self, ConfigErrors};
+use rampart_common::labels::{self, Labels};
+use rampart_common::logging::LogFormat;
+
+/// Where the agent keeps its key, certificate and journal by default.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/rampart-agent";
+/// Heartbeat period: the coordinator declares the agent offline after 3 missed, i.e. 30 s.
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(10);
+/// Reconnect backoff ceiling: an outage of the coordinator costs at most this after it is back.
+pub const DEFAULT_RECONNECT_MAX: Duration = Duration::from_secs(30);
+/// Bounds that keep a typo from flooding the coordinator or hiding an outage.
+const MIN_HEARTBEAT: Duration = Duration::from_millis(200);
+const MAX_HEARTBEAT: Duration = Duration::from_secs(300);
+
+/// What the config file may set.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FileConfig {
+    /// Coordinator address, if it differs from the one enrolled with (e.g. moved behind a VIP).
+    pub coordinator: Option<String>,
+    pub state_dir: Option<PathBuf>,
+    /// Extra labels sent in every `Hello`.
+    pub labels: Labels,
+    pub heartbeat_interval: Option<Duration>,
+    pub reconnect_max: Option<Duration>,
+    pub log_format: Option<LogFormat>,
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
+        config::load(path, |s| {
+            let coordinator = s.string("coordinator");
+            if let Some(c) = &coordinator {
+                if let Err(e) = rampart_common::tls::Target::parse(c) {
+                    s.error("coordinator", e);
+                }
+            }
+            let state_dir = s.string("state_dir").map(PathBuf::from);
+            let labels = s.string_map("labels").unwrap_or_default();
+            for (k, v) in &labels {
+                if let Err(e) = labels::validate(k, v) {
+                    s.error("labels", e);
+                }
+            }
+            let heartbeat_interval = s.duration("heartbeat_interval");
+            if let Some(h) = heartbeat_interval {
+                if !(MIN_HEARTBEAT..=MAX_HEARTBEAT).contains(&h) {
+                    s.error("heartbeat_interval", "must be between 200ms and 5m");
+                }
+            }
+            let reconnect_max = s.duration("reconnect_max");
+            if reconnect_max.is_some_and(|r| r < Duration::from_millis(100)) {
+                s.error("reconnect_max", "must be at least 100ms");
+            }
+            let log_format = s.parsed("log_format", "text or json");
+            FileConfig {
+                coordinator,
+                state_dir,
+                labels,
+                heartbeat_interval,
+                reconnect_max,
+                log_format,
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_in_deploy_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/agent.toml");
+        let c = FileConfig::load(&path).unwrap();
+        assert_eq!(c.heartbeat_interval, Some(DEFAULT_HEARTBEAT));
+    }
+
+    #[test]
+    fn every_error_is_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.toml");
+        std::fs::write(&p, "coordinator = \"ftp://x\"\nheartbeat_interval = \"1ms\"\nlog_format = 3\n[labels]\n\"bad key\" = \"x\"\n").unwrap();
+        let errs = FileConfig::load(&p).unwrap_err();
+        assert_eq!(errs.0.len(), 4, "{errs}");
+        assert!(errs.to_string().contains("a.toml:2:"), "{errs}");
+    }
+}

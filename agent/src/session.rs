@@ -1,0 +1,315 @@
+//! The agent's session: dial out over mTLS, say `Hello`, heartbeat, answer commands; reconnect
+//! with jittered exponential backoff when the coordinator goes away; stop on cancellation.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use rampart_common::labels::Labels;
+use rampart_common::time::now_ms;
+use rampart_common::tls;
+use rampart_proto::v1::agent_service_client::AgentServiceClient;
+use rampart_proto::v1::{
+    AgentMessage, Command, CommandResult, Heartbeat, Hello, Pong, agent_message, command,
+    command_result, coordinator_message,
+};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::AgentError;
+use crate::state::Enrolment;
+
+/// First reconnect delay; doubles per failure up to the configured ceiling.
+const INITIAL_BACKOFF: Duration = Duration::from_millis(500);
+/// How long to wait for `Welcome` after `Hello`.
+const WELCOME_TIMEOUT: Duration = Duration::from_secs(10);
+/// Results remembered so that a re-sent command id gets the same answer without running twice.
+const REMEMBERED_RESULTS: usize = 256;
+/// Outbound messages buffered towards the coordinator.
+const OUTBOUND_QUEUE: usize = 32;
+
+/// How the agent runs its session.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub coordinator: String,
+    pub heartbeat_interval: Duration,
+    pub reconnect_max: Duration,
+    /// Labels from the config file, sent in `Hello`.
+    pub labels: Labels,
+}
+
+/// Exponential backoff with jitter: each delay is drawn from the upper half of the current step,
+/// so a fleet that lost its coordinator does not reconnect in lock-step.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    step: Duration,
+    max: Duration,
+}
+
+impl Backoff {
+    pub fn new(max: Duration) -> Self {
+        Self {
+            step: INITIAL_BACKOFF.min(max),
+            max,
+        }
+    }
+
+    pub fn reset(&mut self) {
+        self.step = INITIAL_BACKOFF.min(self.max);
+    }
+
+    pub fn next_delay(&mut self) -> Duration {
+        let step = self.step;
+        self.step = (self.step * 2).min(self.max);
+        let half = step / 2;
+        half + half.mul_f64(rand::random::<f64>())
+    }
+}
+
+/// Why a session ended.
+#[derive(Debug)]
+enum Ended {
+    /// Cancellation: the agent is shutting down.
+    Shutdown,
+    /// The coordinator went away or the connection failed; try again.
+    Lost(String),
+}
+
+/// Runs sessions until `cancel` fires. Returns an error only when the coordinator refuses this
+/// agent for good (revoked, unknown identity): retrying would not help.
+pub async fn run(
+    enrolment: Enrolment,
+    config: SessionConfig,
+    cancel: CancellationToken,
+) -> Result<(), AgentError> {
+    let tls_config = tls::client_config(
+        enrolment.ca_pem.as_bytes(),
+        Some((enrolment.cert_pem.as_bytes(), enrolment.key_pem.as_bytes())),
+    )?;
+    let mut backoff = Backoff::new(config.reconnect_max);
+    let mut executor = Executor::default();
+    loop {
+        let started = Instant::now();
+        let ended = tokio::select! {
+            _ = cancel.cancelled() => Ended::Shutdown,
+            r = session_once(&enrolment, &config, tls_config.clone(), &mut executor, &cancel, &mut backoff) => r?,
+        };
+        match ended {
+            Ended::Shutdown => {
+                info!("session closed: shutting down");
+                return Ok(());
+            }
+            Ended::Lost(reason) => {
+                let delay = backoff.next_delay();
+                warn!(%reason, retry_in = ?delay, after = ?started.elapsed(), "no session with the coordinator");
+                tokio::select! {
+                    _ = cancel.cancelled() => return Ok(()),
+                    _ = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+    }
+}
+
+fn hello(enrolment: &Enrolment, config: &SessionConfig) -> AgentMessage {
+    let host = crate::host::describe();
+    let mut labels = enrolment.identity.labels.clone();
+    labels.extend(config.labels.clone());
+    AgentMessage {
+        body: Some(agent_message::Body::Hello(Hello {
+            agent_id: enrolment.identity.agent_id.clone(),
+            capabilities: crate::host::capabilities(&host.kernel),
+            hostname: host.hostname,
+            os: host.os,
+            kernel: host.kernel,
+            arch: host.arch,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            labels: labels.into_iter().collect(),
+            heartbeat_interval_ms: config
+                .heartbeat_interval
+                .as_millis()
+                .min(u128::from(u32::MAX)) as u32,
+        })),
+    }
+}
+
+/// Whether a status from the coordinator means "this agent is not welcome" rather than "try later".
+fn is_refusal(status: &tonic::Status) -> bool {
+    matches!(
+        status.code(),
+        tonic::Code::PermissionDenied | tonic::Code::Unauthenticated
+    )
+}
+
+async fn session_once(
+    enrolment: &Enrolment,
+    config: &SessionConfig,
+    tls_config: std::sync::Arc<tls::ClientConfig>,
+    executor: &mut Executor,
+    cancel: &CancellationToken,
+    backoff: &mut Backoff,
+) -> Result<Ended, AgentError> {
+    let channel = match tls::dial(&config.coordinator, tls_config).await {
+        Ok(c) => c,
+        Err(e) => return Ok(Ended::Lost(e.to_string())),
+    };
+    let mut client = AgentServiceClient::new(channel)
+        .max_decoding_message_size(rampart_proto::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(rampart_proto::MAX_MESSAGE_BYTES);
+    let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
+    // The queue is empty, so this cannot fail.
+    let _ = tx.try_send(hello(enrolment, config));
+    let mut inbound = match client.session(ReceiverStream::new(rx)).await {
+        Ok(r) => r.into_inner(),
+        Err(s) if is_refusal(&s) => {
+            return Err(AgentError::SessionRefused(s.message().to_string()));
+        }
+        Err(s) => return Ok(Ended::Lost(format!("session refused: {}", s.message()))),
+    };
+    let welcome = match tokio::time::timeout(WELCOME_TIMEOUT, inbound.message()).await {
+        Err(_) => return Ok(Ended::Lost("no Welcome from the coordinator".into())),
+        Ok(Err(s)) if is_refusal(&s) => {
+            return Err(AgentError::SessionRefused(s.message().to_string()));
+        }
+        Ok(Err(s)) => return Ok(Ended::Lost(s.message().to_string())),
+        Ok(Ok(None)) => return Ok(Ended::Lost("the coordinator closed the session".into())),
+        Ok(Ok(Some(m))) => m,
+    };
+    match welcome.body {
+        Some(coordinator_message::Body::Welcome(w)) => {
+            let skew_ms = (w.server_time_unix_ms - now_ms()).abs();
+            if skew_ms > 60_000 {
+                warn!(
+                    skew_ms,
+                    "this host's clock differs from the coordinator's by more than a minute"
+                );
+            }
+            info!(agent = %w.agent_id, coordinator = %config.coordinator, "session open");
+        }
+        _ => {
+            return Ok(Ended::Lost(
+                "the coordinator did not start with Welcome".into(),
+            ));
+        }
+    }
+    backoff.reset();
+
+    let mut ticker = tokio::time::interval_at(
+        tokio::time::Instant::now() + config.heartbeat_interval,
+        config.heartbeat_interval,
+    );
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut seq = 0u64;
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => {
+                // Dropping the sender ends our half of the stream: the coordinator sees a clean close.
+                drop(tx);
+                return Ok(Ended::Shutdown);
+            }
+            _ = ticker.tick() => {
+                seq += 1;
+                let hb = AgentMessage { body: Some(agent_message::Body::Heartbeat(Heartbeat { seq })) };
+                if tx.send(hb).await.is_err() {
+                    return Ok(Ended::Lost("session stream closed".into()));
+                }
+            }
+            msg = inbound.message() => match msg {
+                Ok(Some(m)) => {
+                    if let Some(coordinator_message::Body::Command(cmd)) = m.body {
+                        let result = executor.execute(cmd);
+                        let out = AgentMessage { body: Some(agent_message::Body::Result(result)) };
+                        if tx.send(out).await.is_err() {
+                            return Ok(Ended::Lost("session stream closed".into()));
+                        }
+                    }
+                }
+                Ok(None) => return Ok(Ended::Lost("the coordinator closed the session".into())),
+                Err(s) if is_refusal(&s) => return Err(AgentError::SessionRefused(s.message().to_string())),
+                Err(s) => return Ok(Ended::Lost(s.message().to_string())),
+            }
+        }
+    }
+}
+
+/// Runs commands, remembering recent results so a repeated id is answered, not re-run.
+#[derive(Debug, Default)]
+pub struct Executor {
+    recent: VecDeque<CommandResult>,
+}
+
+impl Executor {
+    pub fn execute(&mut self, cmd: Command) -> CommandResult {
+        if let Some(done) = self.recent.iter().find(|r| r.command_id == cmd.id) {
+            debug!(command = %cmd.id, "command seen before; answering with the recorded result");
+            return done.clone();
+        }
+        let outcome = if cmd.deadline_unix_ms > 0 && now_ms() > cmd.deadline_unix_ms {
+            command_result::Outcome::Error(
+                "the command's deadline passed before the agent received it".into(),
+            )
+        } else {
+            match cmd.kind {
+                Some(command::Kind::Ping(p)) => {
+                    command_result::Outcome::Pong(Pong { payload: p.payload })
+                }
+                None => command_result::Outcome::Error(
+                    "unknown command kind: this agent may be older than the coordinator".into(),
+                ),
+            }
+        };
+        let result = CommandResult {
+            command_id: cmd.id,
+            outcome: Some(outcome),
+        };
+        if self.recent.len() == REMEMBERED_RESULTS {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(result.clone());
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rampart_proto::v1::Ping;
+
+    #[test]
+    fn backoff_grows_with_jitter_and_caps() {
+        let mut b = Backoff::new(Duration::from_secs(30));
+        let mut last_step = Duration::ZERO;
+        for _ in 0..12 {
+            let d = b.next_delay();
+            assert!(d <= Duration::from_secs(30));
+            last_step = last_step.max(d);
+        }
+        assert!(last_step >= Duration::from_secs(15), "{last_step:?}");
+        b.reset();
+        assert!(b.next_delay() <= INITIAL_BACKOFF);
+    }
+
+    #[test]
+    fn repeated_command_ids_are_answered_once() {
+        let mut e = Executor::default();
+        let cmd = |id: &str, payload: &str| Command {
+            id: id.into(),
+            deadline_unix_ms: now_ms() + 10_000,
+            kind: Some(command::Kind::Ping(Ping {
+                payload: payload.into(),
+            })),
+        };
+        let first = e.execute(cmd("c1", "a"));
+        let again = e.execute(cmd("c1", "b"));
+        assert_eq!(first, again);
+        let late = e.execute(Command {
+            deadline_unix_ms: 1,
+            ..cmd("c2", "x")
+        });
+        assert!(matches!(
+            late.outcome,
+            Some(command_result::Outcome::Error(_))
+        ));
+    }
+}

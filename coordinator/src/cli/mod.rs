@@ -1,0 +1,612 @@
+//! `rampart` command line: `serve`, `dev`, and the operator commands, which are gRPC clients like
+//! any other (they find the coordinator from --coordinator / RAMPART_ADDR, their token from
+//! --token / RAMPART_TOKEN and the CA from --ca / RAMPART_CA).
+
+mod dev;
+mod output;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use rampart_common::logging::{self, LogFormat};
+use rampart_common::time::format_ms;
+use rampart_common::{labels, tls};
+use rampart_proto::v1::audit_service_client::AuditServiceClient;
+use rampart_proto::v1::fleet_service_client::FleetServiceClient;
+use rampart_proto::v1::token_service_client::TokenServiceClient;
+use rampart_proto::v1::{
+    CreateJoinTokenRequest, CreateOperatorTokenRequest, GetAgentRequest, ListAgentsRequest,
+    ListAuditRequest, PingAgentRequest, RevokeAgentRequest, VerifyAuditRequest, WhoAmIRequest,
+};
+use tokio_util::sync::CancellationToken;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+use crate::config::{DEFAULT_LISTEN, FileConfig};
+use crate::server::{self, Settings};
+use crate::store::Role;
+use output::{agent_json, agent_state, print_table};
+
+/// Exit status for usage and configuration errors (nothing was started).
+pub const EXIT_USAGE: i32 = 2;
+/// Exit status when the audit trail fails verification.
+pub const EXIT_AUDIT_BROKEN: i32 = 4;
+
+/// Rampart: threat modeling, continuous compliance and chaos engineering for a fleet of Linux
+/// hosts, where each practice proves the others.
+#[derive(Debug, Parser)]
+#[command(name = "rampart", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub remote: Remote,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How operator commands reach the coordinator.
+#[derive(Debug, Clone, Args)]
+pub struct Remote {
+    /// Coordinator address, e.g. https://rampart.example.com:7443.
+    #[arg(long, env = "RAMPART_ADDR", global = true)]
+    pub coordinator: Option<String>,
+    /// Operator bearer token (from `rampart admin token create`, or the data dir's admin.token).
+    #[arg(long, env = "RAMPART_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+    /// The coordinator's CA certificate (DATA_DIR/ca.pem).
+    #[arg(long, env = "RAMPART_CA", global = true)]
+    pub ca: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, Default, PartialEq, Eq)]
+pub enum Output {
+    #[default]
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the coordinator.
+    Serve {
+        /// Data directory: CA, database, initial admin token [config: data_dir].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Address to listen on [config: listen; default: 0.0.0.0:7443].
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Config file (TOML); see deploy/coordinator.toml.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Log format: text or json [config: log_format; default: text].
+        #[arg(long)]
+        log_format: Option<LogFormat>,
+    },
+    /// A throw-away coordinator and a local agent, for trying Rampart out. Ctrl-C stops both.
+    Dev(dev::DevArgs),
+    /// Certificate authority.
+    #[command(subcommand)]
+    Ca(CaCommand),
+    /// Join tokens, for enrolling agents.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Operator tokens.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// The fleet.
+    #[command(subcommand)]
+    Agents(AgentsCommand),
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Show which operator token is in use and its role.
+    Whoami,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// Print the CA fingerprint (sha256:HEX) that agents pin with --ca-fingerprint.
+    Fingerprint {
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a join token; prints the token (shown only once). Needs the admin role.
+    Create {
+        /// Label every agent enrolled with it receives, key=value; repeatable.
+        #[arg(long = "label", value_name = "KEY=VALUE")]
+        labels: Vec<String>,
+        /// Validity, e.g. 30m, 1h, 7d (at most 31d).
+        #[arg(long, default_value = "1h", value_parser = rampart_common::time::parse_duration)]
+        ttl: Duration,
+        /// How many agents may enrol with it.
+        #[arg(long, default_value_t = 1)]
+        uses: u32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Operator tokens.
+    #[command(subcommand)]
+    Token(AdminTokenCommand),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    Viewer,
+    Operator,
+    Admin,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminTokenCommand {
+    /// Create an operator token; prints it (shown only once). Needs the admin role.
+    Create {
+        /// viewer: read only; operator: also runs sweeps and experiments; admin: also tokens and revocation.
+        #[arg(long)]
+        role: RoleArg,
+        /// Who holds it; appears in the audit log.
+        #[arg(long, default_value = "operator")]
+        name: String,
+        /// Validity, e.g. 90d; without it the token does not expire.
+        #[arg(long, value_parser = rampart_common::time::parse_duration)]
+        ttl: Option<Duration>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentsCommand {
+    /// List agents.
+    Ls {
+        /// Only agents with all these labels: k=v,k2=v2.
+        #[arg(long, default_value = "")]
+        selector: String,
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Show one agent.
+    Show {
+        id: String,
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Revoke an agent: its certificate stops working at once. Needs the admin role.
+    Revoke { id: String },
+    /// Send a ping down the agent's session and print the round trip. Needs the operator role.
+    Ping {
+        id: String,
+        /// How long to wait.
+        #[arg(long, default_value = "5s", value_parser = rampart_common::time::parse_duration)]
+        timeout: Duration,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// List the newest audit entries.
+    Ls {
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Check the hash chain; exits 4 if an entry was edited or deleted.
+    Verify,
+}
+
+/// Adds the bearer token to every call.
+#[derive(Debug, Clone)]
+pub struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(v) = &self.0 {
+            req.metadata_mut().insert("authorization", v.clone());
+        }
+        Ok(req)
+    }
+}
+
+type Authed = InterceptedService<Channel, Bearer>;
+
+/// A connection to the coordinator with the caller's token attached.
+#[derive(Debug, Clone)]
+pub struct Client {
+    channel: Channel,
+    bearer: Bearer,
+}
+
+impl Client {
+    pub async fn connect(remote: &Remote) -> anyhow::Result<Self> {
+        let addr = remote.coordinator.as_deref().ok_or_else(|| {
+            anyhow!(
+                "no coordinator address: pass --coordinator https://HOST:PORT or set RAMPART_ADDR"
+            )
+        })?;
+        let ca_path = remote
+            .ca
+            .as_ref()
+            .ok_or_else(|| anyhow!("no CA certificate: pass --ca FILE or set RAMPART_CA (the coordinator's DATA_DIR/ca.pem)"))?;
+        let ca = std::fs::read(ca_path)
+            .with_context(|| format!("cannot read the CA certificate {}", ca_path.display()))?;
+        let channel = tls::dial(addr, tls::client_config(&ca, None)?).await?;
+        let bearer = match &remote.token {
+            Some(t) => Some(format!("Bearer {}", t.trim()).parse().map_err(|_| {
+                anyhow!("the operator token contains characters that cannot be sent")
+            })?),
+            None => None,
+        };
+        Ok(Self {
+            channel,
+            bearer: Bearer(bearer),
+        })
+    }
+
+    pub fn fleet(&self) -> FleetServiceClient<Authed> {
+        FleetServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+
+    pub fn tokens(&self) -> TokenServiceClient<Authed> {
+        TokenServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+
+    pub fn audit(&self) -> AuditServiceClient<Authed> {
+        AuditServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+}
+
+/// A gRPC error as an operator should read it.
+fn rpc(status: tonic::Status) -> anyhow::Error {
+    let code = match status.code() {
+        tonic::Code::Unauthenticated => "not authenticated",
+        tonic::Code::PermissionDenied => "permission denied",
+        tonic::Code::NotFound => "not found",
+        tonic::Code::InvalidArgument => "invalid argument",
+        tonic::Code::Unavailable => "unavailable",
+        tonic::Code::DeadlineExceeded => "timed out",
+        _ => "failed",
+    };
+    anyhow!("{code}: {}", status.message())
+}
+
+/// Runs the parsed command line; returns the process exit status.
+pub fn run(cli: Cli) -> i32 {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    runtime.block_on(async move {
+        match dispatch(cli).await {
+            Ok(code) => code,
+            Err(e) => {
+                if let Some(c) = e.downcast_ref::<rampart_common::config::ConfigErrors>() {
+                    eprint!("error: {c}");
+                    return EXIT_USAGE;
+                }
+                eprintln!("error: {e:#}");
+                1
+            }
+        }
+    })
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+    let remote = cli.remote;
+    match cli.command {
+        Command::Serve {
+            data_dir,
+            listen,
+            config,
+            log_format,
+        } => {
+            let file = match &config {
+                Some(p) => FileConfig::load(p)?,
+                None => FileConfig::default(),
+            };
+            logging::init(log_format.or(file.log_format).unwrap_or_default(), "info");
+            let data_dir = data_dir.or(file.data_dir).ok_or_else(|| {
+                anyhow!("no data dir: pass --data-dir DIR or set data_dir in the config file")
+            })?;
+            let listen = listen
+                .or(file.listen)
+                .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid constant"));
+            let settings = Settings {
+                data_dir,
+                listen,
+                server_names: file.server_names,
+            };
+            let cancel = CancellationToken::new();
+            let coordinator = server::start(&settings, cancel.clone()).await?;
+            rampart_agent::cli::cancel_on_signals(cancel);
+            coordinator.wait().await?;
+            Ok(0)
+        }
+        Command::Dev(args) => dev::run(args).await.map(|()| 0),
+        Command::Ca(CaCommand::Fingerprint { data_dir }) => {
+            let path = data_dir.join("ca.pem");
+            let pem = std::fs::read(&path).with_context(|| {
+                format!(
+                    "cannot read {}; has `rampart serve` run with this data dir?",
+                    path.display()
+                )
+            })?;
+            let certs = tls::certs_from_pem(&pem, &path.display().to_string())?;
+            println!("{}", tls::fingerprint(&certs[0]));
+            Ok(0)
+        }
+        command => {
+            logging::init(LogFormat::Text, "warn");
+            let client = Client::connect(&remote).await?;
+            operator(client, &remote, command).await
+        }
+    }
+}
+
+async fn operator(client: Client, remote: &Remote, command: Command) -> anyhow::Result<i32> {
+    match command {
+        Command::Token(TokenCommand::Create {
+            labels: label_args,
+            ttl,
+            uses,
+        }) => {
+            let labels = labels::parse_labels(&label_args).map_err(|e| anyhow!(e))?;
+            let r = client
+                .tokens()
+                .create_join_token(CreateJoinTokenRequest {
+                    labels: labels.into_iter().collect(),
+                    ttl_seconds: ttl.as_secs(),
+                    uses,
+                })
+                .await
+                .map_err(rpc)?
+                .into_inner();
+            println!("{}", r.token);
+            eprintln!(
+                "join token {} (uses: {}, expires {}). Enrol a host with:\n  RAMPART_JOIN_TOKEN=<token> rampart-agent enroll --coordinator {} --ca-fingerprint <`rampart ca fingerprint`>",
+                r.token_id,
+                r.uses,
+                format_ms(r.expires_unix_ms),
+                remote.coordinator.as_deref().unwrap_or("https://HOST:7443"),
+            );
+            Ok(0)
+        }
+        Command::Admin(AdminCommand::Token(AdminTokenCommand::Create { role, name, ttl })) => {
+            let role = match role {
+                RoleArg::Viewer => Role::Viewer,
+                RoleArg::Operator => Role::Operator,
+                RoleArg::Admin => Role::Admin,
+            };
+            let r = client
+                .tokens()
+                .create_operator_token(CreateOperatorTokenRequest {
+                    role: crate::api::tokens::role_to_proto(role),
+                    name,
+                    ttl_seconds: ttl.map(|d| d.as_secs()).unwrap_or(0),
+                })
+                .await
+                .map_err(rpc)?
+                .into_inner();
+            println!("{}", r.token);
+            eprintln!(
+                "operator token {} with role {} (expires {})",
+                r.token_id,
+                role.as_str(),
+                format_ms(r.expires_unix_ms)
+            );
+            Ok(0)
+        }
+        Command::Whoami => {
+            let r = client
+                .tokens()
+                .who_am_i(WhoAmIRequest {})
+                .await
+                .map_err(rpc)?
+                .into_inner();
+            let role = crate::api::tokens::role_from_proto(r.role)
+                .map(Role::as_str)
+                .unwrap_or("unknown");
+            println!("{} (token {}, role {role})", r.name, r.token_id);
+            Ok(0)
+        }
+        Command::Agents(cmd) => agents(client, cmd).await,
+        Command::Audit(cmd) => audit(client, cmd).await,
+        Command::Serve { .. } | Command::Dev(_) | Command::Ca(_) => {
+            bail!("not an operator command")
+        }
+    }
+}
+
+async fn agents(client: Client, cmd: AgentsCommand) -> anyhow::Result<i32> {
+    match cmd {
+        AgentsCommand::Ls { selector, output } => {
+            labels::Selector::parse(&selector).map_err(|e| anyhow!(e))?;
+            let r = client
+                .fleet()
+                .list_agents(ListAgentsRequest { selector })
+                .await
+                .map_err(rpc)?
+                .into_inner();
+            match output {
+                Output::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &r.agents.iter().map(agent_json).collect::<Vec<_>>()
+                    )?
+                ),
+                Output::Table => {
+                    let rows = r
+                        .agents
+                        .iter()
+                        .map(|a| {
+                            vec![
+                                a.id.clone(),
+                                a.hostname.clone(),
+                                agent_state(a.state).to_string(),
+                                format_ms(a.last_seen_unix_ms),
+                                a.labels
+                                    .iter()
+                                    .map(|(k, v)| format!("{k}={v}"))
+                                    .collect::<Vec<_>>()
+                                    .join(","),
+                            ]
+                        })
+                        .collect::<Vec<_>>();
+                    print_table(&["ID", "HOSTNAME", "STATE", "LAST SEEN", "LABELS"], &rows);
+                }
+            }
+            Ok(0)
+        }
+        AgentsCommand::Show { id, output } => {
+            let a = client
+                .fleet()
+                .get_agent(GetAgentRequest { id })
+                .await
+                .map_err(rpc)?
+                .into_inner();
+            match output {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&agent_json(&a))?),
+                Output::Table => {
+                    let labels = a
+                        .labels
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(",");
+                    for (k, v) in [
+                        ("id", a.id.clone()),
+                        ("hostname", a.hostname.clone()),
+                        ("state", agent_state(a.state).to_string()),
+                        ("labels", labels),
+                        ("os", a.os.clone()),
+                        ("kernel", a.kernel.clone()),
+                        ("arch", a.arch.clone()),
+                        ("version", a.version.clone()),
+                        ("capabilities", a.capabilities.join(",")),
+                        ("address", a.address.clone()),
+                        ("enrolled", format_ms(a.enrolled_unix_ms)),
+                        ("last seen", format_ms(a.last_seen_unix_ms)),
+                    ] {
+                        println!("{k:<13} {v}");
+                    }
+                }
+            }
+            Ok(0)
+        }
+        AgentsCommand::Revoke { id } => {
+            let r = client
+                .fleet()
+                .revoke_agent(RevokeAgentRequest { id: id.clone() })
+                .await
+                .map_err(rpc)?
+                .into_inner();
+            let closed = if r.session_closed {
+                "; its session was closed"
+            } else {
+                ""
+            };
+            println!("revoked {id}{closed}");
+            Ok(0)
+        }
+        AgentsCommand::Ping { id, timeout } => {
+            let r = client
+                .fleet()
+                .ping_agent(PingAgentRequest {
+                    id: id.clone(),
+                    timeout_ms: timeout.as_millis().min(u128::from(u32::MAX)) as u32,
+                })
+                .await
+                .map_err(rpc)?
+                .into_inner();
+            println!(
+                "{id}: round trip {:.3} ms",
+                f64::from(r.round_trip_us) / 1000.0
+            );
+            Ok(0)
+        }
+    }
+}
+
+async fn audit(client: Client, cmd: AuditCommand) -> anyhow::Result<i32> {
+    match cmd {
+        AuditCommand::Ls { limit, output } => {
+            let r = client
+                .audit()
+                .list_audit(ListAuditRequest { limit })
+                .await
+                .map_err(rpc)?
+                .into_inner();
+            match output {
+                Output::Json => {
+                    let entries: Vec<_> = r
+                        .entries
+                        .iter()
+                        .map(|e| {
+                            serde_json::json!({
+                                "seq": e.seq, "time": format_ms(e.time_unix_ms), "actor": e.actor, "action": e.action,
+                                "arguments": e.arguments, "result": e.result, "hash": e.hash,
+                            })
+                        })
+                        .collect();
+                    println!("{}", serde_json::to_string_pretty(&entries)?);
+                }
+                Output::Table => {
+                    let rows = r
+                        .entries
+                        .iter()
+                        .map(|e| {
+                            vec![
+                                e.seq.to_string(),
+                                format_ms(e.time_unix_ms),
+                                e.actor.clone(),
+                                e.action.clone(),
+                                e.arguments.clone(),
+                                e.result.clone(),
+                            ]
+                        })
+                        .collect::<Vec<_>>();
+                    print_table(
+                        &["SEQ", "TIME", "ACTOR", "ACTION", "ARGUMENTS", "RESULT"],
+                        &rows,
+                    );
+                }
+            }
+            Ok(0)
+        }
+        AuditCommand::Verify => {
+            let r = client
+                .audit()
+                .verify_audit(VerifyAuditRequest {})
+                .await
+                .map_err(rpc)?
+                .into_inner();
+            if r.ok {
+                println!("audit trail intact: {} entries verified", r.entries);
+                Ok(0)
+            } else {
+                println!(
+                    "audit trail BROKEN ({} entries, {} problems):",
+                    r.entries,
+                    r.problems.len()
+                );
+                for p in &r.problems {
+                    println!("  {p}");
+                }
+                Ok(EXIT_AUDIT_BROKEN)
+            }
+        }
+    }
+}
