@@ -19,7 +19,7 @@ use crate::state::StateDir;
 /// Rampart agent: collects compliance facts and injects faults on this host when its coordinator
 /// asks, within the limits of its own config.
 #[derive(Debug, Parser)]
-#[command(name = "rampart-agent", version, about, long_about = None)]
+#[command(name = "rampart-agent", version, about, long_about = None, args_override_self = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
