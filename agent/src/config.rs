@@ -35,10 +35,10 @@ impl FileConfig {
     pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
         config::load(path, |s| {
             let coordinator = s.string("coordinator");
-            if let Some(c) = &coordinator {
-                if let Err(e) = rampart_common::tls::Target::parse(c) {
-                    s.error("coordinator", e);
-                }
+            if let Some(c) = &coordinator
+                && let Err(e) = rampart_common::tls::Target::parse(c)
+            {
+                s.error("coordinator", e);
             }
             let state_dir = s.string("state_dir").map(PathBuf::from);
             let labels = s.string_map("labels").unwrap_or_default();
@@ -48,10 +48,10 @@ impl FileConfig {
                 }
             }
             let heartbeat_interval = s.duration("heartbeat_interval");
-            if let Some(h) = heartbeat_interval {
-                if !(MIN_HEARTBEAT..=MAX_HEARTBEAT).contains(&h) {
-                    s.error("heartbeat_interval", "must be between 200ms and 5m");
-                }
+            if let Some(h) = heartbeat_interval
+                && !(MIN_HEARTBEAT..=MAX_HEARTBEAT).contains(&h)
+            {
+                s.error("heartbeat_interval", "must be between 200ms and 5m");
             }
             let reconnect_max = s.duration("reconnect_max");
             if reconnect_max.is_some_and(|r| r < Duration::from_millis(100)) {

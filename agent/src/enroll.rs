@@ -26,14 +26,14 @@ pub struct EnrollOptions {
 
 /// Enrols and stores the result in the state dir.
 pub async fn enroll(opts: EnrollOptions) -> Result<Enrolment, AgentError> {
-    if let Some(existing) = opts.state.identity()? {
-        if !opts.force {
-            return Err(StateError::AlreadyEnrolled {
-                agent_id: existing.agent_id,
-                dir: opts.state.path().to_path_buf(),
-            }
-            .into());
+    if let Some(existing) = opts.state.identity()?
+        && !opts.force
+    {
+        return Err(StateError::AlreadyEnrolled {
+            agent_id: existing.agent_id,
+            dir: opts.state.path().to_path_buf(),
         }
+        .into());
     }
     if opts.token.trim().is_empty() {
         return Err(AgentError::Invalid(

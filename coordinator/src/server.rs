@@ -129,10 +129,10 @@ fn create_data_dir(dir: &Path) -> Result<(), ServeError> {
 /// (every local address when listening on all), plus configured extras.
 pub fn certificate_names(listen: &SocketAddr, extra: &[String]) -> (Vec<String>, Vec<IpAddr>) {
     let mut dns = vec!["localhost".to_string()];
-    if let Ok(h) = nix::unistd::gethostname() {
-        if let Some(h) = h.to_str().filter(|h| crate::config::valid_dns_name(h)) {
-            dns.push(h.to_string());
-        }
+    if let Ok(h) = nix::unistd::gethostname()
+        && let Some(h) = h.to_str().filter(|h| crate::config::valid_dns_name(h))
+    {
+        dns.push(h.to_string());
     }
     let mut ips = vec![
         IpAddr::V4(Ipv4Addr::LOCALHOST),
