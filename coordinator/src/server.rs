@@ -165,6 +165,22 @@ pub fn certificate_names(listen: &SocketAddr, extra: &[String]) -> (Vec<String>,
     (dns, ips)
 }
 
+/// Each agent session holds a socket: lift the soft open-files limit to the hard one so a large
+/// fleet does not hit the usual default of 1024.
+fn raise_open_files_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+    {
+        match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => info!(from = soft, to = hard, "raised the open-files limit"),
+            Err(e) => {
+                warn!(%e, soft, "could not raise the open-files limit; large fleets may be refused")
+            }
+        }
+    }
+}
+
 /// Starts the coordinator; it stops when `shutdown` is cancelled.
 pub async fn start(
     settings: &Settings,
@@ -172,6 +188,7 @@ pub async fn start(
 ) -> Result<Coordinator, ServeError> {
     let dir = &settings.data_dir;
     create_data_dir(dir)?;
+    raise_open_files_limit();
     let (ca, created) = Ca::load_or_create(dir)?;
     if created {
         info!(dir = %dir.display(), "created a new certificate authority");

@@ -70,6 +70,8 @@ pub fn sweep_leftovers() {
 pub struct Host {
     pub netns: String,
     pub ip: Ipv4Addr,
+    /// Our end of the host's veth pair: its counters are the host's traffic.
+    pub veth: String,
 }
 
 /// A bridge and its hosts; removed on drop.
@@ -109,6 +111,7 @@ impl Network {
             net.hosts.push(Host {
                 netns: netns.clone(),
                 ip: host_ip,
+                veth: veth.clone(),
             });
             must(&[
                 "link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", &netns,

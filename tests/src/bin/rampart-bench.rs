@@ -1,0 +1,248 @@
+//! Benchmarks of the foundation, with the real binaries and the real protocol:
+//!
+//! - `agent-idle`: one agent in a namespace host at the default 10 s heartbeat; its resident memory,
+//!   CPU use, and the bytes its host sends and receives per minute (veth counters: TCP, TLS and
+//!   HTTP/2 overhead included).
+//! - `fleet`: N simulated agents (the agent library's own enrolment and session code, one mTLS
+//!   connection each) against one coordinator; the coordinator's memory and CPU before and after.
+//!
+//! Build with `--release`. Figures are medians over the repeats; see BENCHMARKS.md.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use rampart_agent::enroll::{EnrollOptions, enroll};
+use rampart_agent::session::{self, SessionConfig};
+use rampart_agent::state::StateDir;
+use rampart_e2e::{Harness, eventually};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Parser)]
+#[command(about = "Rampart foundation benchmarks (run with --release)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Bench,
+}
+
+#[derive(Debug, Subcommand)]
+enum Bench {
+    /// Idle agent: memory, CPU, bytes per minute (needs root and iproute2).
+    AgentIdle {
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        window: Duration,
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+    },
+    /// Coordinator with N simulated agents: memory and CPU.
+    Fleet {
+        #[arg(long, default_value_t = 1000)]
+        agents: usize,
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        window: Duration,
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+    },
+}
+
+fn rss_kib(pid: i32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .context("no VmRSS")?;
+    Ok(line
+        .split_whitespace()
+        .nth(1)
+        .context("VmRSS value")?
+        .parse()?)
+}
+
+/// utime + stime of a process, in seconds.
+fn cpu_seconds(pid: i32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let after = &stat[stat.rfind(')').context("stat format")? + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)?.unwrap_or(100) as f64;
+    Ok(ticks as f64 / hz)
+}
+
+fn counter(iface: &str, name: &str) -> anyhow::Result<u64> {
+    let p = Path::new("/sys/class/net")
+        .join(iface)
+        .join("statistics")
+        .join(name);
+    Ok(std::fs::read_to_string(&p)
+        .with_context(|| p.display().to_string())?
+        .trim()
+        .parse()?)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    v[v.len() / 2]
+}
+
+fn agent_idle(window: Duration, repeats: usize) -> anyhow::Result<()> {
+    let Some(h) = Harness::start_with_hosts(1) else {
+        bail!("needs root and iproute2")
+    };
+    let host = h.network.as_ref().context("network")?.hosts[0].clone();
+    let token = h.join_token(&[], 1, "10m");
+    let a = h.enroll_ok("agent", Some(&host.netns), &token, &[]);
+    h.run_agent(
+        "agent",
+        &a,
+        &["--heartbeat-interval", "10s", "--reconnect-max", "30s"],
+    );
+    h.wait_online(&[&a.id]);
+    let pid = h.with_proc("agent", |p| p.pid().as_raw());
+    std::thread::sleep(Duration::from_secs(5));
+    let (mut rss, mut cpu, mut sent, mut recv) = (vec![], vec![], vec![], vec![]);
+    for i in 0..repeats {
+        let (c0, tx0, rx0) = (
+            cpu_seconds(pid)?,
+            counter(&host.veth, "rx_bytes")?,
+            counter(&host.veth, "tx_bytes")?,
+        );
+        let start = Instant::now();
+        std::thread::sleep(window);
+        let secs = start.elapsed().as_secs_f64();
+        let (c1, tx1, rx1) = (
+            cpu_seconds(pid)?,
+            counter(&host.veth, "rx_bytes")?,
+            counter(&host.veth, "tx_bytes")?,
+        );
+        let r = rss_kib(pid)? as f64 / 1024.0;
+        // Our end's rx is what the host sent.
+        let s = (tx1 - tx0) as f64 * 60.0 / secs;
+        let v = (rx1 - rx0) as f64 * 60.0 / secs;
+        let c = (c1 - c0) / secs * 100.0;
+        println!(
+            "repeat {}: rss {r:.2} MiB, cpu {c:.4} %, sent {s:.0} B/min, received {v:.0} B/min",
+            i + 1
+        );
+        rss.push(r);
+        cpu.push(c);
+        sent.push(s);
+        recv.push(v);
+    }
+    assert_eq!(h.agent_state(&a.id).as_deref(), Some("online"));
+    println!("agent idle (median of {repeats} x {window:?}, heartbeat 10s):");
+    println!("  resident memory  {:.2} MiB", median(rss));
+    println!("  CPU              {:.4} % of one core", median(cpu));
+    println!("  sent             {:.0} bytes/min", median(sent));
+    println!("  received         {:.0} bytes/min", median(recv));
+    Ok(())
+}
+
+fn fleet(agents: usize, window: Duration, repeats: usize) -> anyhow::Result<()> {
+    let h = Harness::start();
+    let coord = h.with_proc("coordinator", |p| p.pid().as_raw());
+    std::thread::sleep(Duration::from_secs(2));
+    let base_rss = rss_kib(coord)? as f64 / 1024.0;
+    let c0 = cpu_seconds(coord)?;
+    std::thread::sleep(window);
+    let base_cpu = (cpu_seconds(coord)? - c0) / window.as_secs_f64() * 100.0;
+    println!("coordinator with 0 agents: rss {base_rss:.1} MiB, cpu {base_cpu:.3} %");
+
+    let token = h.join_token(&["sim=true"], agents as u32, "1h");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let cancel = CancellationToken::new();
+    let dir = h.dir.path().join("sim");
+    let url = h.url();
+    let fingerprint = h.ca_fingerprint.clone();
+    let started = Instant::now();
+    let enrolments = runtime.block_on(async {
+        use futures::StreamExt;
+        futures::stream::iter(0..agents)
+            .map(|i| {
+                enroll(EnrollOptions {
+                    coordinator: url.clone(),
+                    token: token.clone(),
+                    ca_fingerprint: fingerprint.clone(),
+                    state: StateDir::new(dir.join(format!("a{i}"))),
+                    labels: Default::default(),
+                    force: false,
+                })
+            })
+            .buffer_unordered(16)
+            .collect::<Vec<_>>()
+            .await
+    });
+    let enrolments = enrolments.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let enrol_time = started.elapsed();
+    let started = Instant::now();
+    for e in enrolments {
+        let config = SessionConfig {
+            coordinator: url.clone(),
+            heartbeat_interval: Duration::from_secs(10),
+            reconnect_max: Duration::from_secs(30),
+            labels: Default::default(),
+        };
+        runtime.spawn(session::run(e, config, cancel.clone()));
+    }
+    eventually(
+        Duration::from_secs(300),
+        "all simulated agents online",
+        || {
+            let online = h.agents().iter().filter(|a| a["state"] == "online").count();
+            if online == agents {
+                Ok(())
+            } else {
+                Err(format!("{online}/{agents} online"))
+            }
+        },
+    );
+    let connect_time = started.elapsed();
+    std::thread::sleep(Duration::from_secs(5));
+    let (mut rss, mut cpu) = (vec![], vec![]);
+    for i in 0..repeats {
+        let c0 = cpu_seconds(coord)?;
+        let start = Instant::now();
+        std::thread::sleep(window);
+        let c = (cpu_seconds(coord)? - c0) / start.elapsed().as_secs_f64() * 100.0;
+        let r = rss_kib(coord)? as f64 / 1024.0;
+        println!("repeat {}: rss {r:.1} MiB, cpu {c:.3} %", i + 1);
+        rss.push(r);
+        cpu.push(c);
+    }
+    let online = h.agents().iter().filter(|a| a["state"] == "online").count();
+    cancel.cancel();
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    let rss = median(rss);
+    println!(
+        "coordinator with {agents} simulated agents (median of {repeats} x {window:?}, heartbeat 10s):"
+    );
+    println!(
+        "  enrolment of all  {:.1} s ({:.1} ms each, 16 at a time)",
+        enrol_time.as_secs_f64(),
+        enrol_time.as_secs_f64() * 1000.0 / agents as f64
+    );
+    println!("  all online after  {:.1} s", connect_time.as_secs_f64());
+    println!(
+        "  resident memory   {rss:.1} MiB (idle: {base_rss:.1} MiB; {:.1} KiB per agent)",
+        (rss - base_rss) * 1024.0 / agents as f64
+    );
+    println!(
+        "  CPU               {:.3} % of one core (idle: {base_cpu:.3} %)",
+        median(cpu)
+    );
+    println!("  still online      {online}/{agents}");
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Bench::AgentIdle { window, repeats } => agent_idle(window, repeats),
+        Bench::Fleet {
+            agents,
+            window,
+            repeats,
+        } => fleet(agents, window, repeats),
+    }
+}
