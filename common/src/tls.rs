@@ -167,13 +167,16 @@ async fn tls_connect(
 /// coordinator or a certificate problem is reported here, with its reason.
 pub async fn dial(addr: &str, config: Arc<ClientConfig>) -> Result<Channel, TlsError> {
     let target = Target::parse(addr)?;
-    // Handshake once up front: tonic's own error would hide the TLS reason.
-    tls_connect(&target, config.clone())
+    let unreachable = |reason: String| TlsError::Unreachable {
+        addr: addr.to_string(),
+        reason,
+    };
+    // Handshake here rather than inside tonic, whose error would hide the TLS reason; the channel
+    // then takes this connection for its first use and dials anew only to reconnect.
+    let first = tls_connect(&target, config.clone())
         .await
-        .map_err(|e| TlsError::Unreachable {
-            addr: addr.to_string(),
-            reason: crate::error_chain(&e),
-        })?;
+        .map_err(|e| unreachable(crate::error_chain(&e)))?;
+    let first = Arc::new(Mutex::new(Some(first)));
     let endpoint = Endpoint::from_shared(format!("http://{}", target.authority))
         .map_err(|_| TlsError::BadAddress(addr.to_string()))?
         .connect_timeout(CONNECT_TIMEOUT)
@@ -181,19 +184,19 @@ pub async fn dial(addr: &str, config: Arc<ClientConfig>) -> Result<Channel, TlsE
         .keep_alive_timeout(Duration::from_secs(10));
     let connector = tower::service_fn(move |_: Uri| {
         let (target, config) = (target.clone(), config.clone());
+        let ready = first.lock().unwrap_or_else(|p| p.into_inner()).take();
         async move {
-            tls_connect(&target, config)
-                .await
-                .map(hyper_util::rt::TokioIo::new)
+            let stream = match ready {
+                Some(s) => s,
+                None => tls_connect(&target, config).await?,
+            };
+            Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
         }
     });
     endpoint
         .connect_with_connector(connector)
         .await
-        .map_err(|e| TlsError::Unreachable {
-            addr: addr.to_string(),
-            reason: crate::error_chain(&e),
-        })
+        .map_err(|e| unreachable(crate::error_chain(&e)))
 }
 
 /// Accepts any chain but keeps it, so the caller can look for the pinned CA in it. Handshake

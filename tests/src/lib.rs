@@ -56,13 +56,15 @@ pub fn binaries() -> &'static Binaries {
     static BINS: OnceLock<Binaries> = OnceLock::new();
     BINS.get_or_init(|| {
         let exe = std::env::current_exe().expect("test executable path");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("target/<profile>/deps")
-            .to_path_buf();
+        // Tests run from target/<profile>/deps, bench binaries from target/<profile>.
+        let mut profile_dir = exe.parent().expect("executable dir").to_path_buf();
+        if profile_dir.file_name().is_some_and(|n| n == "deps") {
+            profile_dir.pop();
+        }
         let release = profile_dir.file_name().is_some_and(|n| n == "release");
-        let mut cmd = Command::new(env!("CARGO"));
+        // Under `cargo test` CARGO names the cargo that runs us; run directly (a bench binary),
+        // the rustup proxy on PATH picks the project's toolchain.
+        let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
         cmd.args([
             "build",
             "--quiet",

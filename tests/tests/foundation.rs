@@ -195,7 +195,17 @@ fn a_revoked_agent_is_cut_off_at_once_and_refused_afterwards() {
 
 #[test]
 fn operator_calls_need_a_token_and_the_right_role() {
+    use std::os::unix::fs::PermissionsExt;
     let h = Harness::start();
+    let mode = std::fs::metadata(h.data_dir.join("admin.token"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(
+        mode & 0o777,
+        0o600,
+        "the initial admin token is private to the coordinator's user"
+    );
     let out = h.rampart_as(None, &["agents", "ls"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(

@@ -59,14 +59,19 @@ fn rss_kib(pid: i32) -> anyhow::Result<u64> {
         .parse()?)
 }
 
-/// utime + stime of a process, in seconds.
+/// CPU time of all of a process's threads, in seconds, from the scheduler's nanosecond counters
+/// (`/proc/PID/task/*/schedstat`): an idle agent uses less than one 10 ms clock tick a minute.
 fn cpu_seconds(pid: i32) -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let after = &stat[stat.rfind(')').context("stat format")? + 2..];
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
-    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)?.unwrap_or(100) as f64;
-    Ok(ticks as f64 / hz)
+    let mut ns = 0u64;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let stat = std::fs::read_to_string(task?.path().join("schedstat"))?;
+        ns += stat
+            .split_whitespace()
+            .next()
+            .context("schedstat format")?
+            .parse::<u64>()?;
+    }
+    Ok(ns as f64 / 1e9)
 }
 
 fn counter(iface: &str, name: &str) -> anyhow::Result<u64> {
