@@ -105,7 +105,6 @@ where
     match runtime.block_on(run(cli)) {
         Ok(()) => 0,
         Err(e) => {
-            error!("{e}");
             eprintln!("error: {e}");
             e.exit_code()
         }

@@ -479,18 +479,18 @@ impl Harness {
 
     /// Waits until every id is `online`.
     pub fn wait_online(&self, ids: &[&str]) {
-        eventually(WAIT, "agents to be online", || {
-            let agents = self.agents();
-            for id in ids {
-                let state = agents
-                    .iter()
-                    .find(|a| a["id"] == *id)
-                    .map(|a| a["state"].clone());
-                if state != Some(Value::from("online")) {
-                    return Err(format!("{id} is {state:?}"));
-                }
+        for id in ids {
+            self.wait_state(id, "online", WAIT);
+        }
+    }
+
+    /// Waits until `agents ls` shows the agent in `state`.
+    pub fn wait_state(&self, id: &str, state: &str, timeout: Duration) {
+        eventually(timeout, &format!("{id} to be {state}"), || {
+            match self.agent_state(id) {
+                Some(s) if s == state => Ok(()),
+                other => Err(format!("{id} is {other:?}")),
             }
-            Ok(())
         });
     }
 }

@@ -364,12 +364,7 @@ fn an_agent_that_stops_heartbeating_goes_offline_and_comes_back() {
     h.run_agent("agent", &a, &[]);
     h.wait_online(&[&a.id]);
     h.with_proc("agent", |p| p.signal(Signal::SIGSTOP));
-    eventually(WAIT, "the frozen agent to be offline", || {
-        match h.agent_state(&a.id).as_deref() {
-            Some("offline") => Ok(()),
-            other => Err(format!("{other:?}")),
-        }
-    });
+    h.wait_state(&a.id, "offline", WAIT);
     h.with_proc("agent", |p| p.signal(Signal::SIGCONT));
     h.wait_online(&[&a.id]);
 }
@@ -385,12 +380,7 @@ fn sigterm_stops_an_agent_cleanly_and_it_shows_offline() {
     h.with_proc("agent", |p| p.signal(Signal::SIGTERM));
     let status = h.with_proc("agent", |p| p.wait_exit(Duration::from_secs(10)));
     assert!(status.success(), "{status:?}");
-    eventually(Duration::from_secs(10), "offline", || {
-        match h.agent_state(&a.id).as_deref() {
-            Some("offline") => Ok(()),
-            other => Err(format!("{other:?}")),
-        }
-    });
+    h.wait_state(&a.id, "offline", Duration::from_secs(10));
 }
 
 #[test]

@@ -202,6 +202,29 @@ pub enum AuditCommand {
     Verify,
 }
 
+/// A mistake in how the command was called (exit status 2): nothing was attempted.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Usage(pub String);
+
+fn usage(msg: impl Into<String>) -> anyhow::Error {
+    Usage(msg.into()).into()
+}
+
+/// Checks what can be checked without the coordinator, so bad input is reported before dialing.
+fn precheck(command: &Command) -> anyhow::Result<()> {
+    match command {
+        Command::Token(TokenCommand::Create { labels: l, .. }) => {
+            labels::parse_labels(l).map_err(usage)?;
+        }
+        Command::Agents(AgentsCommand::Ls { selector, .. }) => {
+            labels::Selector::parse(selector).map_err(usage)?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 /// Adds the bearer token to every call.
 #[derive(Debug, Clone)]
 pub struct Bearer(Option<MetadataValue<Ascii>>);
@@ -227,14 +250,14 @@ pub struct Client {
 impl Client {
     pub async fn connect(remote: &Remote) -> anyhow::Result<Self> {
         let addr = remote.coordinator.as_deref().ok_or_else(|| {
-            anyhow!(
-                "no coordinator address: pass --coordinator https://HOST:PORT or set RAMPART_ADDR"
+            usage(
+                "no coordinator address: pass --coordinator https://HOST:PORT or set RAMPART_ADDR",
             )
         })?;
         let ca_path = remote
             .ca
             .as_ref()
-            .ok_or_else(|| anyhow!("no CA certificate: pass --ca FILE or set RAMPART_CA (the coordinator's DATA_DIR/ca.pem)"))?;
+            .ok_or_else(|| usage("no CA certificate: pass --ca FILE or set RAMPART_CA (the coordinator's DATA_DIR/ca.pem)"))?;
         let ca = std::fs::read(ca_path)
             .with_context(|| format!("cannot read the CA certificate {}", ca_path.display()))?;
         let channel = tls::dial(addr, tls::client_config(&ca, None)?).await?;
@@ -297,6 +320,10 @@ pub fn run(cli: Cli) -> i32 {
                     eprint!("error: {c}");
                     return EXIT_USAGE;
                 }
+                if e.downcast_ref::<Usage>().is_some() {
+                    eprintln!("error: {e}");
+                    return EXIT_USAGE;
+                }
                 eprintln!("error: {e:#}");
                 1
             }
@@ -319,7 +346,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             };
             logging::init(log_format.or(file.log_format).unwrap_or_default(), "info");
             let data_dir = data_dir.or(file.data_dir).ok_or_else(|| {
-                anyhow!("no data dir: pass --data-dir DIR or set data_dir in the config file")
+                usage("no data dir: pass --data-dir DIR or set data_dir in the config file")
             })?;
             let listen = listen
                 .or(file.listen)
@@ -350,6 +377,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         }
         command => {
             logging::init(LogFormat::Text, "warn");
+            precheck(&command)?;
             let client = Client::connect(&remote).await?;
             operator(client, &remote, command).await
         }
