@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use rampart_e2e::{Harness, WAIT, eventually};
+use rampart_e2e::{Harness, WAIT};
 use serde_json::Value;
 
 fn stderr(out: &std::process::Output) -> String {
