@@ -35,7 +35,7 @@ pub enum Command {
         /// Join token from `rampart token create`. Prefer the environment variable: command
         /// lines are visible to every user of the host.
         #[arg(long, env = "RAMPART_JOIN_TOKEN", hide_env_values = true)]
-        token: String,
+        token: rampart_common::Secret,
         /// The coordinator CA's fingerprint, from `rampart ca fingerprint` (sha256:HEX).
         #[arg(long)]
         ca_fingerprint: String,

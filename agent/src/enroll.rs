@@ -16,7 +16,7 @@ use crate::state::{Enrolment, Identity, StateDir, StateError};
 #[derive(Debug, Clone)]
 pub struct EnrollOptions {
     pub coordinator: String,
-    pub token: String,
+    pub token: rampart_common::Secret,
     pub ca_fingerprint: String,
     pub state: StateDir,
     pub labels: BTreeMap<String, String>,
@@ -35,7 +35,7 @@ pub async fn enroll(opts: EnrollOptions) -> Result<Enrolment, AgentError> {
         }
         .into());
     }
-    if opts.token.trim().is_empty() {
+    if opts.token.expose().is_empty() {
         return Err(AgentError::Invalid(
             "the join token is empty; pass --token or set RAMPART_JOIN_TOKEN".into(),
         ));
@@ -57,7 +57,7 @@ pub async fn enroll(opts: EnrollOptions) -> Result<Enrolment, AgentError> {
         .max_encoding_message_size(rampart_proto::MAX_MESSAGE_BYTES);
     let resp = client
         .enroll(EnrollRequest {
-            token: opts.token.trim().to_string(),
+            token: opts.token.expose().to_string(),
             csr_pem: csr,
             hostname: host.hostname,
             labels: opts.labels.into_iter().collect(),

@@ -56,7 +56,7 @@ pub struct Remote {
     pub coordinator: Option<String>,
     /// Operator bearer token (from `rampart admin token create`, or the data dir's admin.token).
     #[arg(long, env = "RAMPART_TOKEN", hide_env_values = true, global = true)]
-    pub token: Option<String>,
+    pub token: Option<rampart_common::Secret>,
     /// The coordinator's CA certificate (DATA_DIR/ca.pem).
     #[arg(long, env = "RAMPART_CA", global = true)]
     pub ca: Option<PathBuf>,
@@ -262,7 +262,7 @@ impl Client {
             .with_context(|| format!("cannot read the CA certificate {}", ca_path.display()))?;
         let channel = tls::dial(addr, tls::client_config(&ca, None)?).await?;
         let bearer = match &remote.token {
-            Some(t) => Some(format!("Bearer {}", t.trim()).parse().map_err(|_| {
+            Some(t) => Some(format!("Bearer {}", t.expose()).parse().map_err(|_| {
                 anyhow!("the operator token contains characters that cannot be sent")
             })?),
             None => None,

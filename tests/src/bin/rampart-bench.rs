@@ -168,7 +168,7 @@ fn fleet(agents: usize, window: Duration, repeats: usize) -> anyhow::Result<()> 
             .map(|i| {
                 enroll(EnrollOptions {
                     coordinator: url.clone(),
-                    token: token.clone(),
+                    token: rampart_common::Secret::new(token.clone()),
                     ca_fingerprint: fingerprint.clone(),
                     state: StateDir::new(dir.join(format!("a{i}"))),
                     labels: Default::default(),
