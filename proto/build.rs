@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use prost::Message;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let files = ["rampart/v1/agent.proto", "rampart/v1/operator.proto"];
+    let files = [
+        "rampart/v1/agent.proto",
+        "rampart/v1/facts.proto",
+        "rampart/v1/operator.proto",
+    ];
     for f in files {
         println!("cargo:rerun-if-changed={f}");
     }
@@ -14,6 +18,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out.join("rampart_descriptor.bin"), fds.encode_to_vec())?;
     tonic_prost_build::configure()
+        // Facts and reports have a JSON form (policies evaluate it, `-o json` prints it).
+        .message_attribute(
+            ".rampart.v1",
+            "#[derive(serde::Serialize, serde::Deserialize)] #[serde(default)]",
+        )
+        .enum_attribute(
+            ".rampart.v1",
+            "#[derive(serde::Serialize, serde::Deserialize)]",
+        )
         .build_client(true)
         .build_server(true)
         .compile_fds(fds)?;

@@ -13,6 +13,7 @@ use tracing::{error, info};
 use crate::AgentError;
 use crate::config::{self, FileConfig};
 use crate::enroll::{EnrollOptions, enroll};
+use crate::facts::FactSource;
 use crate::session::{self, SessionConfig};
 use crate::state::StateDir;
 
@@ -75,6 +76,10 @@ pub enum Command {
         /// Log format: text or json [default: text].
         #[arg(long)]
         log_format: Option<LogFormat>,
+        /// Read compliance facts below this directory instead of `/` (a fixture tree: nothing is
+        /// read from the real host and no host command runs).
+        #[arg(long)]
+        fact_root: Option<PathBuf>,
     },
 }
 
@@ -167,6 +172,7 @@ async fn run(cli: Cli) -> Result<(), AgentError> {
             reconnect_max,
             labels: label_args,
             log_format,
+            fact_root,
         } => {
             let file = match &config {
                 Some(path) => FileConfig::load(path)?,
@@ -190,6 +196,10 @@ async fn run(cli: Cli) -> Result<(), AgentError> {
                     .or(file.reconnect_max)
                     .unwrap_or(config::DEFAULT_RECONNECT_MAX),
                 labels,
+                facts: FactSource {
+                    root: fact_root.or(file.fact_root).unwrap_or_else(|| "/".into()),
+                    run_commands: file.fact_commands.unwrap_or(true),
+                },
             };
             info!(agent = %enrolment.identity.agent_id, coordinator = %session.coordinator, "starting");
             let cancel = CancellationToken::new();

@@ -29,6 +29,11 @@ pub struct FileConfig {
     pub heartbeat_interval: Option<Duration>,
     pub reconnect_max: Option<Duration>,
     pub log_format: Option<LogFormat>,
+    /// Directory compliance facts are read below (default `/`); anything else is a fixture tree.
+    pub fact_root: Option<PathBuf>,
+    /// Whether fact collection may run host commands (`sshd -T`, `systemctl`, `rpm`) on the real
+    /// root; default true.
+    pub fact_commands: Option<bool>,
 }
 
 impl FileConfig {
@@ -58,6 +63,11 @@ impl FileConfig {
                 s.error("reconnect_max", "must be at least 100ms");
             }
             let log_format = s.parsed("log_format", "text or json");
+            let fact_root = s.string("fact_root").map(PathBuf::from);
+            if fact_root.as_ref().is_some_and(|r| !r.is_absolute()) {
+                s.error("fact_root", "must be an absolute path");
+            }
+            let fact_commands = s.bool("fact_commands");
             FileConfig {
                 coordinator,
                 state_dir,
@@ -65,6 +75,8 @@ impl FileConfig {
                 heartbeat_interval,
                 reconnect_max,
                 log_format,
+                fact_root,
+                fact_commands,
             }
         })
     }

@@ -37,6 +37,8 @@ pub struct SessionConfig {
     pub reconnect_max: Duration,
     /// Labels from the config file, sent in `Hello`.
     pub labels: Labels,
+    /// Where compliance facts are read.
+    pub facts: crate::facts::FactSource,
 }
 
 /// Exponential backoff with jitter: each delay is drawn from the upper half of the current step,
@@ -88,7 +90,7 @@ pub async fn run(
         Some((enrolment.cert_pem.as_bytes(), enrolment.key_pem.as_bytes())),
     )?;
     let mut backoff = Backoff::new(config.reconnect_max);
-    let mut executor = Executor::default();
+    let mut executor = Executor::new(config.facts.clone());
     loop {
         let started = Instant::now();
         let ended = tokio::select! {
@@ -218,7 +220,7 @@ async fn session_once(
             msg = inbound.message() => match msg {
                 Ok(Some(m)) => {
                     if let Some(coordinator_message::Body::Command(cmd)) = m.body {
-                        let result = executor.execute(cmd);
+                        let result = executor.execute(cmd).await;
                         let out = AgentMessage { body: Some(agent_message::Body::Result(result)) };
                         if tx.send(out).await.is_err() {
                             return Ok(Ended::Lost("session stream closed".into()));
@@ -234,17 +236,26 @@ async fn session_once(
 }
 
 /// Runs commands, remembering recent results so a repeated id is answered, not re-run.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Executor {
     recent: VecDeque<CommandResult>,
+    facts: crate::facts::FactSource,
 }
 
 impl Executor {
-    pub fn execute(&mut self, cmd: Command) -> CommandResult {
+    pub fn new(facts: crate::facts::FactSource) -> Self {
+        Self {
+            recent: VecDeque::new(),
+            facts,
+        }
+    }
+
+    pub async fn execute(&mut self, cmd: Command) -> CommandResult {
         if let Some(done) = self.recent.iter().find(|r| r.command_id == cmd.id) {
             debug!(command = %cmd.id, "command seen before; answering with the recorded result");
             return done.clone();
         }
+        let mut remember = true;
         let outcome = if cmd.deadline_unix_ms > 0 && now_ms() > cmd.deadline_unix_ms {
             command_result::Outcome::Error(
                 "the command's deadline passed before the agent received it".into(),
@@ -253,6 +264,21 @@ impl Executor {
             match cmd.kind {
                 Some(command::Kind::Ping(p)) => {
                     command_result::Outcome::Pong(Pong { payload: p.payload })
+                }
+                Some(command::Kind::CollectFacts(req)) => {
+                    // Read-only and possibly large: collected again if repeated, never kept.
+                    remember = false;
+                    let source = self.facts.clone();
+                    match tokio::task::spawn_blocking(move || {
+                        crate::facts::collect(&source, &req.file_paths)
+                    })
+                    .await
+                    {
+                        Ok(report) => command_result::Outcome::Facts(report),
+                        Err(e) => {
+                            command_result::Outcome::Error(format!("fact collection failed: {e}"))
+                        }
+                    }
                 }
                 None => command_result::Outcome::Error(
                     "unknown command kind: this agent may be older than the coordinator".into(),
@@ -263,10 +289,12 @@ impl Executor {
             command_id: cmd.id,
             outcome: Some(outcome),
         };
-        if self.recent.len() == REMEMBERED_RESULTS {
-            self.recent.pop_front();
+        if remember {
+            if self.recent.len() == REMEMBERED_RESULTS {
+                self.recent.pop_front();
+            }
+            self.recent.push_back(result.clone());
         }
-        self.recent.push_back(result.clone());
         result
     }
 }
@@ -290,9 +318,9 @@ mod tests {
         assert!(b.next_delay() <= INITIAL_BACKOFF);
     }
 
-    #[test]
-    fn repeated_command_ids_are_answered_once() {
-        let mut e = Executor::default();
+    #[tokio::test]
+    async fn repeated_command_ids_are_answered_once() {
+        let mut e = Executor::new(crate::facts::FactSource::fixture("/nonexistent"));
         let cmd = |id: &str, payload: &str| Command {
             id: id.into(),
             deadline_unix_ms: now_ms() + 10_000,
@@ -300,13 +328,15 @@ mod tests {
                 payload: payload.into(),
             })),
         };
-        let first = e.execute(cmd("c1", "a"));
-        let again = e.execute(cmd("c1", "b"));
+        let first = e.execute(cmd("c1", "a")).await;
+        let again = e.execute(cmd("c1", "b")).await;
         assert_eq!(first, again);
-        let late = e.execute(Command {
-            deadline_unix_ms: 1,
-            ..cmd("c2", "x")
-        });
+        let late = e
+            .execute(Command {
+                deadline_unix_ms: 1,
+                ..cmd("c2", "x")
+            })
+            .await;
         assert!(matches!(
             late.outcome,
             Some(command_result::Outcome::Error(_))

@@ -435,3 +435,65 @@ fn a_malformed_config_lists_every_error_with_its_line_and_exits_2_before_binding
         "{err}"
     );
 }
+
+#[test]
+fn each_agent_reports_the_facts_of_its_own_fact_root() {
+    let h = Harness::start();
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/hosts");
+    let token = h.join_token(&[], 2, "10m");
+    let mut ids = Vec::new();
+    for name in ["hardened", "weak"] {
+        let a = h.enroll_ok(name, None, &token, &[]);
+        let root = fixtures.join(name);
+        h.run_agent(name, &a, &["--fact-root", root.to_str().unwrap()]);
+        ids.push(a.id);
+    }
+    h.wait_online(&[&ids[0], &ids[1]]);
+    let facts = |id: &str| -> Value {
+        serde_json::from_str(&h.rampart_ok(&["facts", id, "-o", "json"])).unwrap()
+    };
+    let hardened = facts(&ids[0]);
+    let weak = facts(&ids[1]);
+    assert_eq!(hardened["os"]["hostname"], "hardened-host");
+    assert_eq!(weak["os"]["hostname"], "weak-host");
+    // sshd: the Include'd drop-in wins over the main file on the hardened host.
+    assert_eq!(hardened["sshd"]["settings"]["permitrootlogin"], "no");
+    assert_eq!(hardened["sshd"]["matches"][0]["criteria"], "User backup");
+    assert_eq!(weak["sshd"]["settings"]["permitrootlogin"], "yes");
+    assert_eq!(hardened["sysctl"]["net.ipv4.ip_forward"], "0");
+    assert_eq!(weak["sysctl"]["net.ipv4.ip_forward"], "1");
+    let uid0 = |f: &Value| {
+        f["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["uid"] == 0)
+            .count()
+    };
+    assert_eq!((uid0(&hardened), uid0(&weak)), (1, 2));
+    assert!(
+        weak["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "telnetd")
+    );
+    // A fixture root has no processes: nothing leaked in from the real host.
+    assert_eq!(
+        hardened["processes"].as_array().map(Vec::len).unwrap_or(0),
+        0
+    );
+    assert!(
+        hardened["errors"]
+            .as_array()
+            .map(Vec::is_empty)
+            .unwrap_or(true),
+        "{}",
+        hardened["errors"]
+    );
+    let table = h.rampart_ok(&["facts", &ids[1]]);
+    assert!(
+        table.contains("weak-host") && table.contains("listening sockets"),
+        "{table}"
+    );
+}

@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 use rampart_common::labels::Selector;
 use rampart_proto::v1::fleet_service_server::FleetService;
 use rampart_proto::v1::{
-    Agent, GetAgentRequest, ListAgentsRequest, ListAgentsResponse, Ping, PingAgentRequest,
-    PingAgentResponse, RevokeAgentRequest, RevokeAgentResponse, command, command_result,
+    Agent, CollectFacts, CollectFactsRequest, FactReport, GetAgentRequest, ListAgentsRequest,
+    ListAgentsResponse, Ping, PingAgentRequest, PingAgentResponse, RevokeAgentRequest,
+    RevokeAgentResponse, command, command_result,
 };
 use tonic::{Request, Response, Status};
 
@@ -18,6 +19,8 @@ use crate::store::{AgentRecord, AgentState, Role};
 
 /// How long `PingAgent` waits when the caller gives no timeout.
 const DEFAULT_PING_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long `CollectFacts` waits when the caller gives no timeout.
+const DEFAULT_FACTS_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest wait a caller may ask of `PingAgent`.
 const MAX_PING_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -170,6 +173,44 @@ impl FleetService for FleetApi {
             ))),
             _ => Err(Status::internal(format!(
                 "agent {} answered the ping with something else",
+                req.id
+            ))),
+        }
+    }
+
+    async fn collect_facts(
+        &self,
+        request: Request<CollectFactsRequest>,
+    ) -> Result<Response<FactReport>, Status> {
+        authorize(
+            &self.state,
+            request.metadata(),
+            Role::Operator,
+            "FleetService/CollectFacts",
+        )
+        .await?;
+        let req = request.into_inner();
+        let timeout = match req.timeout_ms {
+            0 => DEFAULT_FACTS_TIMEOUT,
+            ms => Duration::from_millis(u64::from(ms)).min(MAX_PING_TIMEOUT),
+        };
+        let kind = command::Kind::CollectFacts(CollectFacts {
+            file_paths: req.file_paths,
+        });
+        let result = self
+            .state
+            .fleet
+            .call(&req.id, kind, timeout)
+            .await
+            .map_err(fleet_status)?;
+        match result.outcome {
+            Some(command_result::Outcome::Facts(report)) => Ok(Response::new(report)),
+            Some(command_result::Outcome::Error(e)) => Err(Status::aborted(format!(
+                "agent {} could not collect facts: {e}",
+                req.id
+            ))),
+            _ => Err(Status::internal(format!(
+                "agent {} answered with something other than facts",
                 req.id
             ))),
         }

@@ -18,8 +18,9 @@ use rampart_proto::v1::audit_service_client::AuditServiceClient;
 use rampart_proto::v1::fleet_service_client::FleetServiceClient;
 use rampart_proto::v1::token_service_client::TokenServiceClient;
 use rampart_proto::v1::{
-    CreateJoinTokenRequest, CreateOperatorTokenRequest, GetAgentRequest, ListAgentsRequest,
-    ListAuditRequest, PingAgentRequest, RevokeAgentRequest, VerifyAuditRequest, WhoAmIRequest,
+    CollectFactsRequest, CreateJoinTokenRequest, CreateOperatorTokenRequest, GetAgentRequest,
+    ListAgentsRequest, ListAuditRequest, PingAgentRequest, RevokeAgentRequest, VerifyAuditRequest,
+    WhoAmIRequest,
 };
 use tokio_util::sync::CancellationToken;
 use tonic::metadata::{Ascii, MetadataValue};
@@ -103,6 +104,15 @@ pub enum Command {
     /// The audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Collect an agent's compliance facts now and print them. Needs the operator role.
+    Facts {
+        id: String,
+        /// Also report the metadata of this file (absolute path); repeatable.
+        #[arg(long = "file", value_name = "PATH")]
+        files: Vec<String>,
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: Output,
+    },
     /// Show which operator token is in use and its role.
     Whoami,
 }
@@ -451,6 +461,23 @@ async fn operator(client: Client, remote: &Remote, command: Command) -> anyhow::
             Ok(0)
         }
         Command::Agents(cmd) => agents(client, cmd).await,
+        Command::Facts { id, files, output } => {
+            let report = client
+                .fleet()
+                .collect_facts(CollectFactsRequest {
+                    id,
+                    file_paths: files,
+                    timeout_ms: 0,
+                })
+                .await
+                .map_err(rpc)?
+                .into_inner();
+            match output {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+                Output::Table => output::print_fact_summary(&report),
+            }
+            Ok(if report.errors.is_empty() { 0 } else { 1 })
+        }
         Command::Audit(cmd) => audit(client, cmd).await,
         Command::Serve { .. } | Command::Dev(_) | Command::Ca(_) => {
             bail!("not an operator command")

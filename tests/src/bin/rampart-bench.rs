@@ -188,6 +188,7 @@ fn fleet(agents: usize, window: Duration, repeats: usize) -> anyhow::Result<()> 
             heartbeat_interval: Duration::from_secs(10),
             reconnect_max: Duration::from_secs(30),
             labels: Default::default(),
+            facts: rampart_agent::facts::FactSource::host(),
         };
         runtime.spawn(session::run(e, config, cancel.clone()));
     }
