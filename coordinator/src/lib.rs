@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod cli;
+pub mod compliance;
 pub mod config;
 pub mod fleet;
 pub mod pki;

@@ -35,6 +35,11 @@ enum Bench {
         #[arg(long, default_value_t = 3)]
         repeats: usize,
     },
+    /// Fact collection on this machine: time per collection and the agent's extra memory.
+    Facts {
+        #[arg(long, default_value_t = 20)]
+        repeats: usize,
+    },
     /// Coordinator with N simulated agents: memory and CPU.
     Fleet {
         #[arg(long, default_value_t = 1000)]

@@ -1,0 +1,65 @@
+# Helpers shared by the linux-baseline checks.
+package rampart.pack.linux_baseline
+
+import rego.v1
+
+verdict(ok, evidence) := {"status": "pass", "evidence": evidence} if ok
+
+verdict(ok, evidence) := {"status": "fail", "evidence": evidence} if not ok
+
+not_applicable(reason) := {"status": "not_applicable", "evidence": {"reason": reason}}
+
+# Metadata with the fields every check carries.
+check(title, severity, rationale, remediation, cis, nist) := {
+	"title": title,
+	"severity": severity,
+	"rationale": rationale,
+	"remediation": remediation,
+	"references": {"cis": cis, "nist": nist},
+}
+
+sshd_present if input.sshd.present
+
+sshd_value(key) := object.get(input.sshd.settings, key, "")
+
+file(path) := f if {
+	some f in input.files
+	f.path == path
+}
+
+mode_string(m) := sprintf("%o", [m])
+
+# Whether no permission bit outside `allowed` is set (a boolean, never undefined).
+mode_within(m, allowed) := bits.and(m, bits.negate(allowed)) == 0
+
+# Booleans over lists: defined (true or false) for every list.
+all_true(xs) := true if {
+	every x in xs {
+		x == true
+	}
+}
+
+all_true(xs) := false if {
+	some x in xs
+	x != true
+}
+
+any_true(xs) := true if {
+	some x in xs
+	x == true
+}
+
+any_true(xs) := false if {
+	every x in xs {
+		x != true
+	}
+}
+
+package_installed(names) := [p.name | some p in input.packages; p.name in names]
+
+sysctl_value(key) := object.get(input.sysctl, key, "")
+
+mount(point) := m if {
+	some m in input.mounts
+	m.mount_point == point
+}

@@ -1,0 +1,112 @@
+# Filesystems, /tmp, accounts, legacy services and auditing.
+package rampart.pack.linux_baseline
+
+import rego.v1
+
+# ---- filesystems that are rarely needed and widen the kernel's attack surface ----
+disabled_filesystems := {"cramfs", "freevxfs", "jffs2", "hfs", "hfsplus", "squashfs", "udf"}
+
+meta[id] := object.union(
+	check(sprintf("The %s filesystem cannot be loaded", [fs]), "low", "Unused filesystem drivers are kernel attack surface.", sprintf("echo 'install %s /bin/true' > /etc/modprobe.d/%s.conf && rmmod %s", [fs, fs, fs]), ["1.1.1"], ["CM-7"]),
+	{"action": {"kind": "kernel_module", "module": fs}},
+) if {
+	some fs in disabled_filesystems
+	id := sprintf("fs-%s-disabled", [fs])
+}
+
+result[id] := verdict(ok, {"loaded": loaded, "install_disabled": install_disabled, "blacklisted": blacklisted}) if {
+	some fs in disabled_filesystems
+	id := sprintf("fs-%s-disabled", [fs])
+	km := input.kernel_modules
+	loaded := fs in km.loaded
+	install_disabled := fs in km.install_disabled
+	blacklisted := fs in km.blacklisted
+	ok := all_true([loaded == false, any_true([install_disabled, blacklisted])])
+}
+
+# ---- /tmp ----
+meta["tmp-separate-mount"] := check("/tmp is a separate mount", "low", "A separate /tmp lets nodev, nosuid and noexec apply to it.", "Mount /tmp as its own filesystem (e.g. enable tmp.mount).", ["1.1.2.1"], ["CM-6"])
+
+result["tmp-separate-mount"] := verdict(ok, {"mounts": tmp_mounts}) if {
+	ok := count(tmp_mounts) > 0
+}
+
+tmp_mounts := [m | some m in input.mounts; m.mount_point == "/tmp"]
+
+tmp_options := {"nodev", "nosuid", "noexec"}
+
+meta[id] := object.union(
+	check(sprintf("/tmp is mounted %s", [opt]), "medium", "Files in /tmp are written by anyone; they must not act as devices, setuid programs or executables.", sprintf("Add %s to /tmp's mount options and remount.", [opt]), ["1.1.2.2"], ["CM-6"]),
+	{},
+) if {
+	some opt in tmp_options
+	id := sprintf("tmp-%s", [opt])
+}
+
+result[id] := not_applicable("/tmp is not a separate mount") if {
+	some opt in tmp_options
+	id := sprintf("tmp-%s", [opt])
+	count(tmp_mounts) == 0
+}
+
+result[id] := verdict(ok, {"options": m.options}) if {
+	some opt in tmp_options
+	id := sprintf("tmp-%s", [opt])
+	m := tmp_mounts[count(tmp_mounts) - 1]
+	ok := opt in m.options
+}
+
+# ---- accounts ----
+meta["accounts-only-root-uid0"] := check("Only root has UID 0", "critical", "Every UID 0 account is a full root login.", "Remove or renumber every UID 0 account other than root.", ["7.2.5"], ["AC-6"])
+
+result["accounts-only-root-uid0"] := verdict(ok, {"uid0": uid0}) if {
+	uid0 := sort([a.name | some a in input.accounts; a.uid == 0])
+	others := [n | some n in uid0; n != "root"]
+	ok := count(others) == 0
+}
+
+meta["accounts-no-duplicate-uids"] := check("No two accounts share a UID", "medium", "Shared UIDs make ownership and audit trails ambiguous.", "Give every account its own UID.", ["7.2.6"], ["IA-2", "AU-3"])
+
+result["accounts-no-duplicate-uids"] := verdict(ok, {"duplicates": dups}) if {
+	dups := sort({sprintf("%d", [u]) | some a in input.accounts; u := a.uid; count([b | some b in input.accounts; b.uid == u]) > 1})
+	ok := count(dups) == 0
+}
+
+meta["accounts-no-duplicate-gids"] := check("No two groups share a GID", "low", "Shared GIDs make group permissions ambiguous.", "Give every group its own GID.", ["7.2.7"], ["AC-3"])
+
+result["accounts-no-duplicate-gids"] := verdict(ok, {"duplicates": dups}) if {
+	dups := sort({sprintf("%d", [g]) | some x in input.groups; g := x.gid; count([y | some y in input.groups; y.gid == g]) > 1})
+	ok := count(dups) == 0
+}
+
+meta["accounts-no-empty-passwords"] := check("No account has an empty password", "critical", "An empty password lets anyone log in as that account.", "Lock the account (passwd -l NAME) or set a password.", ["7.2.2"], ["IA-5"])
+
+result["accounts-no-empty-passwords"] := verdict(ok, {"empty": empty}) if {
+	empty := sort([a.name | some a in input.accounts; a.password == "empty"])
+	ok := count(empty) == 0
+}
+
+# ---- legacy services ----
+legacy_services := {
+	"service-telnet-absent": {"title": "No telnet server is installed", "packages": {"telnetd", "inetutils-telnetd", "telnetd-ssl", "telnet-server"}, "cis": ["2.2.18"]},
+	"service-rsh-absent": {"title": "No rsh server is installed", "packages": {"rsh-server", "rsh-redone-server"}, "cis": ["2.2.15"]},
+	"service-nis-absent": {"title": "No NIS server is installed", "packages": {"nis", "ypserv"}, "cis": ["2.2.14"]},
+}
+
+meta[id] := check(c.title, "high", "Legacy services send credentials in clear text.", sprintf("Remove the packages: apt purge %s", [concat(" ", sort([p | some p in c.packages]))]), c.cis, ["CM-7"]) if {
+	some id, c in legacy_services
+}
+
+result[id] := verdict(ok, {"installed": found}) if {
+	some id, c in legacy_services
+	found := sort(package_installed(c.packages))
+	ok := count(found) == 0
+}
+
+# ---- auditing ----
+meta["auditd-installed"] := check("auditd is installed", "medium", "Without auditd, security-relevant events are not recorded.", "apt install auditd audispd-plugins && systemctl enable --now auditd", ["6.3.1.1"], ["AU-2", "AU-12"])
+
+result["auditd-installed"] := verdict(ok, {"installed": found}) if {
+	found := package_installed({"auditd", "audit"})
+	ok := count(found) > 0
+}

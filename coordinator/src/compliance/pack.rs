@@ -1,0 +1,649 @@
+//! Policy packs. A pack is a folder with `pack.toml` (name, version, description, Rego package)
+//! and `*.rego` files. In its package, `meta["<id>"]` describes each check (title, severity,
+//! rationale, remediation, references, optional remediation action) and `result["<id>"]` gives
+//! its verdict over the facts: `{"status": "pass"|"fail"|"error"|"not_applicable", "evidence": …}`.
+//! A check whose result is undefined is reported as `error`, never silently dropped.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+/// Built-in packs, compiled into the binary.
+const BUILTIN: &[(&str, &[(&str, &str)])] = &[(
+    include_str!("../../packs/linux-baseline/pack.toml"),
+    &[
+        (
+            "linux-baseline/lib.rego",
+            include_str!("../../packs/linux-baseline/lib.rego"),
+        ),
+        (
+            "linux-baseline/sshd.rego",
+            include_str!("../../packs/linux-baseline/sshd.rego"),
+        ),
+        (
+            "linux-baseline/files.rego",
+            include_str!("../../packs/linux-baseline/files.rego"),
+        ),
+        (
+            "linux-baseline/sysctl.rego",
+            include_str!("../../packs/linux-baseline/sysctl.rego"),
+        ),
+        (
+            "linux-baseline/system.rego",
+            include_str!("../../packs/linux-baseline/system.rego"),
+        ),
+    ],
+)];
+
+#[derive(Debug, thiserror::Error)]
+pub enum PackError {
+    #[error("{0}")]
+    Manifest(#[from] rampart_common::config::ConfigErrors),
+    #[error("pack {pack}: {file}: {message}")]
+    Rego {
+        pack: String,
+        file: String,
+        message: String,
+    },
+    #[error("pack {pack}: invalid check metadata:\n  {}", .problems.join("\n  "))]
+    Meta { pack: String, problems: Vec<String> },
+    #[error("cannot read pack folder {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl std::str::FromStr for Severity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "low" => Ok(Self::Low),
+            "medium" => Ok(Self::Medium),
+            "high" => Ok(Self::High),
+            "critical" => Ok(Self::Critical),
+            o => Err(format!(
+                "unknown severity {o:?}: expected low, medium, high or critical"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Pass,
+    Fail,
+    Error,
+    NotApplicable,
+}
+
+/// References to the benchmarks and controls a check implements.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct References {
+    #[serde(default)]
+    pub cis: Vec<String>,
+    #[serde(default)]
+    pub nist: Vec<String>,
+}
+
+/// What a check is (from `meta`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckMeta {
+    #[serde(default)]
+    pub id: String,
+    pub title: String,
+    pub severity: Severity,
+    pub rationale: String,
+    pub remediation: String,
+    #[serde(default)]
+    pub references: References,
+    /// A remediation action the agent can apply (kind plus parameters), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<serde_json::Value>,
+}
+
+/// One check's verdict on one host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleResult {
+    pub rule: String,
+    pub status: Status,
+    pub severity: Severity,
+    /// The fact values that decided it (or, for `error`, what went wrong).
+    pub evidence: serde_json::Value,
+    /// Evaluation time of this check, in microseconds.
+    pub micros: u64,
+}
+
+/// A loaded, validated pack.
+pub struct Pack {
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    package: String,
+    engine: regorus::Engine,
+    /// Checks, sorted by id.
+    pub checks: Vec<CheckMeta>,
+}
+
+impl std::fmt::Debug for Pack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pack")
+            .field("name", &self.name)
+            .field("checks", &self.checks.len())
+            .finish()
+    }
+}
+
+fn regorus_value_json(v: &regorus::Value) -> Option<serde_json::Value> {
+    if *v == regorus::Value::Undefined {
+        return None;
+    }
+    v.to_json_str()
+        .ok()
+        .and_then(|s| serde_json::from_str(&s).ok())
+}
+
+/// The value of a single-expression query, if defined.
+fn first_value(results: &regorus::QueryResults) -> Option<serde_json::Value> {
+    results
+        .result
+        .first()
+        .and_then(|r| r.expressions.first())
+        .and_then(|e| regorus_value_json(&e.value))
+}
+
+impl Pack {
+    /// Loads a pack from `pack.toml` text and its Rego files (name, text). Any syntax error or
+    /// invalid metadata rejects the whole pack.
+    pub fn from_sources(
+        manifest_path: &Path,
+        manifest: &str,
+        files: &[(String, String)],
+    ) -> Result<Self, PackError> {
+        let (name, version, description, package) =
+            rampart_common::config::parse(manifest_path, manifest, |s| {
+                let name = s.string("name").unwrap_or_default();
+                if name.is_empty() {
+                    s.error("name", "a pack needs a name");
+                }
+                let package = s.string("package").unwrap_or_default();
+                if !package.starts_with("rampart.") {
+                    s.error(
+                        "package",
+                        "must name the Rego package, starting with `rampart.`",
+                    );
+                }
+                (
+                    name,
+                    s.string("version").unwrap_or_default(),
+                    s.string("description").unwrap_or_default(),
+                    package,
+                )
+            })?;
+        let mut engine = regorus::Engine::new();
+        engine.set_strict_builtin_errors(false);
+        for (file, text) in files {
+            engine
+                .add_policy(file.clone(), text.clone())
+                .map_err(|e| PackError::Rego {
+                    pack: name.clone(),
+                    file: file.clone(),
+                    message: e.to_string(),
+                })?;
+        }
+        engine.set_input(regorus::Value::new_object());
+        let meta = engine
+            .eval_query(format!("data.{package}.meta"), false)
+            .map_err(|e| PackError::Rego {
+                pack: name.clone(),
+                file: "meta".into(),
+                message: e.to_string(),
+            })?;
+        let meta = first_value(&meta)
+            .and_then(|m| m.as_object().cloned())
+            .ok_or_else(|| PackError::Meta {
+                pack: name.clone(),
+                problems: vec![format!("data.{package}.meta is not an object of checks")],
+            })?;
+        let mut checks = Vec::new();
+        let mut problems = Vec::new();
+        for (id, m) in meta {
+            match serde_json::from_value::<CheckMeta>(m) {
+                Ok(mut c) => {
+                    c.id = id;
+                    checks.push(c);
+                }
+                Err(e) => problems.push(format!("check {id}: {e}")),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(PackError::Meta {
+                pack: name,
+                problems,
+            });
+        }
+        checks.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(Self {
+            name,
+            version,
+            description,
+            package,
+            engine,
+            checks,
+        })
+    }
+
+    /// Loads the pack in `dir`.
+    pub fn load_dir(dir: &Path) -> Result<Self, PackError> {
+        let io = |source| PackError::Io {
+            path: dir.display().to_string(),
+            source,
+        };
+        let manifest_path = dir.join("pack.toml");
+        let manifest = std::fs::read_to_string(&manifest_path).map_err(io)?;
+        let mut files = Vec::new();
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .map_err(io)?
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        entries.sort();
+        for p in entries
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|x| x == "rego"))
+        {
+            let text = std::fs::read_to_string(&p).map_err(io)?;
+            files.push((p.display().to_string(), text));
+        }
+        Self::from_sources(&manifest_path, &manifest, &files)
+    }
+
+    /// Evaluates every check over `facts` (the JSON form of a `FactReport`).
+    pub fn evaluate(&self, facts: &serde_json::Value) -> Vec<RuleResult> {
+        let mut engine = self.engine.clone();
+        let input = regorus::Value::from_json_str(&facts.to_string())
+            .unwrap_or_else(|_| regorus::Value::new_object());
+        engine.set_input(input);
+        self.checks
+            .iter()
+            .map(|check| {
+                let start = Instant::now();
+                let query = format!("data.{}.result[\"{}\"]", self.package, check.id);
+                let outcome = engine.eval_query(query, false);
+                let micros = start.elapsed().as_micros() as u64;
+                let (status, evidence) = match outcome {
+                    Err(e) => (Status::Error, serde_json::json!({"error": e.to_string()})),
+                    Ok(results) => match first_value(&results) {
+                        None => (Status::Error, serde_json::json!({"error": "the check gave no verdict: a fact it needs is missing or malformed"})),
+                        Some(v) => match serde_json::from_value::<Status>(v["status"].clone()) {
+                            Ok(s) => (s, v["evidence"].clone()),
+                            Err(_) => (Status::Error, serde_json::json!({"error": "the check's verdict has no valid status", "verdict": v})),
+                        },
+                    },
+                };
+                RuleResult { rule: check.id.clone(), status, severity: check.severity, evidence, micros }
+            })
+            .collect()
+    }
+}
+
+/// The packs a coordinator knows: the built-in ones plus those in a packs folder. A pack that
+/// fails to load is rejected whole and reported; the others keep working.
+#[derive(Debug, Default)]
+pub struct Packs {
+    pub packs: BTreeMap<String, Arc<Pack>>,
+    pub errors: Vec<String>,
+}
+
+impl Packs {
+    /// Built-in packs only.
+    pub fn builtin() -> Self {
+        let mut packs = Self::default();
+        for (manifest, files) in BUILTIN {
+            let files: Vec<(String, String)> = files
+                .iter()
+                .map(|(n, t)| (format!("builtin:{n}"), t.to_string()))
+                .collect();
+            packs.add(Pack::from_sources(
+                Path::new("builtin:pack.toml"),
+                manifest,
+                &files,
+            ));
+        }
+        packs
+    }
+
+    /// Built-in packs plus every sub-folder of `dir` holding a `pack.toml`.
+    pub fn load(dir: Option<&Path>) -> Self {
+        let mut packs = Self::builtin();
+        if let Some(dir) = dir {
+            match std::fs::read_dir(dir) {
+                Ok(entries) => {
+                    let mut paths: Vec<_> = entries
+                        .flatten()
+                        .map(|e| e.path())
+                        .filter(|p| p.join("pack.toml").exists())
+                        .collect();
+                    paths.sort();
+                    for p in paths {
+                        packs.add(Pack::load_dir(&p));
+                    }
+                }
+                Err(e) => packs
+                    .errors
+                    .push(format!("cannot read packs folder {}: {e}", dir.display())),
+            }
+        }
+        packs
+    }
+
+    fn add(&mut self, pack: Result<Pack, PackError>) {
+        match pack {
+            Ok(p) => {
+                self.packs.insert(p.name.clone(), Arc::new(p));
+            }
+            Err(e) => self.errors.push(e.to_string()),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<Pack>> {
+        self.packs.get(name).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn copy_tree(from: &Path, to: &Path) {
+        for e in std::fs::read_dir(from).unwrap().flatten() {
+            let dest = to.join(e.file_name());
+            if e.file_type().unwrap().is_dir() {
+                std::fs::create_dir_all(&dest).unwrap();
+                copy_tree(&e.path(), &dest);
+            } else {
+                std::fs::copy(e.path(), dest).unwrap();
+            }
+        }
+    }
+
+    /// Facts of a fixture host, with file modes set as the scenario wants and ownership as root
+    /// (git keeps neither, and tests need not run as root).
+    fn fixture_facts(name: &str, modes: &[(&str, u32)], owner_uid: u32) -> serde_json::Value {
+        let dir = tempfile::tempdir().unwrap();
+        let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/hosts")
+            .join(name);
+        copy_tree(&src, dir.path());
+        for (path, mode) in modes {
+            let p = dir.path().join(path.trim_start_matches('/'));
+            if !p.exists() {
+                if *mode & 0o100 != 0 {
+                    std::fs::create_dir_all(&p).unwrap();
+                } else {
+                    std::fs::write(&p, "").unwrap();
+                }
+            }
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(*mode)).unwrap();
+        }
+        let report = rampart_agent::facts::collect(
+            &rampart_agent::facts::FactSource::fixture(dir.path()),
+            &[],
+        );
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        let mut json = serde_json::to_value(&report).unwrap();
+        for f in json["files"].as_array_mut().unwrap() {
+            f["uid"] = owner_uid.into();
+            f["owner"] = if owner_uid == 0 {
+                "root".into()
+            } else {
+                "ops".into()
+            };
+            f["group"] = "root".into();
+        }
+        json
+    }
+
+    fn verdicts(facts: &serde_json::Value) -> BTreeMap<String, Status> {
+        let packs = Packs::builtin();
+        assert!(packs.errors.is_empty(), "{:?}", packs.errors);
+        let pack = packs.get("linux-baseline").unwrap();
+        pack.evaluate(facts)
+            .into_iter()
+            .map(|r| (r.rule, r.status))
+            .collect()
+    }
+
+    const SSHD: [&str; 13] = [
+        "sshd-client-alive",
+        "sshd-hostbased-authentication",
+        "sshd-ignore-rhosts",
+        "sshd-login-grace-time",
+        "sshd-max-auth-tries",
+        "sshd-password-authentication",
+        "sshd-permit-empty-passwords",
+        "sshd-permit-root-login",
+        "sshd-permit-user-environment",
+        "sshd-strong-ciphers",
+        "sshd-strong-kex",
+        "sshd-strong-macs",
+        "sshd-x11-forwarding",
+    ];
+    const FILES: [&str; 11] = [
+        "file-cron-d",
+        "file-cron-daily",
+        "file-cron-hourly",
+        "file-cron-monthly",
+        "file-cron-weekly",
+        "file-etc-crontab",
+        "file-etc-group",
+        "file-etc-gshadow",
+        "file-etc-passwd",
+        "file-etc-shadow",
+        "file-sshd-config",
+    ];
+    const SYSCTL: [&str; 8] = [
+        "sysctl-accept-redirects",
+        "sysctl-accept-source-route",
+        "sysctl-ip-forward",
+        "sysctl-log-martians",
+        "sysctl-randomize-va-space",
+        "sysctl-rp-filter",
+        "sysctl-send-redirects",
+        "sysctl-tcp-syncookies",
+    ];
+    const FS: [&str; 7] = [
+        "cramfs", "freevxfs", "hfs", "hfsplus", "jffs2", "squashfs", "udf",
+    ];
+    const REST: [&str; 12] = [
+        "accounts-no-duplicate-gids",
+        "accounts-no-duplicate-uids",
+        "accounts-no-empty-passwords",
+        "accounts-only-root-uid0",
+        "auditd-installed",
+        "service-nis-absent",
+        "service-rsh-absent",
+        "service-telnet-absent",
+        "tmp-separate-mount",
+        "tmp-nodev",
+        "tmp-noexec",
+        "tmp-nosuid",
+    ];
+
+    fn expect(pairs: &[(&str, Status)]) -> BTreeMap<String, Status> {
+        pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    }
+
+    fn all(ids: &[&str], s: Status) -> Vec<(String, Status)> {
+        ids.iter().map(|id| (id.to_string(), s)).collect()
+    }
+
+    #[test]
+    fn the_baseline_has_at_least_40_checks_with_complete_metadata() {
+        let packs = Packs::builtin();
+        let pack = packs.get("linux-baseline").unwrap();
+        assert_eq!(
+            pack.checks.len(),
+            SSHD.len() + FILES.len() + SYSCTL.len() + FS.len() + REST.len()
+        );
+        assert!(pack.checks.len() >= 40);
+        for c in &pack.checks {
+            assert!(
+                !c.title.is_empty() && !c.rationale.is_empty() && !c.remediation.is_empty(),
+                "{c:?}"
+            );
+            assert!(
+                !c.references.cis.is_empty() && !c.references.nist.is_empty(),
+                "{}",
+                c.id
+            );
+        }
+    }
+
+    #[test]
+    fn hardened_host_passes_every_check() {
+        let tight = [
+            ("/etc/passwd", 0o644),
+            ("/etc/shadow", 0o640),
+            ("/etc/group", 0o644),
+            ("/etc/gshadow", 0o640),
+            ("/etc/ssh/sshd_config", 0o600),
+            ("/etc/crontab", 0o600),
+            ("/etc/cron.hourly", 0o700),
+            ("/etc/cron.daily", 0o700),
+            ("/etc/cron.weekly", 0o700),
+            ("/etc/cron.monthly", 0o700),
+            ("/etc/cron.d", 0o700),
+        ];
+        let got = verdicts(&fixture_facts("hardened", &tight, 0));
+        let mut want: BTreeMap<String, Status> = BTreeMap::new();
+        for ids in [&SSHD[..], &FILES[..], &SYSCTL[..], &REST[..]] {
+            want.extend(all(ids, Status::Pass));
+        }
+        want.extend(
+            FS.iter()
+                .map(|f| (format!("fs-{f}-disabled"), Status::Pass)),
+        );
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn weak_host_gets_the_exact_expected_verdicts() {
+        let loose = [
+            ("/etc/passwd", 0o666),
+            ("/etc/shadow", 0o644),
+            ("/etc/group", 0o664),
+            ("/etc/gshadow", 0o644),
+            ("/etc/ssh/sshd_config", 0o644),
+            ("/etc/crontab", 0o644),
+            ("/etc/cron.hourly", 0o755),
+            ("/etc/cron.daily", 0o755),
+            ("/etc/cron.weekly", 0o755),
+            ("/etc/cron.d", 0o777),
+        ];
+        let got = verdicts(&fixture_facts("weak", &loose, 1000));
+        let mut want = expect(&[
+            // Unset in the weak sshd_config: OpenSSH's strong defaults apply.
+            ("sshd-strong-kex", Status::Pass),
+            ("sshd-strong-macs", Status::Pass),
+            ("file-cron-monthly", Status::NotApplicable),
+            ("tmp-nodev", Status::NotApplicable),
+            ("tmp-noexec", Status::NotApplicable),
+            ("tmp-nosuid", Status::NotApplicable),
+        ]);
+        for ids in [&SSHD[..], &FILES[..], &SYSCTL[..], &REST[..]] {
+            for (id, s) in all(ids, Status::Fail) {
+                want.entry(id).or_insert(s);
+            }
+        }
+        want.extend(
+            FS.iter()
+                .map(|f| (format!("fs-{f}-disabled"), Status::Fail)),
+        );
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn evidence_names_the_deciding_facts_and_missing_facts_are_errors() {
+        let facts = fixture_facts("weak", &[], 0);
+        let packs = Packs::builtin();
+        let pack = packs.get("linux-baseline").unwrap();
+        let results = pack.evaluate(&facts);
+        let root = results
+            .iter()
+            .find(|r| r.rule == "sshd-permit-root-login")
+            .unwrap();
+        assert_eq!(root.evidence, serde_json::json!({"permitrootlogin": "yes"}));
+        let uid0 = results
+            .iter()
+            .find(|r| r.rule == "accounts-only-root-uid0")
+            .unwrap();
+        assert_eq!(uid0.evidence, serde_json::json!({"uid0": ["root", "toor"]}));
+        let ciphers = results
+            .iter()
+            .find(|r| r.rule == "sshd-strong-ciphers")
+            .unwrap();
+        assert_eq!(
+            ciphers.evidence["weak"],
+            serde_json::json!(["3des-cbc", "aes128-cbc"])
+        );
+
+        // A malformed fact: the check cannot decide, and says so instead of passing or vanishing.
+        let mut broken = facts.clone();
+        broken["sshd"]["settings"]["maxauthtries"] = "many".into();
+        let results = pack.evaluate(&broken);
+        let tries = results
+            .iter()
+            .find(|r| r.rule == "sshd-max-auth-tries")
+            .unwrap();
+        assert_eq!(tries.status, Status::Error, "{tries:?}");
+    }
+
+    #[test]
+    fn a_pack_with_a_syntax_error_is_rejected_whole_and_says_where() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good");
+        let bad = dir.path().join("bad");
+        for (d, name) in [(&good, "good"), (&bad, "bad")] {
+            std::fs::create_dir_all(d).unwrap();
+            std::fs::write(d.join("pack.toml"), format!("name = \"{name}\"\nversion = \"1\"\ndescription = \"x\"\npackage = \"rampart.pack.{name}\"\n")).unwrap();
+        }
+        std::fs::write(
+            good.join("a.rego"),
+            "package rampart.pack.good\nimport rego.v1\nmeta[\"x\"] := {\"title\": \"t\", \"severity\": \"low\", \"rationale\": \"r\", \"remediation\": \"m\"}\nresult[\"x\"] := {\"status\": \"pass\", \"evidence\": {}}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            bad.join("a.rego"),
+            "package rampart.pack.bad\nimport rego.v1\n\nmeta[\"x\"] := {\n",
+        )
+        .unwrap();
+        let packs = Packs::load(Some(dir.path()));
+        assert!(packs.get("good").is_some(), "{:?}", packs.errors);
+        assert!(packs.get("linux-baseline").is_some());
+        assert!(packs.get("bad").is_none());
+        assert_eq!(packs.errors.len(), 1);
+        let err = &packs.errors[0];
+        assert!(
+            err.contains("a.rego:5:1") && err.contains("expecting expression"),
+            "{err}"
+        );
+        let results = packs.get("good").unwrap().evaluate(&serde_json::json!({}));
+        assert_eq!(results[0].status, Status::Pass);
+    }
+}
