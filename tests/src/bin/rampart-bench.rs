@@ -40,6 +40,11 @@ enum Bench {
         #[arg(long, default_value_t = 20)]
         repeats: usize,
     },
+    /// Evaluation of the built-in linux-baseline pack over this machine's facts, per host.
+    Evaluate {
+        #[arg(long, default_value_t = 200)]
+        repeats: usize,
+    },
     /// Coordinator with N simulated agents: memory and CPU.
     Fleet {
         #[arg(long, default_value_t = 1000)]
@@ -51,17 +56,69 @@ enum Bench {
     },
 }
 
-fn rss_kib(pid: i32) -> anyhow::Result<u64> {
+/// A `/proc/PID/status` field in KiB (`VmRSS`, `VmHWM`).
+fn status_kib(pid: i32, field: &str) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let line = status
         .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .context("no VmRSS")?;
-    Ok(line
-        .split_whitespace()
-        .nth(1)
-        .context("VmRSS value")?
-        .parse()?)
+        .find(|l| l.starts_with(field))
+        .with_context(|| format!("no {field}"))?;
+    Ok(line.split_whitespace().nth(1).context("value")?.parse()?)
+}
+
+fn rss_kib(pid: i32) -> anyhow::Result<u64> {
+    status_kib(pid, "VmRSS:")
+}
+
+/// Collection time in-process (the agent's own collector code on `/`), and the real agent's
+/// resident memory before and at its peak across repeated `rampart facts` calls.
+fn facts(repeats: usize) -> anyhow::Result<()> {
+    use rampart_agent::facts::{FactSource, collect};
+    let mut times = Vec::new();
+    let mut sizes = Vec::new();
+    for _ in 0..repeats {
+        let start = Instant::now();
+        let report = collect(&FactSource::host(), &[]);
+        times.push(start.elapsed().as_secs_f64() * 1000.0);
+        sizes.push(prost::Message::encoded_len(&report) as f64);
+        if !report.errors.is_empty() {
+            println!("collector errors: {:?}", report.errors);
+        }
+    }
+    let h = Harness::start();
+    let token = h.join_token(&[], 1, "10m");
+    let a = h.enroll_ok("agent", None, &token, &[]);
+    h.run_agent("agent", &a, &["--heartbeat-interval", "10s"]);
+    h.wait_online(&[&a.id]);
+    let pid = h.with_proc("agent", |p| p.pid().as_raw());
+    std::thread::sleep(Duration::from_secs(1));
+    let before = rss_kib(pid)? as f64 / 1024.0;
+    let mut round_trips = Vec::new();
+    for _ in 0..repeats {
+        let start = Instant::now();
+        h.rampart_ok(&["facts", &a.id, "-o", "json"]);
+        round_trips.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    let peak = status_kib(pid, "VmHWM:")? as f64 / 1024.0;
+    let after = rss_kib(pid)? as f64 / 1024.0;
+    println!("fact collection on this machine (median of {repeats}):");
+    println!(
+        "  collection time      {:.1} ms (in-process, all 11 collectors)",
+        median(times)
+    );
+    println!(
+        "  report size          {:.0} KiB (protobuf)",
+        median(sizes) / 1024.0
+    );
+    println!(
+        "  `rampart facts` call {:.1} ms (CLI start, TLS, RPC, collection, JSON)",
+        median(round_trips)
+    );
+    println!(
+        "  agent memory         {before:.2} MiB idle, peak {peak:.2} MiB (+{:.2} MiB), {after:.2} MiB after",
+        peak - before
+    );
+    Ok(())
 }
 
 /// CPU time of all of a process's threads, in seconds, from the scheduler's nanosecond counters
@@ -247,6 +304,37 @@ fn fleet(agents: usize, window: Duration, repeats: usize) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// Time to evaluate every check of linux-baseline over one host's facts (this machine's).
+fn evaluate(repeats: usize) -> anyhow::Result<()> {
+    use rampart_agent::facts::{FactSource, collect};
+    use rampart_coordinator::compliance::Packs;
+    let facts = serde_json::to_value(collect(&FactSource::host(), &[]))?;
+    let packs = Packs::builtin();
+    let pack = packs.get("linux-baseline").context("built-in pack")?;
+    let mut per_host = Vec::new();
+    let mut per_rule = Vec::new();
+    for _ in 0..repeats {
+        let start = Instant::now();
+        let results = pack.evaluate(&facts);
+        per_host.push(start.elapsed().as_secs_f64() * 1000.0);
+        per_rule.push(results.iter().map(|r| r.micros as f64).sum::<f64>() / results.len() as f64);
+    }
+    let results = pack.evaluate(&facts);
+    let slowest = results.iter().max_by_key(|r| r.micros).context("results")?;
+    println!(
+        "linux-baseline on this machine's facts ({} checks, median of {repeats}):",
+        results.len()
+    );
+    println!("  per host   {:.2} ms", median(per_host));
+    println!(
+        "  per check  {:.0} us on average; slowest {} ({} us)",
+        median(per_rule),
+        slowest.rule,
+        slowest.micros
+    );
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Bench::AgentIdle { window, repeats } => agent_idle(window, repeats),
@@ -255,5 +343,7 @@ fn main() -> anyhow::Result<()> {
             window,
             repeats,
         } => fleet(agents, window, repeats),
+        Bench::Facts { repeats } => facts(repeats),
+        Bench::Evaluate { repeats } => evaluate(repeats),
     }
 }
