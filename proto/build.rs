@@ -8,6 +8,7 @@ use prost::Message;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
         "rampart/v1/agent.proto",
+        "rampart/v1/compliance.proto",
         "rampart/v1/facts.proto",
         "rampart/v1/operator.proto",
     ];

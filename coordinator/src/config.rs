@@ -21,6 +21,8 @@ pub struct FileConfig {
     pub server_names: Vec<String>,
     /// Log line format.
     pub log_format: Option<LogFormat>,
+    /// Folder of extra policy packs.
+    pub packs_dir: Option<PathBuf>,
 }
 
 impl FileConfig {
@@ -39,11 +41,13 @@ impl FileConfig {
                 }
             }
             let log_format = s.parsed("log_format", "text or json");
+            let packs_dir = s.string("packs_dir").map(PathBuf::from);
             FileConfig {
                 data_dir,
                 listen,
                 server_names,
                 log_format,
+                packs_dir,
             }
         })
     }

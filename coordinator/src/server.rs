@@ -8,6 +8,7 @@ use std::time::Duration;
 use rampart_proto::MAX_MESSAGE_BYTES;
 use rampart_proto::v1::agent_service_server::AgentServiceServer;
 use rampart_proto::v1::audit_service_server::AuditServiceServer;
+use rampart_proto::v1::compliance_service_server::ComplianceServiceServer;
 use rampart_proto::v1::fleet_service_server::FleetServiceServer;
 use rampart_proto::v1::token_service_server::TokenServiceServer;
 use tokio::net::TcpListener;
@@ -19,6 +20,7 @@ use tracing::{info, warn};
 
 use crate::api::agent::AgentApi;
 use crate::api::audit::AuditApi;
+use crate::api::compliance::ComplianceApi;
 use crate::api::fleet::FleetApi;
 use crate::api::tokens::{TokenApi, new_secret};
 use crate::api::{AppState, InputStatusLayer};
@@ -67,6 +69,8 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// Extra names/IPs for the server certificate.
     pub server_names: Vec<String>,
+    /// Folder of extra policy packs (one sub-folder per pack).
+    pub packs_dir: Option<PathBuf>,
 }
 
 /// A running coordinator.
@@ -239,10 +243,16 @@ pub async fn start(
         .timeout(TLS_HANDSHAKE_TIMEOUT);
 
     let ca_fingerprint = ca.fingerprint();
+    let packs = crate::compliance::Packs::load(settings.packs_dir.as_deref());
+    for err in &packs.errors {
+        warn!("policy pack rejected: {err}");
+    }
+    info!(packs = ?packs.packs.keys().collect::<Vec<_>>(), "policy packs loaded");
     let state = Arc::new(AppState {
         store,
         fleet: Fleet::new(),
         ca: Arc::new(ca),
+        packs: Arc::new(packs),
         shutdown: shutdown.clone(),
     });
 
@@ -251,6 +261,9 @@ pub async fn start(
     health.set_serving::<FleetServiceServer<FleetApi>>().await;
     health.set_serving::<TokenServiceServer<TokenApi>>().await;
     health.set_serving::<AuditServiceServer<AuditApi>>().await;
+    health
+        .set_serving::<ComplianceServiceServer<ComplianceApi>>()
+        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(rampart_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -272,6 +285,10 @@ pub async fn start(
         .add_service(bounded!(FleetServiceServer, FleetApi::new(state.clone())))
         .add_service(bounded!(TokenServiceServer, TokenApi::new(state.clone())))
         .add_service(bounded!(AuditServiceServer, AuditApi::new(state.clone())))
+        .add_service(bounded!(
+            ComplianceServiceServer,
+            ComplianceApi::new(state.clone())
+        ))
         .add_service(health_service)
         .add_service(reflection);
     let stop = shutdown.clone();

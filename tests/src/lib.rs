@@ -254,13 +254,19 @@ impl Harness {
 
     /// Starts (or restarts) the coordinator on the harness's address and data dir.
     pub fn start_coordinator(&self) {
-        let args = vec![
+        self.start_coordinator_with(&[]);
+    }
+
+    /// Like [`Harness::start_coordinator`], with extra `serve` arguments.
+    pub fn start_coordinator_with(&self, extra: &[&str]) {
+        let mut args = vec![
             "serve".to_string(),
             "--data-dir".into(),
             self.data_dir.display().to_string(),
             "--listen".into(),
             self.addr.to_string(),
         ];
+        args.extend(extra.iter().map(|s| s.to_string()));
         self.spawn("coordinator", None, &binaries().rampart, &args, &[]);
         let addr = self.addr;
         eventually(WAIT, "the coordinator to listen", || {

@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod audit;
 pub mod auth;
+pub mod compliance;
 pub mod fleet;
 pub mod tokens;
 
@@ -24,6 +25,8 @@ pub struct AppState {
     pub store: Store,
     pub fleet: Arc<Fleet>,
     pub ca: Arc<Ca>,
+    /// Policy packs loaded at start.
+    pub packs: Arc<crate::compliance::Packs>,
     /// Cancelled at shutdown; sessions end with it.
     pub shutdown: CancellationToken,
 }

@@ -89,6 +89,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             data_dir: data_dir.clone(),
             listen: args.listen,
             server_names: vec![],
+            packs_dir: None,
         },
         cancel.clone(),
     )

@@ -4,6 +4,7 @@
 
 mod dev;
 mod output;
+mod sweep;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,12 +16,13 @@ use rampart_common::logging::{self, LogFormat};
 use rampart_common::time::format_ms;
 use rampart_common::{labels, tls};
 use rampart_proto::v1::audit_service_client::AuditServiceClient;
+use rampart_proto::v1::compliance_service_client::ComplianceServiceClient;
 use rampart_proto::v1::fleet_service_client::FleetServiceClient;
 use rampart_proto::v1::token_service_client::TokenServiceClient;
 use rampart_proto::v1::{
     CollectFactsRequest, CreateJoinTokenRequest, CreateOperatorTokenRequest, GetAgentRequest,
-    ListAgentsRequest, ListAuditRequest, PingAgentRequest, RevokeAgentRequest, VerifyAuditRequest,
-    WhoAmIRequest,
+    ListAgentsRequest, ListAuditRequest, ListPacksRequest, PingAgentRequest, RevokeAgentRequest,
+    SweepRequest, VerifyAuditRequest, WhoAmIRequest,
 };
 use tokio_util::sync::CancellationToken;
 use tonic::metadata::{Ascii, MetadataValue};
@@ -37,6 +39,9 @@ use output::{agent_json, agent_state, print_table};
 pub const EXIT_USAGE: i32 = 2;
 /// Exit status when the audit trail fails verification.
 pub const EXIT_AUDIT_BROKEN: i32 = 4;
+/// Exit status of `sweep --fail-on` when a finding at or above the severity exists (or a host
+/// could not be checked).
+pub const EXIT_FINDINGS: i32 = 5;
 
 /// Rampart: threat modeling, continuous compliance and chaos engineering for a fleet of Linux
 /// hosts, where each practice proves the others.
@@ -86,6 +91,9 @@ pub enum Command {
         /// Log format: text or json [config: log_format; default: text].
         #[arg(long)]
         log_format: Option<LogFormat>,
+        /// Folder of extra policy packs, one sub-folder each [config: packs_dir].
+        #[arg(long)]
+        packs_dir: Option<PathBuf>,
     },
     /// A throw-away coordinator and a local agent, for trying Rampart out. Ctrl-C stops both.
     Dev(dev::DevArgs),
@@ -104,6 +112,28 @@ pub enum Command {
     /// The audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Run a compliance sweep: collect facts from the selected agents, evaluate a pack, report.
+    /// Progress goes to stderr, the report to stdout. Needs the operator role.
+    Sweep {
+        /// Only agents with all these labels: k=v,k2=v2.
+        #[arg(long, default_value = "")]
+        selector: String,
+        /// Policy pack (see `rampart packs ls`).
+        #[arg(long, default_value = crate::api::compliance::DEFAULT_PACK)]
+        pack: String,
+        /// How long to wait for each host's facts before calling it unreachable.
+        #[arg(long, default_value = "30s", value_parser = rampart_common::time::parse_duration)]
+        timeout: Duration,
+        /// Exit with status 5 when a check at or above this severity fails or errors, or a host is
+        /// unreachable: low, medium, high or critical.
+        #[arg(long)]
+        fail_on: Option<crate::compliance::Severity>,
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Policy packs.
+    #[command(subcommand)]
+    Packs(PacksCommand),
     /// Collect an agent's compliance facts now and print them. Needs the operator role.
     Facts {
         id: String,
@@ -115,6 +145,12 @@ pub enum Command {
     },
     /// Show which operator token is in use and its role.
     Whoami,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PacksCommand {
+    /// List the loaded packs, and those rejected with the reason.
+    Ls,
 }
 
 #[derive(Debug, Subcommand)]
@@ -227,7 +263,7 @@ fn precheck(command: &Command) -> anyhow::Result<()> {
         Command::Token(TokenCommand::Create { labels: l, .. }) => {
             labels::parse_labels(l).map_err(usage)?;
         }
-        Command::Agents(AgentsCommand::Ls { selector, .. }) => {
+        Command::Agents(AgentsCommand::Ls { selector, .. }) | Command::Sweep { selector, .. } => {
             labels::Selector::parse(selector).map_err(usage)?;
         }
         _ => {}
@@ -291,6 +327,10 @@ impl Client {
         TokenServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
     }
 
+    pub fn compliance(&self) -> ComplianceServiceClient<Authed> {
+        ComplianceServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+
     pub fn audit(&self) -> AuditServiceClient<Authed> {
         AuditServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
     }
@@ -349,6 +389,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             listen,
             config,
             log_format,
+            packs_dir,
         } => {
             let file = match &config {
                 Some(p) => FileConfig::load(p)?,
@@ -365,6 +406,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 data_dir,
                 listen,
                 server_names: file.server_names,
+                packs_dir: packs_dir.or(file.packs_dir),
             };
             let cancel = CancellationToken::new();
             let coordinator = server::start(&settings, cancel.clone()).await?;
@@ -461,6 +503,50 @@ async fn operator(client: Client, remote: &Remote, command: Command) -> anyhow::
             Ok(0)
         }
         Command::Agents(cmd) => agents(client, cmd).await,
+        Command::Sweep {
+            selector,
+            pack,
+            timeout,
+            fail_on,
+            output,
+        } => {
+            sweep::run(
+                client,
+                SweepRequest {
+                    selector,
+                    pack,
+                    timeout_ms: timeout.as_millis().min(u128::from(u32::MAX)) as u32,
+                },
+                fail_on,
+                output,
+            )
+            .await
+        }
+        Command::Packs(PacksCommand::Ls) => {
+            let r = client
+                .compliance()
+                .list_packs(ListPacksRequest {})
+                .await
+                .map_err(rpc)?
+                .into_inner();
+            let rows = r
+                .packs
+                .iter()
+                .map(|p| {
+                    vec![
+                        p.name.clone(),
+                        p.version.clone(),
+                        p.checks.to_string(),
+                        p.description.clone(),
+                    ]
+                })
+                .collect::<Vec<_>>();
+            print_table(&["NAME", "VERSION", "CHECKS", "DESCRIPTION"], &rows);
+            for e in &r.errors {
+                println!("rejected: {e}");
+            }
+            Ok(if r.errors.is_empty() { 0 } else { 1 })
+        }
         Command::Facts { id, files, output } => {
             let report = client
                 .fleet()

@@ -6,5 +6,6 @@
 //! what it returns.
 
 pub mod pack;
+pub mod sweep;
 
 pub use pack::{CheckMeta, Pack, PackError, Packs, RuleResult, Severity, Status};

@@ -154,6 +154,28 @@ pub struct OperatorToken {
     pub role: Role,
 }
 
+/// One host's outcome in a sweep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweepHostRecord {
+    pub agent_id: String,
+    pub hostname: String,
+    /// "ok" or "unreachable".
+    pub status: String,
+    pub message: String,
+    pub collect_ms: u32,
+}
+
+/// One check's result on one host in a sweep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweepResultRecord {
+    pub rule: String,
+    pub status: String,
+    pub severity: String,
+    /// JSON text.
+    pub evidence: String,
+    pub micros: u64,
+}
+
 /// One audit entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
@@ -477,6 +499,125 @@ impl Store {
             })
         })
         .transpose()
+    }
+
+    // ---- compliance ----
+
+    pub async fn create_sweep(
+        &self,
+        id: &str,
+        pack: &str,
+        selector: &str,
+        actor: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sweeps (id, pack, selector, actor, started_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(pack)
+        .bind(selector)
+        .bind(actor)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn finish_sweep(&self, id: &str) -> Result<()> {
+        sqlx::query("UPDATE sweeps SET finished_at = ? WHERE id = ?")
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records one host's outcome and every result, in one transaction.
+    pub async fn record_sweep_host(
+        &self,
+        sweep_id: &str,
+        host: &SweepHostRecord,
+        results: &[SweepResultRecord],
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO sweep_hosts (sweep_id, agent_id, hostname, status, message, collect_ms) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(sweep_id)
+            .bind(&host.agent_id)
+            .bind(&host.hostname)
+            .bind(&host.status)
+            .bind(&host.message)
+            .bind(i64::from(host.collect_ms))
+            .execute(&mut *tx)
+            .await?;
+        for r in results {
+            sqlx::query("INSERT INTO sweep_results (sweep_id, agent_id, rule, status, severity, evidence, micros) VALUES (?, ?, ?, ?, ?, ?, ?)")
+                .bind(sweep_id)
+                .bind(&host.agent_id)
+                .bind(&r.rule)
+                .bind(&r.status)
+                .bind(&r.severity)
+                .bind(&r.evidence)
+                .bind(r.micros as i64)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Keeps an agent's latest facts (JSON form), replacing older ones.
+    pub async fn save_facts(
+        &self,
+        agent_id: &str,
+        sweep_id: &str,
+        collected_at: i64,
+        json: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO facts (agent_id, collected_at, sweep_id, json) VALUES (?, ?, ?, ?)
+             ON CONFLICT(agent_id) DO UPDATE SET collected_at = excluded.collected_at, sweep_id = excluded.sweep_id, json = excluded.json",
+        )
+        .bind(agent_id)
+        .bind(collected_at)
+        .bind(sweep_id)
+        .bind(json)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// An agent's latest stored facts: (collected at, JSON).
+    pub async fn latest_facts(&self, agent_id: &str) -> Result<Option<(i64, String)>> {
+        let row = sqlx::query("SELECT collected_at, json FROM facts WHERE agent_id = ?")
+            .bind(agent_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok((r.try_get("collected_at")?, r.try_get("json")?)))
+            .transpose()
+    }
+
+    /// Results of one sweep for one agent, as stored.
+    pub async fn sweep_results(
+        &self,
+        sweep_id: &str,
+        agent_id: &str,
+    ) -> Result<Vec<SweepResultRecord>> {
+        let rows = sqlx::query("SELECT rule, status, severity, evidence, micros FROM sweep_results WHERE sweep_id = ? AND agent_id = ? ORDER BY rule")
+            .bind(sweep_id)
+            .bind(agent_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SweepResultRecord {
+                    rule: r.try_get("rule")?,
+                    status: r.try_get("status")?,
+                    severity: r.try_get("severity")?,
+                    evidence: r.try_get("evidence")?,
+                    micros: r.try_get::<i64, _>("micros")? as u64,
+                })
+            })
+            .collect()
     }
 
     // ---- audit ----

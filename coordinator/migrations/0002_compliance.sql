@@ -1,0 +1,39 @@
+-- Compliance sweeps and every result they produced (kept: history and drift read them).
+CREATE TABLE sweeps (
+    id          TEXT PRIMARY KEY,
+    pack        TEXT NOT NULL,
+    selector    TEXT NOT NULL,
+    actor       TEXT NOT NULL,
+    started_at  INTEGER NOT NULL,
+    finished_at INTEGER
+);
+
+CREATE TABLE sweep_hosts (
+    sweep_id    TEXT NOT NULL REFERENCES sweeps(id),
+    agent_id    TEXT NOT NULL,
+    hostname    TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    message     TEXT NOT NULL,
+    collect_ms  INTEGER NOT NULL,
+    PRIMARY KEY (sweep_id, agent_id)
+);
+
+CREATE TABLE sweep_results (
+    sweep_id  TEXT NOT NULL REFERENCES sweeps(id),
+    agent_id  TEXT NOT NULL,
+    rule      TEXT NOT NULL,
+    status    TEXT NOT NULL,
+    severity  TEXT NOT NULL,
+    evidence  TEXT NOT NULL,
+    micros    INTEGER NOT NULL,
+    PRIMARY KEY (sweep_id, agent_id, rule)
+);
+CREATE INDEX sweep_results_agent ON sweep_results (agent_id, rule);
+
+-- The latest facts of each agent, so packs can be evaluated again without a new sweep.
+CREATE TABLE facts (
+    agent_id     TEXT PRIMARY KEY,
+    collected_at INTEGER NOT NULL,
+    sweep_id     TEXT NOT NULL,
+    json         TEXT NOT NULL
+);

@@ -1,0 +1,153 @@
+//! `ComplianceService`: sweeps (streamed host by host) and the loaded packs.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::Stream;
+use rampart_common::labels::Selector;
+use rampart_proto::v1::compliance_service_server::ComplianceService;
+use rampart_proto::v1::{
+    ListPacksRequest, ListPacksResponse, PackInfo, SweepEvent, SweepRequest, SweepStarted,
+    sweep_event,
+};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use super::auth::{audited, authorize};
+use super::{AppState, store_status};
+use crate::compliance::sweep::{self, SweepPlan};
+use crate::store::Role;
+
+/// Per-host wait for facts when the caller names none.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+const MAX_TIMEOUT: Duration = Duration::from_secs(600);
+/// The pack a sweep uses when none is named.
+pub const DEFAULT_PACK: &str = "linux-baseline";
+
+#[derive(Debug, Clone)]
+pub struct ComplianceApi {
+    state: Arc<AppState>,
+}
+
+impl ComplianceApi {
+    pub fn new(state: Arc<AppState>) -> Self {
+        Self { state }
+    }
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<SweepEvent, Status>> + Send>>;
+
+fn event(e: sweep_event::Event) -> Result<SweepEvent, Status> {
+    Ok(SweepEvent { event: Some(e) })
+}
+
+#[tonic::async_trait]
+impl ComplianceService for ComplianceApi {
+    type SweepStream = EventStream;
+
+    async fn sweep(
+        &self,
+        request: Request<SweepRequest>,
+    ) -> Result<Response<Self::SweepStream>, Status> {
+        let req = request.get_ref().clone();
+        let state = self.state.clone();
+        let summary = format!("selector={:?} pack={:?}", req.selector, req.pack);
+        audited(
+            &self.state,
+            request.metadata(),
+            Role::Operator,
+            "ComplianceService/Sweep",
+            summary,
+            |who| async move {
+                let selector = Selector::parse(&req.selector).map_err(Status::invalid_argument)?;
+                let pack_name = if req.pack.is_empty() {
+                    DEFAULT_PACK
+                } else {
+                    req.pack.as_str()
+                };
+                let pack = state.packs.get(pack_name).ok_or_else(|| {
+                    let known: Vec<&String> = state.packs.packs.keys().collect();
+                    Status::not_found(format!("no pack {pack_name:?}; loaded packs: {known:?}"))
+                })?;
+                let timeout = match req.timeout_ms {
+                    0 => DEFAULT_TIMEOUT,
+                    ms => Duration::from_millis(u64::from(ms)).min(MAX_TIMEOUT),
+                };
+                let plan = SweepPlan {
+                    id: format!("sweep-{}", hex::encode(rand::random::<[u8; 6]>())),
+                    selector,
+                    selector_text: req.selector.clone(),
+                    pack,
+                    timeout,
+                    actor: who.actor(),
+                };
+                let (tx, rx) = tokio::sync::mpsc::channel(256);
+                let hosts = state
+                    .store
+                    .agents()
+                    .await
+                    .map_err(store_status)?
+                    .iter()
+                    .filter(|a| {
+                        a.state != crate::store::AgentState::Revoked
+                            && plan.selector.matches(&a.labels)
+                    })
+                    .count() as u32;
+                let _ = tx
+                    .send(event(sweep_event::Event::Started(SweepStarted {
+                        sweep_id: plan.id.clone(),
+                        pack: plan.pack.name.clone(),
+                        hosts,
+                    })))
+                    .await;
+                tokio::spawn(async move {
+                    let host_tx = tx.clone();
+                    let outcome = sweep::run(&state.store, &state.fleet, &plan, |host| {
+                        // The caller may have gone away; the sweep still completes and is stored.
+                        let _ = host_tx.try_send(event(sweep_event::Event::Host(host.clone())));
+                    })
+                    .await;
+                    let last = match outcome {
+                        Ok(summary) => event(sweep_event::Event::Summary(summary)),
+                        Err(err) => Err(store_status(err)),
+                    };
+                    let _ = tx.send(last).await;
+                });
+                Ok(Response::new(
+                    Box::pin(ReceiverStream::new(rx)) as EventStream
+                ))
+            },
+        )
+        .await
+    }
+
+    async fn list_packs(
+        &self,
+        request: Request<ListPacksRequest>,
+    ) -> Result<Response<ListPacksResponse>, Status> {
+        authorize(
+            &self.state,
+            request.metadata(),
+            Role::Viewer,
+            "ComplianceService/ListPacks",
+        )
+        .await?;
+        let packs = self
+            .state
+            .packs
+            .packs
+            .values()
+            .map(|p| PackInfo {
+                name: p.name.clone(),
+                version: p.version.clone(),
+                description: p.description.clone(),
+                checks: p.checks.len() as u32,
+            })
+            .collect();
+        Ok(Response::new(ListPacksResponse {
+            packs,
+            errors: self.state.packs.errors.clone(),
+        }))
+    }
+}

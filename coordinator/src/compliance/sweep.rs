@@ -1,0 +1,218 @@
+//! Sweeps: select agents by labels, collect their facts, evaluate a pack, store every result and
+//! the latest facts, and report each host as it finishes. A host that is offline, or does not
+//! answer in time, is reported `unreachable`: never passing, never left out.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use rampart_common::labels::Selector;
+use rampart_common::time::format_ms;
+use rampart_proto::v1::{
+    CollectFacts, HostResult, RuleVerdict, SweepSummary, command, command_result,
+};
+
+use super::pack::{Pack, RuleResult, Status};
+use crate::fleet::Fleet;
+use crate::store::{
+    AgentRecord, AgentState, Store, StoreError, SweepHostRecord, SweepResultRecord,
+};
+
+/// Hosts asked for facts at the same time.
+const CONCURRENCY: usize = 64;
+
+/// What to sweep.
+#[derive(Debug, Clone)]
+pub struct SweepPlan {
+    pub id: String,
+    pub selector: Selector,
+    pub selector_text: String,
+    pub pack: Arc<Pack>,
+    /// Per-host wait for facts.
+    pub timeout: Duration,
+    pub actor: String,
+}
+
+fn status_name(s: Status) -> &'static str {
+    match s {
+        Status::Pass => "pass",
+        Status::Fail => "fail",
+        Status::Error => "error",
+        Status::NotApplicable => "not_applicable",
+    }
+}
+
+fn severity_name(s: super::Severity) -> &'static str {
+    match s {
+        super::Severity::Low => "low",
+        super::Severity::Medium => "medium",
+        super::Severity::High => "high",
+        super::Severity::Critical => "critical",
+    }
+}
+
+fn unreachable(agent: &AgentRecord, message: String) -> HostResult {
+    HostResult {
+        agent_id: agent.id.clone(),
+        hostname: agent.hostname.clone(),
+        status: "unreachable".into(),
+        message,
+        results: Vec::new(),
+        collect_ms: 0,
+    }
+}
+
+/// Asks one agent for facts and evaluates the pack over them. Returns the host result and, when
+/// facts arrived, their JSON form and collection time.
+async fn sweep_host(
+    fleet: &Fleet,
+    plan: &SweepPlan,
+    agent: AgentRecord,
+) -> (HostResult, Option<(i64, String)>) {
+    if agent.state != AgentState::Online || fleet.get(&agent.id).is_none() {
+        let last = format_ms(agent.last_seen);
+        return (
+            unreachable(
+                &agent,
+                format!("agent is {} (last seen {last})", agent.state.as_str()),
+            ),
+            None,
+        );
+    }
+    let start = Instant::now();
+    let kind = command::Kind::CollectFacts(CollectFacts {
+        file_paths: Vec::new(),
+    });
+    let report = match fleet.call(&agent.id, kind, plan.timeout).await {
+        Ok(r) => match r.outcome {
+            Some(command_result::Outcome::Facts(f)) => f,
+            Some(command_result::Outcome::Error(e)) => {
+                return (
+                    unreachable(&agent, format!("the agent could not collect facts: {e}")),
+                    None,
+                );
+            }
+            _ => {
+                return (
+                    unreachable(
+                        &agent,
+                        "the agent answered with something other than facts".into(),
+                    ),
+                    None,
+                );
+            }
+        },
+        Err(e) => return (unreachable(&agent, e.to_string()), None),
+    };
+    let collect_ms = start.elapsed().as_millis().min(u128::from(u32::MAX)) as u32;
+    let message = report
+        .errors
+        .iter()
+        .map(|e| format!("collector {} failed: {}", e.collector, e.message))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let facts = serde_json::to_value(&report).unwrap_or_default();
+    let pack = plan.pack.clone();
+    let facts_for_eval = facts.clone();
+    // Evaluation is CPU work: keep it off the async workers.
+    let results: Vec<RuleResult> =
+        tokio::task::spawn_blocking(move || pack.evaluate(&facts_for_eval))
+            .await
+            .unwrap_or_default();
+    let results = results
+        .into_iter()
+        .map(|r| {
+            let title = plan
+                .pack
+                .checks
+                .iter()
+                .find(|c| c.id == r.rule)
+                .map(|c| c.title.clone())
+                .unwrap_or_default();
+            RuleVerdict {
+                rule: r.rule,
+                title,
+                status: status_name(r.status).into(),
+                severity: severity_name(r.severity).into(),
+                evidence_json: r.evidence.to_string(),
+                micros: r.micros,
+            }
+        })
+        .collect();
+    let host = HostResult {
+        agent_id: agent.id,
+        hostname: agent.hostname,
+        status: "ok".into(),
+        message,
+        results,
+        collect_ms,
+    };
+    (host, Some((report.collected_unix_ms, facts.to_string())))
+}
+
+/// Runs a sweep, calling `on_host` for each host as it finishes, and stores everything.
+pub async fn run(
+    store: &Store,
+    fleet: &Fleet,
+    plan: &SweepPlan,
+    mut on_host: impl FnMut(&HostResult),
+) -> Result<SweepSummary, StoreError> {
+    let started = Instant::now();
+    store
+        .create_sweep(&plan.id, &plan.pack.name, &plan.selector_text, &plan.actor)
+        .await?;
+    let agents: Vec<AgentRecord> = store
+        .agents()
+        .await?
+        .into_iter()
+        .filter(|a| a.state != AgentState::Revoked && plan.selector.matches(&a.labels))
+        .collect();
+    let mut summary = SweepSummary {
+        sweep_id: plan.id.clone(),
+        hosts: agents.len() as u32,
+        ..Default::default()
+    };
+    let mut pending = futures::stream::iter(agents.into_iter().map(|a| sweep_host(fleet, plan, a)))
+        .buffer_unordered(CONCURRENCY);
+    while let Some((host, facts)) = pending.next().await {
+        if host.status != "ok" {
+            summary.unreachable += 1;
+        }
+        for r in &host.results {
+            match r.status.as_str() {
+                "pass" => summary.pass += 1,
+                "fail" => summary.fail += 1,
+                "error" => summary.error += 1,
+                _ => summary.not_applicable += 1,
+            }
+        }
+        let record = SweepHostRecord {
+            agent_id: host.agent_id.clone(),
+            hostname: host.hostname.clone(),
+            status: host.status.clone(),
+            message: host.message.clone(),
+            collect_ms: host.collect_ms,
+        };
+        let results: Vec<SweepResultRecord> = host
+            .results
+            .iter()
+            .map(|r| SweepResultRecord {
+                rule: r.rule.clone(),
+                status: r.status.clone(),
+                severity: r.severity.clone(),
+                evidence: r.evidence_json.clone(),
+                micros: r.micros,
+            })
+            .collect();
+        store.record_sweep_host(&plan.id, &record, &results).await?;
+        if let Some((collected_at, json)) = facts {
+            store
+                .save_facts(&host.agent_id, &plan.id, collected_at, &json)
+                .await?;
+        }
+        on_host(&host);
+    }
+    store.finish_sweep(&plan.id).await?;
+    summary.duration_ms = started.elapsed().as_millis().min(u128::from(u32::MAX)) as u32;
+    Ok(summary)
+}

@@ -1,0 +1,160 @@
+//! End-to-end compliance: agents with their own fact roots, a sweep over all of them.
+
+use std::path::Path;
+
+use rampart_e2e::{Harness, WAIT};
+use serde_json::Value;
+
+fn fixtures() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/hosts")
+}
+
+fn result<'a>(host: &'a Value, rule: &str) -> &'a Value {
+    host["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule"] == rule)
+        .unwrap_or_else(|| panic!("no {rule} in {host}"))
+}
+
+#[test]
+fn a_sweep_gives_each_host_its_own_results_and_reports_unreachable_hosts() {
+    let h = Harness::start();
+    let token = h.join_token(&["env=prod"], 3, "10m");
+    let mut ids = std::collections::BTreeMap::new();
+    for (name, root) in [
+        ("hardened", "hardened"),
+        ("weak", "weak"),
+        ("stopped", "hardened"),
+    ] {
+        let a = h.enroll_ok(name, None, &token, &[&format!("name={name}")]);
+        h.run_agent(
+            name,
+            &a,
+            &["--fact-root", fixtures().join(root).to_str().unwrap()],
+        );
+        ids.insert(name, a.id);
+    }
+    h.wait_online(&ids.values().map(String::as_str).collect::<Vec<_>>());
+    h.with_proc("stopped", |p| p.kill());
+    h.wait_state(&ids["stopped"], "offline", WAIT);
+
+    let out = h.rampart(&[
+        "sweep",
+        "--selector",
+        "env=prod",
+        "-o",
+        "json",
+        "--fail-on",
+        "high",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "findings at high or above: {stderr}"
+    );
+    assert!(
+        stderr.contains("[3/3]") && stderr.contains("UNREACHABLE"),
+        "progress is shown: {stderr}"
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let hosts = report["hosts"].as_array().unwrap();
+    assert_eq!(hosts.len(), 3, "no host is left out");
+    let host = |name: &str| {
+        hosts
+            .iter()
+            .find(|x| x["agent_id"] == ids[name].as_str())
+            .unwrap()
+    };
+
+    let stopped = host("stopped");
+    assert_eq!(stopped["status"], "unreachable");
+    assert!(
+        stopped["results"].as_array().unwrap().is_empty(),
+        "an unreachable host has no passing results"
+    );
+
+    let (hardened, weak) = (host("hardened"), host("weak"));
+    assert_eq!(
+        (hardened["status"].as_str(), weak["status"].as_str()),
+        (Some("ok"), Some("ok"))
+    );
+    assert!(hardened["hostname"].as_str().is_some_and(|n| !n.is_empty()));
+    for rule in [
+        "sshd-permit-root-login",
+        "sysctl-ip-forward",
+        "accounts-only-root-uid0",
+        "fs-cramfs-disabled",
+        "tmp-noexec",
+    ] {
+        assert_eq!(
+            result(hardened, rule)["status"],
+            "pass",
+            "{rule} on hardened"
+        );
+    }
+    for rule in [
+        "sshd-permit-root-login",
+        "sysctl-ip-forward",
+        "accounts-only-root-uid0",
+        "fs-cramfs-disabled",
+        "service-telnet-absent",
+    ] {
+        assert_eq!(result(weak, rule)["status"], "fail", "{rule} on weak");
+    }
+    let r = result(weak, "accounts-only-root-uid0");
+    assert_eq!(r["severity"], "critical");
+    assert_eq!(r["evidence"]["uid0"], serde_json::json!(["root", "toor"]));
+    assert!(
+        r["micros"].as_u64().is_some(),
+        "each result carries its evaluation time"
+    );
+    assert_eq!(report["summary"]["unreachable"], 1);
+
+    // Without --fail-on the sweep itself succeeds; a selector narrows it.
+    let out = h.rampart(&["sweep", "--selector", "name=hardened"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains(&ids["hardened"]) && !table.contains(&ids["weak"]),
+        "{table}"
+    );
+
+    // A viewer may not sweep.
+    let viewer = h
+        .rampart_ok(&["admin", "token", "create", "--role", "viewer"])
+        .trim()
+        .to_string();
+    let out = h.rampart_as(Some(&viewer), &["sweep"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("permission denied"));
+}
+
+#[test]
+fn a_broken_pack_is_rejected_with_its_location_and_the_others_keep_working() {
+    let h = Harness::start();
+    h.with_proc("coordinator", |p| p.kill());
+    let packs = h.dir.path().join("packs/broken");
+    std::fs::create_dir_all(&packs).unwrap();
+    std::fs::write(packs.join("pack.toml"), "name = \"broken\"\nversion = \"1\"\ndescription = \"x\"\npackage = \"rampart.pack.broken\"\n").unwrap();
+    std::fs::write(
+        packs.join("checks.rego"),
+        "package rampart.pack.broken\n\nmeta[\"x\"] := {\n",
+    )
+    .unwrap();
+    h.start_coordinator_with(&["--packs-dir", h.dir.path().join("packs").to_str().unwrap()]);
+    let out = h.rampart(&["packs", "ls"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text.contains("linux-baseline")
+            && text.contains("rejected: pack broken")
+            && text.contains("checks.rego:4:"),
+        "{text}"
+    );
+}
