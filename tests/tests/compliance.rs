@@ -48,6 +48,7 @@ fn a_sweep_gives_each_host_its_own_results_and_reports_unreachable_hosts() {
         "json",
         "--fail-on",
         "high",
+        "--profile",
     ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
@@ -108,9 +109,10 @@ fn a_sweep_gives_each_host_its_own_results_and_reports_unreachable_hosts() {
     assert_eq!(r["severity"], "critical");
     assert_eq!(r["evidence"]["uid0"], serde_json::json!(["root", "toor"]));
     assert!(
-        r["micros"].as_u64().is_some(),
-        "each result carries its evaluation time"
+        r["micros"].as_u64().is_some_and(|m| m > 0),
+        "a profiled sweep times each check: {r}"
     );
+    assert!(weak["eval_micros"].as_u64().is_some_and(|m| m > 0));
     assert_eq!(report["summary"]["unreachable"], 1);
 
     // Without --fail-on the sweep itself succeeds; a selector narrows it.

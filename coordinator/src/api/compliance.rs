@@ -80,6 +80,7 @@ impl ComplianceService for ComplianceApi {
                     selector_text: req.selector.clone(),
                     pack,
                     timeout,
+                    profile: req.profile,
                     actor: who.actor(),
                 };
                 let (tx, rx) = tokio::sync::mpsc::channel(256);

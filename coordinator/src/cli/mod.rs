@@ -124,6 +124,9 @@ pub enum Command {
         /// How long to wait for each host's facts before calling it unreachable.
         #[arg(long, default_value = "30s", value_parser = rampart_common::time::parse_duration)]
         timeout: Duration,
+        /// Evaluate and time each check on its own (slower): shows which check is slow.
+        #[arg(long)]
+        profile: bool,
         /// Exit with status 5 when a check at or above this severity fails or errors, or a host is
         /// unreachable: low, medium, high or critical.
         #[arg(long)]
@@ -507,6 +510,7 @@ async fn operator(client: Client, remote: &Remote, command: Command) -> anyhow::
             selector,
             pack,
             timeout,
+            profile,
             fail_on,
             output,
         } => {
@@ -515,6 +519,7 @@ async fn operator(client: Client, remote: &Remote, command: Command) -> anyhow::
                 SweepRequest {
                     selector,
                     pack,
+                    profile,
                     timeout_ms: timeout.as_millis().min(u128::from(u32::MAX)) as u32,
                 },
                 fail_on,

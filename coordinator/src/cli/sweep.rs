@@ -12,6 +12,7 @@ fn report_json(
     pack: &str,
     hosts: &[HostResult],
     summary: &SweepSummary,
+    profiled: bool,
 ) -> serde_json::Value {
     let hosts: Vec<_> = hosts
         .iter()
@@ -20,14 +21,17 @@ fn report_json(
                 .results
                 .iter()
                 .map(|r| {
-                    serde_json::json!({
+                    let mut v = serde_json::json!({
                         "rule": r.rule,
                         "title": r.title,
                         "status": r.status,
                         "severity": r.severity,
                         "evidence": serde_json::from_str::<serde_json::Value>(&r.evidence_json).unwrap_or_default(),
-                        "micros": r.micros,
-                    })
+                    });
+                    if profiled {
+                        v["micros"] = r.micros.into();
+                    }
+                    v
                 })
                 .collect();
             serde_json::json!({
@@ -36,6 +40,7 @@ fn report_json(
                 "status": h.status,
                 "message": h.message,
                 "collect_ms": h.collect_ms,
+                "eval_micros": h.eval_micros,
                 "results": results,
             })
         })
@@ -68,6 +73,7 @@ pub async fn run(
     fail_on: Option<Severity>,
     output: Output,
 ) -> anyhow::Result<i32> {
+    let profiled = req.profile;
     let mut stream = client
         .compliance()
         .sweep(req)
@@ -118,7 +124,9 @@ pub async fn run(
     match output {
         Output::Json => println!(
             "{}",
-            serde_json::to_string_pretty(&report_json(&sweep_id, &pack, &hosts, &summary))?
+            serde_json::to_string_pretty(&report_json(
+                &sweep_id, &pack, &hosts, &summary, profiled
+            ))?
         ),
         Output::Table => {
             let rows: Vec<Vec<String>> = hosts

@@ -30,6 +30,8 @@ pub struct SweepPlan {
     pub pack: Arc<Pack>,
     /// Per-host wait for facts.
     pub timeout: Duration,
+    /// Time each check on its own (slower).
+    pub profile: bool,
     pub actor: String,
 }
 
@@ -59,6 +61,7 @@ fn unreachable(agent: &AgentRecord, message: String) -> HostResult {
         message,
         results: Vec::new(),
         collect_ms: 0,
+        eval_micros: 0,
     }
 }
 
@@ -114,11 +117,22 @@ async fn sweep_host(
     let facts = serde_json::to_value(&report).unwrap_or_default();
     let pack = plan.pack.clone();
     let facts_for_eval = facts.clone();
+    let profile = plan.profile;
     // Evaluation is CPU work: keep it off the async workers.
-    let results: Vec<RuleResult> =
-        tokio::task::spawn_blocking(move || pack.evaluate(&facts_for_eval))
-            .await
-            .unwrap_or_default();
+    let (results, eval_micros): (Vec<RuleResult>, u32) = tokio::task::spawn_blocking(move || {
+        let start = Instant::now();
+        let results = if profile {
+            pack.evaluate_profiled(&facts_for_eval)
+        } else {
+            pack.evaluate(&facts_for_eval)
+        };
+        (
+            results,
+            start.elapsed().as_micros().min(u128::from(u32::MAX)) as u32,
+        )
+    })
+    .await
+    .unwrap_or_default();
     let results = results
         .into_iter()
         .map(|r| {
@@ -146,6 +160,7 @@ async fn sweep_host(
         message,
         results,
         collect_ms,
+        eval_micros,
     };
     (host, Some((report.collected_unix_ms, facts.to_string())))
 }

@@ -101,7 +101,14 @@ fn facts(repeats: usize) -> anyhow::Result<()> {
     }
     let peak = status_kib(pid, "VmHWM:")? as f64 / 1024.0;
     let after = rss_kib(pid)? as f64 / 1024.0;
+    let last = collect(&FactSource::host(), &[]);
+    let per: Vec<String> = last
+        .timings
+        .iter()
+        .map(|t| format!("{} {:.1} ms", t.collector, f64::from(t.micros) / 1000.0))
+        .collect();
     println!("fact collection on this machine (median of {repeats}):");
+    println!("  per collector        {}", per.join(", "));
     println!(
         "  collection time      {:.1} ms (in-process, all 11 collectors)",
         median(times)
@@ -312,14 +319,18 @@ fn evaluate(repeats: usize) -> anyhow::Result<()> {
     let packs = Packs::builtin();
     let pack = packs.get("linux-baseline").context("built-in pack")?;
     let mut per_host = Vec::new();
+    let mut profiled = Vec::new();
     let mut per_rule = Vec::new();
     for _ in 0..repeats {
         let start = Instant::now();
-        let results = pack.evaluate(&facts);
+        pack.evaluate(&facts);
         per_host.push(start.elapsed().as_secs_f64() * 1000.0);
+        let start = Instant::now();
+        let results = pack.evaluate_profiled(&facts);
+        profiled.push(start.elapsed().as_secs_f64() * 1000.0);
         per_rule.push(results.iter().map(|r| r.micros as f64).sum::<f64>() / results.len() as f64);
     }
-    let results = pack.evaluate(&facts);
+    let results = pack.evaluate_profiled(&facts);
     let slowest = results.iter().max_by_key(|r| r.micros).context("results")?;
     println!(
         "linux-baseline on this machine's facts ({} checks, median of {repeats}):",
