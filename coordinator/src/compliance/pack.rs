@@ -326,7 +326,8 @@ impl Pack {
 
     fn engine_for(&self, facts: &serde_json::Value) -> regorus::Engine {
         let mut engine = self.engine.clone();
-        let input = regorus::Value::deserialize(facts).unwrap_or_else(|_| regorus::Value::new_object());
+        let input =
+            regorus::Value::deserialize(facts).unwrap_or_else(|_| regorus::Value::new_object());
         engine.set_input(input);
         engine
     }

@@ -361,8 +361,14 @@ fn evaluate(repeats: usize) -> anyhow::Result<()> {
         "linux-baseline on this machine's facts ({} checks, median of {repeats}):",
         results.len()
     );
-    println!("  per host            {:.2} ms (one pass over every check)", median(per_host));
-    println!("  per host, profiled  {:.2} ms (each check on its own, timed)", median(profiled));
+    println!(
+        "  per host            {:.2} ms (one pass over every check)",
+        median(per_host)
+    );
+    println!(
+        "  per host, profiled  {:.2} ms (each check on its own, timed)",
+        median(profiled)
+    );
     println!(
         "  per check, profiled {:.0} us on average; slowest {} ({} us)",
         median(per_rule),
