@@ -15,7 +15,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::auth::{audited, authorize};
-use super::{AppState, store_status};
+use super::{AppState, requested_timeout, store_status};
 use crate::compliance::sweep::{self, SweepPlan};
 use crate::store::Role;
 
@@ -70,10 +70,7 @@ impl ComplianceService for ComplianceApi {
                     let known: Vec<&String> = state.packs.packs.keys().collect();
                     Status::not_found(format!("no pack {pack_name:?}; loaded packs: {known:?}"))
                 })?;
-                let timeout = match req.timeout_ms {
-                    0 => DEFAULT_TIMEOUT,
-                    ms => Duration::from_millis(u64::from(ms)).min(MAX_TIMEOUT),
-                };
+                let timeout = requested_timeout(req.timeout_ms, DEFAULT_TIMEOUT, MAX_TIMEOUT);
                 let plan = SweepPlan {
                     id: format!("sweep-{}", hex::encode(rand::random::<[u8; 6]>())),
                     selector,

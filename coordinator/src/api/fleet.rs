@@ -13,7 +13,7 @@ use rampart_proto::v1::{
 use tonic::{Request, Response, Status};
 
 use super::auth::{audited, authorize};
-use super::{AppState, store_status};
+use super::{AppState, requested_timeout, store_status};
 use crate::fleet::FleetError;
 use crate::store::{AgentRecord, AgentState, Role};
 
@@ -21,8 +21,8 @@ use crate::store::{AgentRecord, AgentState, Role};
 const DEFAULT_PING_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long `CollectFacts` waits when the caller gives no timeout.
 const DEFAULT_FACTS_TIMEOUT: Duration = Duration::from_secs(30);
-/// Longest wait a caller may ask of `PingAgent`.
-const MAX_PING_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest wait a caller may ask of a command (`PingAgent`, `CollectFacts`).
+const MAX_COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone)]
 pub struct FleetApi {
@@ -142,10 +142,7 @@ impl FleetService for FleetApi {
         )
         .await?;
         let req = request.into_inner();
-        let timeout = match req.timeout_ms {
-            0 => DEFAULT_PING_TIMEOUT,
-            ms => Duration::from_millis(u64::from(ms)).min(MAX_PING_TIMEOUT),
-        };
+        let timeout = requested_timeout(req.timeout_ms, DEFAULT_PING_TIMEOUT, MAX_COMMAND_TIMEOUT);
         let payload = hex::encode(rand::random::<[u8; 8]>());
         let started = Instant::now();
         let result = self
@@ -190,10 +187,7 @@ impl FleetService for FleetApi {
         )
         .await?;
         let req = request.into_inner();
-        let timeout = match req.timeout_ms {
-            0 => DEFAULT_FACTS_TIMEOUT,
-            ms => Duration::from_millis(u64::from(ms)).min(MAX_PING_TIMEOUT),
-        };
+        let timeout = requested_timeout(req.timeout_ms, DEFAULT_FACTS_TIMEOUT, MAX_COMMAND_TIMEOUT);
         let kind = command::Kind::CollectFacts(CollectFacts {
             file_paths: req.file_paths,
         });

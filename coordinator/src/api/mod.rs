@@ -31,6 +31,18 @@ pub struct AppState {
     pub shutdown: CancellationToken,
 }
 
+/// A caller's timeout in milliseconds: 0 means `default`, anything above `max` is capped.
+pub fn requested_timeout(
+    ms: u32,
+    default: std::time::Duration,
+    max: std::time::Duration,
+) -> std::time::Duration {
+    match ms {
+        0 => default,
+        ms => std::time::Duration::from_millis(u64::from(ms)).min(max),
+    }
+}
+
 /// Storage failures are the coordinator's problem, not the caller's: log the detail, say little.
 pub fn store_status(err: StoreError) -> Status {
     tracing::error!(%err, "storage operation failed");
