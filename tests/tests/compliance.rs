@@ -160,3 +160,103 @@ fn a_broken_pack_is_rejected_with_its_location_and_the_others_keep_working() {
         "{text}"
     );
 }
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+#[test]
+fn drift_shows_what_flipped_when_a_host_file_changes_and_history_keeps_every_sweep() {
+    let h = Harness::start();
+    let root = h.dir.path().join("root");
+    copy_tree(&fixtures().join("hardened"), &root);
+    let token = h.join_token(&[], 1, "10m");
+    let a = h.enroll_ok("agent", None, &token, &[]);
+    h.run_agent("agent", &a, &["--fact-root", root.to_str().unwrap()]);
+    h.wait_online(&[&a.id]);
+
+    h.rampart_ok(&["sweep"]);
+    let drift: Value =
+        serde_json::from_str(&h.rampart_ok(&["compliance", "drift", "-o", "json"])).unwrap();
+    assert_eq!(
+        drift,
+        serde_json::json!([]),
+        "one sweep: nothing to compare yet"
+    );
+
+    // Someone re-enables root login in the drop-in that wins.
+    let dropin = root.join("etc/ssh/sshd_config.d/00-cis.conf");
+    let text = std::fs::read_to_string(&dropin)
+        .unwrap()
+        .replace("PermitRootLogin no", "PermitRootLogin yes");
+    std::fs::write(&dropin, text).unwrap();
+    h.rampart_ok(&["sweep"]);
+
+    let drift: Value = serde_json::from_str(&h.rampart_ok(&[
+        "compliance",
+        "drift",
+        "--since",
+        "1h",
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    let events = drift.as_array().unwrap();
+    assert_eq!(events.len(), 1, "{drift}");
+    let e = &events[0];
+    assert_eq!(
+        (e["agent_id"].as_str(), e["rule"].as_str()),
+        (Some(a.id.as_str()), Some("sshd-permit-root-login"))
+    );
+    assert_eq!(
+        (e["from"].as_str(), e["to"].as_str()),
+        (Some("pass"), Some("fail"))
+    );
+    assert_eq!(
+        e["evidence_before"],
+        serde_json::json!({"permitrootlogin": "no"})
+    );
+    assert_eq!(
+        e["evidence_after"],
+        serde_json::json!({"permitrootlogin": "yes"})
+    );
+
+    let history: Value =
+        serde_json::from_str(&h.rampart_ok(&["compliance", "history", &a.id, "-o", "json"]))
+            .unwrap();
+    let sweeps = history.as_array().unwrap();
+    assert_eq!(sweeps.len(), 2);
+    assert!(
+        sweeps[0]["fail"].as_u64() < sweeps[1]["fail"].as_u64(),
+        "{history}"
+    );
+
+    let status: Value =
+        serde_json::from_str(&h.rampart_ok(&["compliance", "status", "-o", "json"])).unwrap();
+    let rule = status["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule"] == "sshd-permit-root-login")
+        .unwrap();
+    assert_eq!(
+        (rule["pass"].as_u64(), rule["fail"].as_u64()),
+        (Some(0), Some(1)),
+        "{rule}"
+    );
+    assert_eq!(
+        status["hosts"][0]["sweep_id"], sweeps[1]["sweep_id"],
+        "status reads the latest sweep"
+    );
+
+    let out = h.rampart(&["compliance", "drift", "--since", "last tuesday"]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -8,14 +8,16 @@ use futures::Stream;
 use rampart_common::labels::Selector;
 use rampart_proto::v1::compliance_service_server::ComplianceService;
 use rampart_proto::v1::{
-    ListPacksRequest, ListPacksResponse, PackInfo, SweepEvent, SweepRequest, SweepStarted,
-    sweep_event,
+    DriftRequest, DriftResponse, HistoryRequest, HistoryResponse, ListPacksRequest,
+    ListPacksResponse, PackInfo, StatusRequest, StatusResponse, SweepEvent, SweepRequest,
+    SweepStarted, sweep_event,
 };
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::auth::{audited, authorize};
 use super::{AppState, requested_timeout, store_status};
+use crate::compliance::history;
 use crate::compliance::sweep::{self, SweepPlan};
 use crate::store::Role;
 
@@ -146,6 +148,85 @@ impl ComplianceService for ComplianceApi {
         Ok(Response::new(ListPacksResponse {
             packs,
             errors: self.state.packs.errors.clone(),
+        }))
+    }
+
+    async fn status(
+        &self,
+        request: Request<StatusRequest>,
+    ) -> Result<Response<StatusResponse>, Status> {
+        authorize(
+            &self.state,
+            request.metadata(),
+            Role::Viewer,
+            "ComplianceService/Status",
+        )
+        .await?;
+        let rows = self
+            .state
+            .store
+            .result_history(None, 0)
+            .await
+            .map_err(store_status)?;
+        let (hosts, rules) = history::status(&rows);
+        Ok(Response::new(StatusResponse { hosts, rules }))
+    }
+
+    async fn drift(
+        &self,
+        request: Request<DriftRequest>,
+    ) -> Result<Response<DriftResponse>, Status> {
+        authorize(
+            &self.state,
+            request.metadata(),
+            Role::Viewer,
+            "ComplianceService/Drift",
+        )
+        .await?;
+        let since = request.get_ref().since_unix_ms;
+        let rows = self
+            .state
+            .store
+            .result_history(None, 0)
+            .await
+            .map_err(store_status)?;
+        Ok(Response::new(DriftResponse {
+            events: history::drift(&rows, since),
+        }))
+    }
+
+    async fn history(
+        &self,
+        request: Request<HistoryRequest>,
+    ) -> Result<Response<HistoryResponse>, Status> {
+        authorize(
+            &self.state,
+            request.metadata(),
+            Role::Viewer,
+            "ComplianceService/History",
+        )
+        .await?;
+        let id = &request.get_ref().agent_id;
+        if self
+            .state
+            .store
+            .agent(id)
+            .await
+            .map_err(store_status)?
+            .is_none()
+        {
+            return Err(Status::not_found(format!(
+                "no agent {id:?}; list them with `rampart agents ls`"
+            )));
+        }
+        let rows = self
+            .state
+            .store
+            .result_history(Some(id), 0)
+            .await
+            .map_err(store_status)?;
+        Ok(Response::new(HistoryResponse {
+            sweeps: history::sweep_scores(&rows),
         }))
     }
 }

@@ -2,6 +2,7 @@
 //! any other (they find the coordinator from --coordinator / RAMPART_ADDR, their token from
 //! --token / RAMPART_TOKEN and the CA from --ca / RAMPART_CA).
 
+mod compliance;
 mod dev;
 mod output;
 mod sweep;
@@ -137,6 +138,9 @@ pub enum Command {
     /// Policy packs.
     #[command(subcommand)]
     Packs(PacksCommand),
+    /// Compliance results over time: status, drift, history.
+    #[command(subcommand)]
+    Compliance(ComplianceCommand),
     /// Collect an agent's compliance facts now and print them. Needs the operator role.
     Facts {
         id: String,
@@ -148,6 +152,30 @@ pub enum Command {
     },
     /// Show which operator token is in use and its role.
     Whoami,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ComplianceCommand {
+    /// Score per host (its latest checked sweep) and per rule.
+    Status {
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Checks that flipped between pass and fail, when, and the evidence before and after.
+    Drift {
+        /// Only flips since then: a duration ago (24h, 7d) or a time (2026-11-30T08:00:00Z).
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// One host's sweeps and scores, oldest first.
+    History {
+        /// Agent id.
+        id: String,
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: Output,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -527,6 +555,7 @@ async fn operator(client: Client, remote: &Remote, command: Command) -> anyhow::
             )
             .await
         }
+        Command::Compliance(cmd) => compliance::run(client, cmd).await,
         Command::Packs(PacksCommand::Ls) => {
             let r = client
                 .compliance()

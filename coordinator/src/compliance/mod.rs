@@ -5,6 +5,7 @@
 //! This module never talks to agents or the database itself: callers hand it facts and store
 //! what it returns.
 
+pub mod history;
 pub mod pack;
 pub mod sweep;
 

@@ -176,6 +176,19 @@ pub struct SweepResultRecord {
     pub micros: u64,
 }
 
+/// A stored result with its sweep's time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultHistoryRow {
+    pub sweep_id: String,
+    pub time: i64,
+    pub agent_id: String,
+    pub hostname: String,
+    pub rule: String,
+    pub status: String,
+    pub severity: String,
+    pub evidence: String,
+}
+
 /// One audit entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
@@ -615,6 +628,42 @@ impl Store {
                     severity: r.try_get("severity")?,
                     evidence: r.try_get("evidence")?,
                     micros: r.try_get::<i64, _>("micros")? as u64,
+                })
+            })
+            .collect()
+    }
+
+    /// Every stored result since `since` (Unix ms), with its sweep's time and the host's name,
+    /// ordered by agent, rule and time; only hosts that were checked (not unreachable).
+    pub async fn result_history(
+        &self,
+        agent_id: Option<&str>,
+        since: i64,
+    ) -> Result<Vec<ResultHistoryRow>> {
+        let rows = sqlx::query(
+            "SELECT s.id AS sweep_id, s.started_at, r.agent_id, h.hostname, r.rule, r.status, r.severity, r.evidence
+             FROM sweep_results r
+             JOIN sweeps s ON s.id = r.sweep_id
+             JOIN sweep_hosts h ON h.sweep_id = r.sweep_id AND h.agent_id = r.agent_id
+             WHERE s.started_at >= ? AND (? IS NULL OR r.agent_id = ?)
+             ORDER BY r.agent_id, r.rule, s.started_at, s.id",
+        )
+        .bind(since)
+        .bind(agent_id)
+        .bind(agent_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ResultHistoryRow {
+                    sweep_id: r.try_get("sweep_id")?,
+                    time: r.try_get("started_at")?,
+                    agent_id: r.try_get("agent_id")?,
+                    hostname: r.try_get("hostname")?,
+                    rule: r.try_get("rule")?,
+                    status: r.try_get("status")?,
+                    severity: r.try_get("severity")?,
+                    evidence: r.try_get("evidence")?,
                 })
             })
             .collect()
