@@ -259,4 +259,17 @@ fn drift_shows_what_flipped_when_a_host_file_changes_and_history_keeps_every_swe
 
     let out = h.rampart(&["compliance", "drift", "--since", "last tuesday"]);
     assert_eq!(out.status.code(), Some(2));
+
+    // With the agent gone, its stored facts can still be evaluated, without contacting it.
+    h.with_proc("agent", |p| p.kill());
+    h.wait_state(&a.id, "offline", WAIT);
+    let report: Value =
+        serde_json::from_str(&h.rampart_ok(&["sweep", "--stored", "-o", "json"])).unwrap();
+    let host = &report["hosts"][0];
+    assert_eq!(host["status"], "ok", "{host}");
+    assert!(
+        host["message"].as_str().unwrap().contains("stored facts"),
+        "{host}"
+    );
+    assert_eq!(result(host, "sshd-permit-root-login")["status"], "fail");
 }

@@ -80,6 +80,7 @@ impl ComplianceService for ComplianceApi {
                     pack,
                     timeout,
                     profile: req.profile,
+                    stored_facts: req.stored_facts,
                     actor: who.actor(),
                 };
                 let (tx, rx) = tokio::sync::mpsc::channel(256);

@@ -128,6 +128,10 @@ pub enum Command {
         /// Evaluate and time each check on its own (slower): shows which check is slow.
         #[arg(long)]
         profile: bool,
+        /// Evaluate each host's latest stored facts instead of asking the agents (after a pack
+        /// changed, say): no agent is contacted.
+        #[arg(long)]
+        stored: bool,
         /// Exit with status 5 when a check at or above this severity fails or errors, or a host is
         /// unreachable: low, medium, high or critical.
         #[arg(long)]
@@ -539,6 +543,7 @@ async fn operator(client: Client, remote: &Remote, command: Command) -> anyhow::
             pack,
             timeout,
             profile,
+            stored,
             fail_on,
             output,
         } => {
@@ -548,6 +553,7 @@ async fn operator(client: Client, remote: &Remote, command: Command) -> anyhow::
                     selector,
                     pack,
                     profile,
+                    stored_facts: stored,
                     timeout_ms: timeout.as_millis().min(u128::from(u32::MAX)) as u32,
                 },
                 fail_on,

@@ -32,6 +32,8 @@ pub struct SweepPlan {
     pub timeout: Duration,
     /// Time each check on its own (slower).
     pub profile: bool,
+    /// Evaluate each host's stored facts instead of asking the agents (e.g. after a pack changed).
+    pub stored_facts: bool,
     pub actor: String,
 }
 
@@ -65,58 +67,93 @@ fn unreachable(agent: &AgentRecord, message: String) -> HostResult {
     }
 }
 
-/// Asks one agent for facts and evaluates the pack over them. Returns the host result and, when
-/// facts arrived, their JSON form and collection time.
-async fn sweep_host(
+/// Facts to evaluate for one host.
+struct HostFacts {
+    json: serde_json::Value,
+    collected_at: i64,
+    collect_ms: u32,
+    /// Collector errors, or where stored facts came from.
+    message: String,
+    /// Whether they are new (to be stored as the host's latest).
+    fresh: bool,
+}
+
+/// Asks the agent for facts, or reads its stored ones; `Err` says why the host is unreachable.
+async fn host_facts(
+    store: &Store,
     fleet: &Fleet,
     plan: &SweepPlan,
-    agent: AgentRecord,
-) -> (HostResult, Option<(i64, String)>) {
+    agent: &AgentRecord,
+) -> Result<HostFacts, String> {
+    if plan.stored_facts {
+        let (collected_at, text) = store
+            .latest_facts(&agent.id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| "no stored facts: this host was never swept".to_string())?;
+        let json =
+            serde_json::from_str(&text).map_err(|e| format!("stored facts are unreadable: {e}"))?;
+        let message = format!("stored facts collected {}", format_ms(collected_at));
+        return Ok(HostFacts {
+            json,
+            collected_at,
+            collect_ms: 0,
+            message,
+            fresh: false,
+        });
+    }
     if agent.state != AgentState::Online || fleet.get(&agent.id).is_none() {
-        let last = format_ms(agent.last_seen);
-        return (
-            unreachable(
-                &agent,
-                format!("agent is {} (last seen {last})", agent.state.as_str()),
-            ),
-            None,
-        );
+        return Err(format!(
+            "agent is {} (last seen {})",
+            agent.state.as_str(),
+            format_ms(agent.last_seen)
+        ));
     }
     let start = Instant::now();
     let kind = command::Kind::CollectFacts(CollectFacts {
         file_paths: Vec::new(),
     });
-    let report = match fleet.call(&agent.id, kind, plan.timeout).await {
-        Ok(r) => match r.outcome {
-            Some(command_result::Outcome::Facts(f)) => f,
-            Some(command_result::Outcome::Error(e)) => {
-                return (
-                    unreachable(&agent, format!("the agent could not collect facts: {e}")),
-                    None,
-                );
-            }
-            _ => {
-                return (
-                    unreachable(
-                        &agent,
-                        "the agent answered with something other than facts".into(),
-                    ),
-                    None,
-                );
-            }
-        },
-        Err(e) => return (unreachable(&agent, e.to_string()), None),
+    let report = match fleet
+        .call(&agent.id, kind, plan.timeout)
+        .await
+        .map_err(|e| e.to_string())?
+        .outcome
+    {
+        Some(command_result::Outcome::Facts(f)) => f,
+        Some(command_result::Outcome::Error(e)) => {
+            return Err(format!("the agent could not collect facts: {e}"));
+        }
+        _ => return Err("the agent answered with something other than facts".into()),
     };
-    let collect_ms = start.elapsed().as_millis().min(u128::from(u32::MAX)) as u32;
     let message = report
         .errors
         .iter()
         .map(|e| format!("collector {} failed: {}", e.collector, e.message))
         .collect::<Vec<_>>()
         .join("; ");
-    let facts = serde_json::to_value(&report).unwrap_or_default();
+    Ok(HostFacts {
+        json: serde_json::to_value(&report).unwrap_or_default(),
+        collected_at: report.collected_unix_ms,
+        collect_ms: start.elapsed().as_millis().min(u128::from(u32::MAX)) as u32,
+        message,
+        fresh: true,
+    })
+}
+
+/// Gets one host's facts and evaluates the pack over them. Returns the host result and, when
+/// new facts arrived, their collection time and JSON text to store.
+async fn sweep_host(
+    store: &Store,
+    fleet: &Fleet,
+    plan: &SweepPlan,
+    agent: AgentRecord,
+) -> (HostResult, Option<(i64, String)>) {
+    let facts = match host_facts(store, fleet, plan, &agent).await {
+        Ok(f) => f,
+        Err(message) => return (unreachable(&agent, message), None),
+    };
     let pack = plan.pack.clone();
-    let facts_for_eval = facts.clone();
+    let facts_for_eval = facts.json.clone();
     let profile = plan.profile;
     // Evaluation is CPU work: keep it off the async workers.
     let (results, eval_micros): (Vec<RuleResult>, u32) = tokio::task::spawn_blocking(move || {
@@ -153,16 +190,19 @@ async fn sweep_host(
             }
         })
         .collect();
+    let to_store = facts
+        .fresh
+        .then(|| (facts.collected_at, facts.json.to_string()));
     let host = HostResult {
         agent_id: agent.id,
         hostname: agent.hostname,
         status: "ok".into(),
-        message,
+        message: facts.message,
         results,
-        collect_ms,
+        collect_ms: facts.collect_ms,
         eval_micros,
     };
-    (host, Some((report.collected_unix_ms, facts.to_string())))
+    (host, to_store)
 }
 
 /// Runs a sweep, calling `on_host` for each host as it finishes, and stores everything.
@@ -187,8 +227,12 @@ pub async fn run(
         hosts: agents.len() as u32,
         ..Default::default()
     };
-    let mut pending = futures::stream::iter(agents.into_iter().map(|a| sweep_host(fleet, plan, a)))
-        .buffer_unordered(CONCURRENCY);
+    let mut pending = futures::stream::iter(
+        agents
+            .into_iter()
+            .map(|a| sweep_host(store, fleet, plan, a)),
+    )
+    .buffer_unordered(CONCURRENCY);
     while let Some((host, facts)) = pending.next().await {
         if host.status != "ok" {
             summary.unreachable += 1;
