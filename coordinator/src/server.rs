@@ -291,6 +291,12 @@ pub async fn start(
         ))
         .add_service(health_service)
         .add_service(reflection);
+    tokio::spawn(crate::compliance::schedule::run(
+        state.store.clone(),
+        state.fleet.clone(),
+        state.packs.clone(),
+        shutdown.clone(),
+    ));
     let stop = shutdown.clone();
     let server = tokio::spawn(
         router

@@ -273,3 +273,82 @@ fn drift_shows_what_flipped_when_a_host_file_changes_and_history_keeps_every_swe
     );
     assert_eq!(result(host, "sshd-permit-root-login")["status"], "fail");
 }
+
+#[test]
+fn a_scheduled_sweep_runs_by_itself_and_schedules_survive_a_restart() {
+    let h = Harness::start();
+    let token = h.join_token(&[], 1, "10m");
+    let a = h.enroll_ok("agent", None, &token, &["tier=web"]);
+    h.run_agent(
+        "agent",
+        &a,
+        &["--fact-root", fixtures().join("weak").to_str().unwrap()],
+    );
+    h.wait_online(&[&a.id]);
+
+    let out = h.rampart(&["schedule", "add", "--cron", "every tuesday"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("invalid cron pattern"),
+        "{out:?}"
+    );
+    let daily = h
+        .rampart_ok(&[
+            "schedule",
+            "add",
+            "--cron",
+            "0 3 * * *",
+            "--selector",
+            "tier=web",
+        ])
+        .trim()
+        .to_string();
+    h.with_proc("coordinator", |p| p.kill());
+    h.start_coordinator();
+    let listed: Value =
+        serde_json::from_str(&h.rampart_ok(&["schedule", "ls", "-o", "json"])).unwrap();
+    assert_eq!(listed[0]["id"], daily.as_str(), "persisted: {listed}");
+    h.wait_online(&[&a.id]);
+
+    let fast = h
+        .rampart_ok(&["schedule", "add", "--cron", "*/2 * * * * *"])
+        .trim()
+        .to_string();
+    let sweep_id = rampart_e2e::eventually(WAIT, "the scheduled sweep to run", || {
+        let listed: Value =
+            serde_json::from_str(&h.rampart_ok(&["schedule", "ls", "-o", "json"])).unwrap();
+        let s = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == fast.as_str())
+            .cloned()
+            .unwrap();
+        s["last_sweep_id"]
+            .as_str()
+            .filter(|id| !id.is_empty())
+            .map(str::to_string)
+            .ok_or(format!("{s}"))
+    });
+    let history: Value = rampart_e2e::eventually(WAIT, "its results to be stored", || {
+        let v: Value =
+            serde_json::from_str(&h.rampart_ok(&["compliance", "history", &a.id, "-o", "json"]))
+                .unwrap();
+        if v.as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["sweep_id"] == sweep_id.as_str())
+        {
+            Ok(v)
+        } else {
+            Err(format!("{v}"))
+        }
+    });
+    assert!(history[0]["fail"].as_u64().unwrap() > 0);
+    let audit = h.rampart_ok(&["audit", "ls", "-o", "json"]);
+    assert!(audit.contains("ComplianceService/AddSchedule"));
+    h.rampart_ok(&["schedule", "rm", &fast]);
+    h.rampart_ok(&["schedule", "rm", &daily]);
+    let listed: Value =
+        serde_json::from_str(&h.rampart_ok(&["schedule", "ls", "-o", "json"])).unwrap();
+    assert_eq!(listed, serde_json::json!([]));
+}

@@ -8,18 +8,21 @@ use futures::Stream;
 use rampart_common::labels::Selector;
 use rampart_proto::v1::compliance_service_server::ComplianceService;
 use rampart_proto::v1::{
-    DriftRequest, DriftResponse, HistoryRequest, HistoryResponse, ListPacksRequest,
-    ListPacksResponse, PackInfo, StatusRequest, StatusResponse, SweepEvent, SweepRequest,
-    SweepStarted, sweep_event,
+    AddScheduleRequest, DriftRequest, DriftResponse, HistoryRequest, HistoryResponse,
+    ListPacksRequest, ListPacksResponse, ListSchedulesRequest, ListSchedulesResponse, PackInfo,
+    RemoveScheduleRequest, RemoveScheduleResponse, Schedule, StatusRequest, StatusResponse,
+    SweepEvent, SweepRequest, SweepStarted, sweep_event,
 };
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::auth::{audited, authorize};
 use super::{AppState, requested_timeout, store_status};
-use crate::compliance::history;
 use crate::compliance::sweep::{self, SweepPlan};
+use crate::compliance::{history, schedule};
 use crate::store::Role;
+use crate::store::ScheduleRecord;
+use rampart_common::time::now_ms;
 
 /// Per-host wait for facts when the caller names none.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -229,5 +232,129 @@ impl ComplianceService for ComplianceApi {
         Ok(Response::new(HistoryResponse {
             sweeps: history::sweep_scores(&rows),
         }))
+    }
+
+    async fn add_schedule(
+        &self,
+        request: Request<AddScheduleRequest>,
+    ) -> Result<Response<Schedule>, Status> {
+        let req = request.get_ref().clone();
+        let state = self.state.clone();
+        let summary = format!(
+            "cron={:?} selector={:?} pack={:?}",
+            req.cron, req.selector, req.pack
+        );
+        audited(
+            &self.state,
+            request.metadata(),
+            Role::Operator,
+            "ComplianceService/AddSchedule",
+            summary,
+            |who| async move {
+                let cron = schedule::parse(&req.cron).map_err(Status::invalid_argument)?;
+                Selector::parse(&req.selector).map_err(Status::invalid_argument)?;
+                let pack = if req.pack.is_empty() {
+                    DEFAULT_PACK.to_string()
+                } else {
+                    req.pack.clone()
+                };
+                if state.packs.get(&pack).is_none() {
+                    return Err(Status::not_found(format!(
+                        "no pack {pack:?}; see `rampart packs ls`"
+                    )));
+                }
+                let now = now_ms();
+                let next = schedule::next_after(&cron, now).ok_or_else(|| {
+                    Status::invalid_argument(format!(
+                        "cron pattern {:?} never matches again",
+                        req.cron
+                    ))
+                })?;
+                let rec = ScheduleRecord {
+                    id: format!("sched-{}", hex::encode(rand::random::<[u8; 4]>())),
+                    cron: req.cron.trim().to_string(),
+                    selector: req.selector.clone(),
+                    pack,
+                    created_by: who.actor(),
+                    created_at: now,
+                    last_run_at: None,
+                    last_sweep: None,
+                    next_run_at: next,
+                };
+                state
+                    .store
+                    .insert_schedule(&rec)
+                    .await
+                    .map_err(store_status)?;
+                Ok(Response::new(schedule_to_proto(rec)))
+            },
+        )
+        .await
+    }
+
+    async fn list_schedules(
+        &self,
+        request: Request<ListSchedulesRequest>,
+    ) -> Result<Response<ListSchedulesResponse>, Status> {
+        authorize(
+            &self.state,
+            request.metadata(),
+            Role::Viewer,
+            "ComplianceService/ListSchedules",
+        )
+        .await?;
+        let schedules = self
+            .state
+            .store
+            .schedules()
+            .await
+            .map_err(store_status)?
+            .into_iter()
+            .map(schedule_to_proto)
+            .collect();
+        Ok(Response::new(ListSchedulesResponse { schedules }))
+    }
+
+    async fn remove_schedule(
+        &self,
+        request: Request<RemoveScheduleRequest>,
+    ) -> Result<Response<RemoveScheduleResponse>, Status> {
+        let id = request.get_ref().id.clone();
+        let state = self.state.clone();
+        audited(
+            &self.state,
+            request.metadata(),
+            Role::Operator,
+            "ComplianceService/RemoveSchedule",
+            format!("id={id}"),
+            |_| async move {
+                if state
+                    .store
+                    .delete_schedule(&id)
+                    .await
+                    .map_err(store_status)?
+                {
+                    Ok(Response::new(RemoveScheduleResponse {}))
+                } else {
+                    Err(Status::not_found(format!(
+                        "no schedule {id:?}; see `rampart schedule ls`"
+                    )))
+                }
+            },
+        )
+        .await
+    }
+}
+
+fn schedule_to_proto(s: ScheduleRecord) -> Schedule {
+    Schedule {
+        id: s.id,
+        cron: s.cron,
+        selector: s.selector,
+        pack: s.pack,
+        created_by: s.created_by,
+        last_run_unix_ms: s.last_run_at.unwrap_or(0),
+        last_sweep_id: s.last_sweep.unwrap_or_default(),
+        next_run_unix_ms: s.next_run_at,
     }
 }

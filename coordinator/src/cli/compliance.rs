@@ -1,10 +1,13 @@
 //! `rampart compliance status|drift|history`: stored results over time.
 
 use rampart_common::time::{format_ms, now_ms};
-use rampart_proto::v1::{DriftRequest, HistoryRequest, HostScore, StatusRequest};
+use rampart_proto::v1::{
+    AddScheduleRequest, DriftRequest, HistoryRequest, HostScore, ListSchedulesRequest,
+    RemoveScheduleRequest, StatusRequest,
+};
 
 use super::output::print_table;
-use super::{Client, ComplianceCommand, Output, rpc, usage};
+use super::{Client, ComplianceCommand, Output, ScheduleCommand, rpc, usage};
 
 /// `--since`: a duration ago, or an RFC 3339 time.
 pub fn parse_since(s: &str) -> anyhow::Result<i64> {
@@ -134,6 +137,84 @@ pub async fn run(client: Client, cmd: ComplianceCommand) -> anyhow::Result<i32> 
                 Output::Json => println!("{}", serde_json::to_string_pretty(&r.sweeps)?),
                 Output::Table => print_table(&SCORE_HEADERS, &score_rows(&r.sweeps)),
             }
+        }
+    }
+    Ok(0)
+}
+
+pub async fn schedule(client: Client, cmd: ScheduleCommand) -> anyhow::Result<i32> {
+    match cmd {
+        ScheduleCommand::Add {
+            cron,
+            selector,
+            pack,
+        } => {
+            let s = client
+                .compliance()
+                .add_schedule(AddScheduleRequest {
+                    cron,
+                    selector,
+                    pack,
+                })
+                .await
+                .map_err(rpc)?
+                .into_inner();
+            println!("{}", s.id);
+            eprintln!(
+                "schedule {} ({} UTC, pack {}), next run {}",
+                s.id,
+                s.cron,
+                s.pack,
+                format_ms(s.next_run_unix_ms)
+            );
+        }
+        ScheduleCommand::Ls { output } => {
+            let r = client
+                .compliance()
+                .list_schedules(ListSchedulesRequest {})
+                .await
+                .map_err(rpc)?
+                .into_inner();
+            match output {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&r.schedules)?),
+                Output::Table => {
+                    let rows: Vec<Vec<String>> = r
+                        .schedules
+                        .iter()
+                        .map(|s| {
+                            vec![
+                                s.id.clone(),
+                                s.cron.clone(),
+                                s.selector.clone(),
+                                s.pack.clone(),
+                                format_ms(s.last_run_unix_ms),
+                                s.last_sweep_id.clone(),
+                                format_ms(s.next_run_unix_ms),
+                            ]
+                        })
+                        .collect();
+                    print_table(
+                        &[
+                            "ID",
+                            "CRON (UTC)",
+                            "SELECTOR",
+                            "PACK",
+                            "LAST RUN",
+                            "LAST SWEEP",
+                            "NEXT RUN",
+                        ],
+                        &rows,
+                    );
+                }
+            }
+        }
+        ScheduleCommand::Rm { id } => {
+            client
+                .compliance()
+                .remove_schedule(RemoveScheduleRequest { id: id.clone() })
+                .await
+                .map_err(rpc)?;
+            println!("removed {id}");
         }
     }
     Ok(0)

@@ -145,6 +145,9 @@ pub enum Command {
     /// Compliance results over time: status, drift, history.
     #[command(subcommand)]
     Compliance(ComplianceCommand),
+    /// Scheduled sweeps.
+    #[command(subcommand)]
+    Schedule(ScheduleCommand),
     /// Collect an agent's compliance facts now and print them. Needs the operator role.
     Facts {
         id: String,
@@ -156,6 +159,30 @@ pub enum Command {
     },
     /// Show which operator token is in use and its role.
     Whoami,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCommand {
+    /// Add a scheduled sweep. Times are UTC. If the coordinator is down when a run is due, the
+    /// schedule runs once when it is back, then follows its pattern. Needs the operator role.
+    Add {
+        /// Cron pattern: five fields ("0 */6 * * *"), six with seconds first, or @hourly/@daily.
+        #[arg(long)]
+        cron: String,
+        /// Only agents with all these labels: k=v,k2=v2.
+        #[arg(long, default_value = "")]
+        selector: String,
+        /// Policy pack.
+        #[arg(long, default_value = crate::api::compliance::DEFAULT_PACK)]
+        pack: String,
+    },
+    /// List scheduled sweeps with their last and next runs.
+    Ls {
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Remove a scheduled sweep. Needs the operator role.
+    Rm { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -562,6 +589,7 @@ async fn operator(client: Client, remote: &Remote, command: Command) -> anyhow::
             .await
         }
         Command::Compliance(cmd) => compliance::run(client, cmd).await,
+        Command::Schedule(cmd) => compliance::schedule(client, cmd).await,
         Command::Packs(PacksCommand::Ls) => {
             let r = client
                 .compliance()

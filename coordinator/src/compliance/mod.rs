@@ -7,6 +7,7 @@
 
 pub mod history;
 pub mod pack;
+pub mod schedule;
 pub mod sweep;
 
 pub use pack::{CheckMeta, Pack, PackError, Packs, RuleResult, Severity, Status};
