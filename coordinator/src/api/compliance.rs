@@ -87,17 +87,10 @@ impl ComplianceService for ComplianceApi {
                     actor: who.actor(),
                 };
                 let (tx, rx) = tokio::sync::mpsc::channel(256);
-                let hosts = state
-                    .store
-                    .agents()
+                let agents = sweep::select(&state.store, &plan.selector)
                     .await
-                    .map_err(store_status)?
-                    .iter()
-                    .filter(|a| {
-                        a.state != crate::store::AgentState::Revoked
-                            && plan.selector.matches(&a.labels)
-                    })
-                    .count() as u32;
+                    .map_err(store_status)?;
+                let hosts = agents.len() as u32;
                 let _ = tx
                     .send(event(sweep_event::Event::Started(SweepStarted {
                         sweep_id: plan.id.clone(),
@@ -107,7 +100,7 @@ impl ComplianceService for ComplianceApi {
                     .await;
                 tokio::spawn(async move {
                     let host_tx = tx.clone();
-                    let outcome = sweep::run(&state.store, &state.fleet, &plan, |host| {
+                    let outcome = sweep::run(&state.store, &state.fleet, &plan, agents, |host| {
                         // The caller may have gone away; the sweep still completes and is stored.
                         let _ = host_tx.try_send(event(sweep_event::Event::Host(host.clone())));
                     })

@@ -113,7 +113,11 @@ pub async fn run_due(
             .unwrap_or_else(|p| p.into_inner())
             .insert(s.id.clone());
         tokio::spawn(async move {
-            match sweep::run(&store, &fleet, &plan, |_| {}).await {
+            let outcome = match sweep::select(&store, &plan.selector).await {
+                Ok(agents) => sweep::run(&store, &fleet, &plan, agents, |_| {}).await,
+                Err(err) => Err(err),
+            };
+            match outcome {
                 Ok(summary) => {
                     info!(sweep = %plan.id, hosts = summary.hosts, fail = summary.fail, unreachable = summary.unreachable, "scheduled sweep done")
                 }

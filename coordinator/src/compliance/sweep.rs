@@ -205,23 +205,30 @@ async fn sweep_host(
     (host, to_store)
 }
 
-/// Runs a sweep, calling `on_host` for each host as it finishes, and stores everything.
+/// The agents a sweep covers: every non-revoked agent the selector matches, offline ones too
+/// (they are reported unreachable).
+pub async fn select(store: &Store, selector: &Selector) -> Result<Vec<AgentRecord>, StoreError> {
+    Ok(store
+        .agents()
+        .await?
+        .into_iter()
+        .filter(|a| a.state != AgentState::Revoked && selector.matches(&a.labels))
+        .collect())
+}
+
+/// Runs a sweep over `agents` (see [`select`]), calling `on_host` for each host as it finishes,
+/// and stores everything.
 pub async fn run(
     store: &Store,
     fleet: &Fleet,
     plan: &SweepPlan,
+    agents: Vec<AgentRecord>,
     mut on_host: impl FnMut(&HostResult),
 ) -> Result<SweepSummary, StoreError> {
     let started = Instant::now();
     store
         .create_sweep(&plan.id, &plan.pack.name, &plan.selector_text, &plan.actor)
         .await?;
-    let agents: Vec<AgentRecord> = store
-        .agents()
-        .await?
-        .into_iter()
-        .filter(|a| a.state != AgentState::Revoked && plan.selector.matches(&a.labels))
-        .collect();
     let mut summary = SweepSummary {
         sweep_id: plan.id.clone(),
         hosts: agents.len() as u32,
