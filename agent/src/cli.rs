@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use rampart_common::labels;
 use rampart_common::logging::{self, LogFormat};
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info};
+use tracing::info;
 
 use crate::AgentError;
 use crate::config::{self, FileConfig};
@@ -116,25 +116,6 @@ where
     }
 }
 
-/// Cancels `token` on SIGTERM or SIGINT.
-pub fn cancel_on_signals(token: CancellationToken) {
-    tokio::spawn(async move {
-        use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
-            error!("cannot install signal handlers");
-            return;
-        };
-        tokio::select! {
-            _ = term.recv() => info!("SIGTERM received; shutting down"),
-            _ = int.recv() => info!("SIGINT received; shutting down"),
-        }
-        token.cancel();
-    });
-}
-
 async fn run(cli: Cli) -> Result<(), AgentError> {
     match cli.command {
         Command::Enroll {
@@ -203,7 +184,7 @@ async fn run(cli: Cli) -> Result<(), AgentError> {
             };
             info!(agent = %enrolment.identity.agent_id, coordinator = %session.coordinator, "starting");
             let cancel = CancellationToken::new();
-            cancel_on_signals(cancel.clone());
+            rampart_common::signals::cancel_on_signals(cancel.clone());
             session::run(enrolment, session, cancel).await
         }
     }

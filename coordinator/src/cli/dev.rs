@@ -83,7 +83,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let agent_dir = base.join("agent");
 
     let cancel = CancellationToken::new();
-    rampart_agent::cli::cancel_on_signals(cancel.clone());
+    rampart_common::signals::cancel_on_signals(cancel.clone());
     let coordinator = server::start(
         &Settings {
             data_dir: data_dir.clone(),

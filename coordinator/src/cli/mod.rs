@@ -472,7 +472,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             };
             let cancel = CancellationToken::new();
             let coordinator = server::start(&settings, cancel.clone()).await?;
-            rampart_agent::cli::cancel_on_signals(cancel);
+            rampart_common::signals::cancel_on_signals(cancel);
             coordinator.wait().await?;
             Ok(0)
         }

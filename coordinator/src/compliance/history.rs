@@ -27,7 +27,7 @@ fn finish(mut s: HostScore) -> HostScore {
 }
 
 /// One score per (host, sweep), oldest first per host.
-pub fn sweep_scores(rows: &[ResultHistoryRow]) -> Vec<HostScore> {
+pub fn sweep_scores<'a>(rows: impl IntoIterator<Item = &'a ResultHistoryRow>) -> Vec<HostScore> {
     let mut by: BTreeMap<(String, i64, String), HostScore> = BTreeMap::new();
     for r in rows {
         let s = by
@@ -59,7 +59,7 @@ pub fn status(rows: &[ResultHistoryRow]) -> (Vec<HostScore>, Vec<RuleScore>) {
         .iter()
         .filter(|r| latest.get(&r.agent_id).is_some_and(|l| l.1 == r.sweep_id))
         .collect();
-    let hosts = sweep_scores(&current.iter().map(|r| (*r).clone()).collect::<Vec<_>>());
+    let hosts = sweep_scores(current.iter().copied());
     let mut rules: BTreeMap<String, RuleScore> = BTreeMap::new();
     for r in current {
         let s = rules.entry(r.rule.clone()).or_insert_with(|| RuleScore {

@@ -151,9 +151,7 @@ fn regorus_value_json(v: &regorus::Value) -> Option<serde_json::Value> {
     if *v == regorus::Value::Undefined {
         return None;
     }
-    v.to_json_str()
-        .ok()
-        .and_then(|s| serde_json::from_str(&s).ok())
+    serde_json::to_value(v).ok()
 }
 
 /// The value of a single-expression query, if defined.
