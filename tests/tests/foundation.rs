@@ -381,6 +381,20 @@ fn sigterm_stops_an_agent_cleanly_and_it_shows_offline() {
     let status = h.with_proc("agent", |p| p.wait_exit(Duration::from_secs(10)));
     assert!(status.success(), "{status:?}");
     h.wait_state(&a.id, "offline", Duration::from_secs(10));
+
+    // A command to it says it is offline; a command to an id that does not exist says so instead.
+    let out = h.rampart(&["agents", "ping", &a.id]);
+    assert!(
+        stderr(&out).contains("unavailable") && stderr(&out).contains("no open session"),
+        "{}",
+        stderr(&out)
+    );
+    let out = h.rampart(&["agents", "ping", "agent-typo"]);
+    assert!(
+        stderr(&out).contains("not found: no agent \"agent-typo\""),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

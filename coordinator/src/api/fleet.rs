@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 use rampart_common::labels::Selector;
 use rampart_proto::v1::fleet_service_server::FleetService;
 use rampart_proto::v1::{
-    Agent, CollectFacts, CollectFactsRequest, FactReport, GetAgentRequest, ListAgentsRequest,
-    ListAgentsResponse, Ping, PingAgentRequest, PingAgentResponse, RevokeAgentRequest,
-    RevokeAgentResponse, command, command_result,
+    Agent, CollectFacts, CollectFactsRequest, CommandResult, FactReport, GetAgentRequest,
+    ListAgentsRequest, ListAgentsResponse, Ping, PingAgentRequest, PingAgentResponse,
+    RevokeAgentRequest, RevokeAgentResponse, command, command_result,
 };
 use tonic::{Request, Response, Status};
 
@@ -58,11 +58,28 @@ pub fn agent_to_proto(a: AgentRecord) -> Agent {
     }
 }
 
-fn fleet_status(err: FleetError) -> Status {
-    match err {
-        FleetError::NotConnected(_) => Status::unavailable(err.to_string()),
-        FleetError::Timeout(..) => Status::deadline_exceeded(err.to_string()),
-        FleetError::SessionClosed(_) => Status::unavailable(err.to_string()),
+impl FleetApi {
+    /// Sends a command to an agent. An agent without a session is told apart from one that does
+    /// not exist at all, so a typo in an id does not read as an outage.
+    async fn command(
+        &self,
+        id: &str,
+        kind: command::Kind,
+        timeout: Duration,
+    ) -> Result<CommandResult, Status> {
+        match self.state.fleet.call(id, kind, timeout).await {
+            Ok(r) => Ok(r),
+            Err(err @ FleetError::NotConnected(_)) => {
+                match self.state.store.agent(id).await.map_err(store_status)? {
+                    None => Err(Status::not_found(format!(
+                        "no agent {id:?}; list them with `rampart agents ls`"
+                    ))),
+                    Some(_) => Err(Status::unavailable(err.to_string())),
+                }
+            }
+            Err(err @ FleetError::Timeout(..)) => Err(Status::deadline_exceeded(err.to_string())),
+            Err(err @ FleetError::SessionClosed(_)) => Err(Status::unavailable(err.to_string())),
+        }
     }
 }
 
@@ -145,18 +162,10 @@ impl FleetService for FleetApi {
         let timeout = requested_timeout(req.timeout_ms, DEFAULT_PING_TIMEOUT, MAX_COMMAND_TIMEOUT);
         let payload = hex::encode(rand::random::<[u8; 8]>());
         let started = Instant::now();
-        let result = self
-            .state
-            .fleet
-            .call(
-                &req.id,
-                command::Kind::Ping(Ping {
-                    payload: payload.clone(),
-                }),
-                timeout,
-            )
-            .await
-            .map_err(fleet_status)?;
+        let kind = command::Kind::Ping(Ping {
+            payload: payload.clone(),
+        });
+        let result = self.command(&req.id, kind, timeout).await?;
         let rtt = started.elapsed();
         match result.outcome {
             Some(command_result::Outcome::Pong(p)) if p.payload == payload => {
@@ -191,12 +200,7 @@ impl FleetService for FleetApi {
         let kind = command::Kind::CollectFacts(CollectFacts {
             file_paths: req.file_paths,
         });
-        let result = self
-            .state
-            .fleet
-            .call(&req.id, kind, timeout)
-            .await
-            .map_err(fleet_status)?;
+        let result = self.command(&req.id, kind, timeout).await?;
         match result.outcome {
             Some(command_result::Outcome::Facts(report)) => Ok(Response::new(report)),
             Some(command_result::Outcome::Error(e)) => Err(Status::aborted(format!(
