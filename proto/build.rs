@@ -11,6 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "rampart/v1/compliance.proto",
         "rampart/v1/facts.proto",
         "rampart/v1/operator.proto",
+        "rampart/v1/remediation.proto",
     ];
     for f in files {
         println!("cargo:rerun-if-changed={f}");

@@ -14,6 +14,7 @@ use crate::AgentError;
 use crate::config::{self, FileConfig};
 use crate::enroll::{EnrollOptions, enroll};
 use crate::facts::FactSource;
+use crate::remediate::Remediator;
 use crate::session::{self, SessionConfig};
 use crate::state::StateDir;
 
@@ -164,6 +165,10 @@ async fn run(cli: Cli) -> Result<(), AgentError> {
                 .or(file.state_dir)
                 .unwrap_or_else(|| config::DEFAULT_STATE_DIR.into());
             let enrolment = StateDir::new(&state_dir).load()?;
+            let facts = FactSource {
+                root: fact_root.or(file.fact_root).unwrap_or_else(|| "/".into()),
+                run_commands: file.fact_commands.unwrap_or(true),
+            };
             let mut labels = file.labels;
             labels.extend(labels::parse_labels(&label_args).map_err(AgentError::Invalid)?);
             let session = SessionConfig {
@@ -177,9 +182,11 @@ async fn run(cli: Cli) -> Result<(), AgentError> {
                     .or(file.reconnect_max)
                     .unwrap_or(config::DEFAULT_RECONNECT_MAX),
                 labels,
-                facts: FactSource {
-                    root: fact_root.or(file.fact_root).unwrap_or_else(|| "/".into()),
-                    run_commands: file.fact_commands.unwrap_or(true),
+                facts: facts.clone(),
+                remediation: Remediator {
+                    source: facts,
+                    state_dir: state_dir.clone(),
+                    enabled: file.remediation.unwrap_or(true),
                 },
             };
             info!(agent = %enrolment.identity.agent_id, coordinator = %session.coordinator, "starting");

@@ -34,6 +34,9 @@ pub struct FileConfig {
     /// Whether fact collection may run host commands (`sshd -T`, `systemctl`, `rpm`) on the real
     /// root; default true.
     pub fact_commands: Option<bool>,
+    /// Whether the coordinator may remediate this host (default true); false refuses every
+    /// remediation, dry runs included.
+    pub remediation: Option<bool>,
 }
 
 impl FileConfig {
@@ -68,6 +71,7 @@ impl FileConfig {
                 s.error("fact_root", "must be an absolute path");
             }
             let fact_commands = s.bool("fact_commands");
+            let remediation = s.bool("remediation");
             FileConfig {
                 coordinator,
                 state_dir,
@@ -77,6 +81,7 @@ impl FileConfig {
                 log_format,
                 fact_root,
                 fact_commands,
+                remediation,
             }
         })
     }

@@ -10,6 +10,7 @@ pub mod enroll;
 pub mod error;
 pub mod facts;
 pub mod host;
+pub mod remediate;
 pub mod session;
 pub mod state;
 

@@ -39,6 +39,8 @@ pub struct SessionConfig {
     pub labels: Labels,
     /// Where compliance facts are read.
     pub facts: crate::facts::FactSource,
+    /// Remediation: below the same root, backups in the state dir, possibly forbidden.
+    pub remediation: crate::remediate::Remediator,
 }
 
 /// Exponential backoff with jitter: each delay is drawn from the upper half of the current step,
@@ -90,7 +92,7 @@ pub async fn run(
         Some((enrolment.cert_pem.as_bytes(), enrolment.key_pem.as_bytes())),
     )?;
     let mut backoff = Backoff::new(config.reconnect_max);
-    let mut executor = Executor::new(config.facts.clone());
+    let mut executor = Executor::new(config.facts.clone(), config.remediation.clone());
     loop {
         let started = Instant::now();
         let ended = tokio::select! {
@@ -240,13 +242,18 @@ async fn session_once(
 pub struct Executor {
     recent: VecDeque<CommandResult>,
     facts: crate::facts::FactSource,
+    remediation: crate::remediate::Remediator,
 }
 
 impl Executor {
-    pub fn new(facts: crate::facts::FactSource) -> Self {
+    pub fn new(
+        facts: crate::facts::FactSource,
+        remediation: crate::remediate::Remediator,
+    ) -> Self {
         Self {
             recent: VecDeque::new(),
             facts,
+            remediation,
         }
     }
 
@@ -280,6 +287,18 @@ impl Executor {
                         }
                     }
                 }
+                Some(command::Kind::Remediate(req)) => {
+                    let r = self.remediation.clone();
+                    blocking(move || {
+                        let action = req.action.unwrap_or_default();
+                        r.remediate(&req.run_id, &req.rule, &action, req.apply)
+                    })
+                    .await
+                }
+                Some(command::Kind::RollbackRemediation(req)) => {
+                    let r = self.remediation.clone();
+                    blocking(move || r.rollback(&req.run_id)).await
+                }
                 None => command_result::Outcome::Error(
                     "unknown command kind: this agent may be older than the coordinator".into(),
                 ),
@@ -296,6 +315,19 @@ impl Executor {
             self.recent.push_back(result.clone());
         }
         result
+    }
+}
+
+/// Runs a remediation step off the async thread and turns it into a command outcome.
+async fn blocking(
+    f: impl FnOnce() -> Result<rampart_proto::v1::RemediationOutcome, crate::remediate::RemediateError>
+    + Send
+    + 'static,
+) -> command_result::Outcome {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(outcome)) => command_result::Outcome::Remediation(outcome),
+        Ok(Err(e)) => command_result::Outcome::Error(e.to_string()),
+        Err(e) => command_result::Outcome::Error(format!("remediation task failed: {e}")),
     }
 }
 
@@ -320,7 +352,15 @@ mod tests {
 
     #[tokio::test]
     async fn repeated_command_ids_are_answered_once() {
-        let mut e = Executor::new(crate::facts::FactSource::fixture("/nonexistent"));
+        let source = crate::facts::FactSource::fixture("/nonexistent");
+        let mut e = Executor::new(
+            source.clone(),
+            crate::remediate::Remediator {
+                source,
+                state_dir: "/nonexistent".into(),
+                enabled: false,
+            },
+        );
         let cmd = |id: &str, payload: &str| Command {
             id: id.into(),
             deadline_unix_ms: now_ms() + 10_000,

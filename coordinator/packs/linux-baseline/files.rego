@@ -27,7 +27,7 @@ meta[id] := object.union(
 		c.cis,
 		["AC-3", "AC-6"],
 	),
-	{"action": {"kind": "file_mode", "path": c.path, "mode": mode_string(c.max), "owner": "root", "group": "root"}},
+	{"action": {"kind": "file_mode", "path": c.path, "mode": mode_string(c.max), "owner": "root", "group": "root", "allowed_groups": c.groups}},
 ) if {
 	some id, c in file_checks
 }

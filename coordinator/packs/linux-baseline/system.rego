@@ -103,6 +103,21 @@ result[id] := verdict(ok, {"installed": found}) if {
 	ok := count(found) == 0
 }
 
+# ---- services that should not run ----
+meta["service-avahi-disabled"] := object.union(
+	check("The Avahi (mDNS) daemon is not enabled or running", "medium", "Avahi announces the host and its services to the local network; servers do not need it.", "systemctl disable --now avahi-daemon.service (or apt purge avahi-daemon)", ["2.1.2"], ["CM-7"]),
+	{"action": {"kind": "unit_disable", "unit": "avahi-daemon.service"}},
+)
+
+result["service-avahi-disabled"] := verdict(ok, {"units": avahi}) if {
+	avahi := [{"name": u.name, "enabled": u.enabled, "active": u.active} |
+		some u in input.units
+		u.name == "avahi-daemon.service"
+		any_true([u.enabled == "enabled", u.active == "active"])
+	]
+	ok := count(avahi) == 0
+}
+
 # ---- auditing ----
 meta["auditd-installed"] := check("auditd is installed", "medium", "Without auditd, security-relevant events are not recorded.", "apt install auditd audispd-plugins && systemctl enable --now auditd", ["6.3.1.1"], ["AU-2", "AU-12"])
 

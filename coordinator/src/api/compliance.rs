@@ -8,6 +8,10 @@ use futures::Stream;
 use rampart_common::labels::Selector;
 use rampart_proto::v1::compliance_service_server::ComplianceService;
 use rampart_proto::v1::{
+    CheckInfo, GetSweepRequest, GetSweepResponse, RemediateEvent, RemediateRequest,
+    RemediateStarted, RollbackRemediationRequest, remediate_event,
+};
+use rampart_proto::v1::{
     AddScheduleRequest, DriftRequest, DriftResponse, HistoryRequest, HistoryResponse,
     ListPacksRequest, ListPacksResponse, ListSchedulesRequest, ListSchedulesResponse, PackInfo,
     RemoveScheduleRequest, RemoveScheduleResponse, Schedule, StatusRequest, StatusResponse,
@@ -19,7 +23,9 @@ use tonic::{Request, Response, Status};
 use super::auth::{audited, authorize};
 use super::{AppState, requested_timeout, store_status};
 use crate::compliance::sweep::{self, SweepPlan};
-use crate::compliance::{history, schedule};
+use crate::compliance::pack::{CheckMeta, Pack};
+use crate::compliance::{history, remediate, schedule};
+use crate::store::RemediationRunRecord;
 use crate::store::Role;
 use crate::store::ScheduleRecord;
 use rampart_common::time::now_ms;
@@ -42,6 +48,7 @@ impl ComplianceApi {
 }
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<SweepEvent, Status>> + Send>>;
+type RemediateStream = Pin<Box<dyn Stream<Item = Result<RemediateEvent, Status>> + Send>>;
 
 fn event(e: sweep_event::Event) -> Result<SweepEvent, Status> {
     Ok(SweepEvent { event: Some(e) })
@@ -66,15 +73,7 @@ impl ComplianceService for ComplianceApi {
             summary,
             |who| async move {
                 let selector = Selector::parse(&req.selector).map_err(Status::invalid_argument)?;
-                let pack_name = if req.pack.is_empty() {
-                    DEFAULT_PACK
-                } else {
-                    req.pack.as_str()
-                };
-                let pack = state.packs.get(pack_name).ok_or_else(|| {
-                    let known: Vec<&String> = state.packs.packs.keys().collect();
-                    Status::not_found(format!("no pack {pack_name:?}; loaded packs: {known:?}"))
-                })?;
+                let pack = find_pack(&state, &req.pack)?;
                 let timeout = requested_timeout(req.timeout_ms, DEFAULT_TIMEOUT, MAX_TIMEOUT);
                 let plan = SweepPlan {
                     id: format!("sweep-{}", hex::encode(rand::random::<[u8; 6]>())),
@@ -140,6 +139,7 @@ impl ComplianceService for ComplianceApi {
                 version: p.version.clone(),
                 description: p.description.clone(),
                 checks: p.checks.len() as u32,
+                check_info: p.checks.iter().map(check_info).collect(),
             })
             .collect();
         Ok(Response::new(ListPacksResponse {
@@ -246,16 +246,7 @@ impl ComplianceService for ComplianceApi {
             |who| async move {
                 let cron = schedule::parse(&req.cron).map_err(Status::invalid_argument)?;
                 Selector::parse(&req.selector).map_err(Status::invalid_argument)?;
-                let pack = if req.pack.is_empty() {
-                    DEFAULT_PACK.to_string()
-                } else {
-                    req.pack.clone()
-                };
-                if state.packs.get(&pack).is_none() {
-                    return Err(Status::not_found(format!(
-                        "no pack {pack:?}; see `rampart packs ls`"
-                    )));
-                }
+                let pack = find_pack(&state, &req.pack)?.name.clone();
                 let now = now_ms();
                 let next = schedule::next_after(&cron, now).ok_or_else(|| {
                     Status::invalid_argument(format!(
@@ -336,6 +327,250 @@ impl ComplianceService for ComplianceApi {
             },
         )
         .await
+    }
+
+    async fn get_sweep(
+        &self,
+        request: Request<GetSweepRequest>,
+    ) -> Result<Response<GetSweepResponse>, Status> {
+        authorize(
+            &self.state,
+            request.metadata(),
+            Role::Viewer,
+            "ComplianceService/GetSweep",
+        )
+        .await?;
+        let id = &request.get_ref().sweep_id;
+        let (sweep, hosts, results) = self
+            .state
+            .store
+            .sweep(id)
+            .await
+            .map_err(store_status)?
+            .ok_or_else(|| {
+                Status::not_found(format!(
+                    "no sweep {id:?}; `rampart compliance history HOST` lists a host's sweeps"
+                ))
+            })?;
+        let pack = self.state.packs.get(&sweep.pack);
+        Ok(Response::new(sweep::stored_report(sweep, hosts, results, pack.as_deref())))
+    }
+
+    type RemediateStream = RemediateStream;
+
+    async fn remediate(
+        &self,
+        request: Request<RemediateRequest>,
+    ) -> Result<Response<Self::RemediateStream>, Status> {
+        let req = request.get_ref().clone();
+        let state = self.state.clone();
+        // A dry run only reads the hosts; changing them needs the operator role.
+        let role = if req.apply { Role::Operator } else { Role::Viewer };
+        let summary = format!(
+            "rule={:?} selector={:?} pack={:?} apply={}",
+            req.rule, req.selector, req.pack, req.apply
+        );
+        audited(
+            &self.state,
+            request.metadata(),
+            role,
+            "ComplianceService/Remediate",
+            summary,
+            |who| async move {
+                let selector = Selector::parse(&req.selector).map_err(Status::invalid_argument)?;
+                let pack = find_pack(&state, &req.pack)?;
+                let check = pack.checks.iter().find(|c| c.id == req.rule).ok_or_else(|| {
+                    Status::not_found(format!(
+                        "pack {} has no rule {:?}; `rampart packs show {}` lists them",
+                        pack.name, req.rule, pack.name
+                    ))
+                })?;
+                let action = check
+                    .action
+                    .as_ref()
+                    .ok_or_else(|| {
+                        Status::failed_precondition(format!(
+                            "rule {} has no remediation action; what to do by hand: {}",
+                            check.id, check.remediation
+                        ))
+                    })
+                    .and_then(|a| {
+                        remediate::parse_action(a).map_err(Status::failed_precondition)
+                    })?;
+                let agents = sweep::select(&state.store, &selector)
+                    .await
+                    .map_err(store_status)?;
+                let plan = remediate::RunPlan {
+                    run: RemediationRunRecord {
+                        id: format!("rem-{}", hex::encode(rand::random::<[u8; 6]>())),
+                        rule: check.id.clone(),
+                        pack: pack.name.clone(),
+                        selector: req.selector.clone(),
+                        apply: req.apply,
+                        actor: who.actor(),
+                        created_at: now_ms(),
+                    },
+                    pack: pack.clone(),
+                    action,
+                    timeout: requested_timeout(req.timeout_ms, DEFAULT_TIMEOUT, MAX_TIMEOUT),
+                };
+                let (tx, rx) = tokio::sync::mpsc::channel(256);
+                let _ = tx
+                    .send(remediate_event(remediate_event::Event::Started(
+                        RemediateStarted {
+                            run_id: plan.run.id.clone(),
+                            rule: plan.run.rule.clone(),
+                            pack: pack.name.clone(),
+                            apply: req.apply,
+                            mode: "remediate".into(),
+                            hosts: agents.len() as u32,
+                        },
+                    )))
+                    .await;
+                tokio::spawn(async move {
+                    let host_tx = tx.clone();
+                    let outcome =
+                        remediate::run(&state.store, &state.fleet, &plan, agents, |h| {
+                            let _ = host_tx.try_send(remediate_event(
+                                remediate_event::Event::Host(remediate::to_event(h)),
+                            ));
+                        })
+                        .await;
+                    let _ = tx
+                        .send(match outcome {
+                            Ok(s) => remediate_event(remediate_event::Event::Summary(s)),
+                            Err(e) => Err(store_status(e)),
+                        })
+                        .await;
+                });
+                Ok(Response::new(
+                    Box::pin(ReceiverStream::new(rx)) as RemediateStream
+                ))
+            },
+        )
+        .await
+    }
+
+    type RollbackRemediationStream = RemediateStream;
+
+    async fn rollback_remediation(
+        &self,
+        request: Request<RollbackRemediationRequest>,
+    ) -> Result<Response<Self::RollbackRemediationStream>, Status> {
+        let req = request.get_ref().clone();
+        let state = self.state.clone();
+        audited(
+            &self.state,
+            request.metadata(),
+            Role::Operator,
+            "ComplianceService/RollbackRemediation",
+            format!("run={:?}", req.run_id),
+            |_| async move {
+                let (run, hosts) = state
+                    .store
+                    .remediation_run(&req.run_id)
+                    .await
+                    .map_err(store_status)?
+                    .ok_or_else(|| {
+                        Status::not_found(format!("no remediation run {:?}", req.run_id))
+                    })?;
+                if !run.apply {
+                    return Err(Status::failed_precondition(format!(
+                        "run {} was a dry run: nothing was changed, nothing to roll back",
+                        run.id
+                    )));
+                }
+                let pack = find_pack(&state, &run.pack)?;
+                let changed: Vec<_> = hosts
+                    .iter()
+                    .filter(|h| h.applied && h.rolled_back_at.is_none())
+                    .collect();
+                if changed.is_empty() {
+                    return Err(Status::failed_precondition(format!(
+                        "run {} has no host left to roll back (nothing changed, or already rolled back)",
+                        run.id
+                    )));
+                }
+                let mut agents = Vec::new();
+                for h in changed {
+                    if let Some(a) = state.store.agent(&h.agent_id).await.map_err(store_status)? {
+                        agents.push(a);
+                    }
+                }
+                let timeout = requested_timeout(req.timeout_ms, DEFAULT_TIMEOUT, MAX_TIMEOUT);
+                let (tx, rx) = tokio::sync::mpsc::channel(256);
+                let _ = tx
+                    .send(remediate_event(remediate_event::Event::Started(
+                        RemediateStarted {
+                            run_id: run.id.clone(),
+                            rule: run.rule.clone(),
+                            pack: run.pack.clone(),
+                            apply: true,
+                            mode: "rollback".into(),
+                            hosts: agents.len() as u32,
+                        },
+                    )))
+                    .await;
+                tokio::spawn(async move {
+                    let host_tx = tx.clone();
+                    let outcome = remediate::rollback(
+                        &state.store,
+                        &state.fleet,
+                        &pack,
+                        &run,
+                        agents,
+                        timeout,
+                        |h| {
+                            let _ = host_tx.try_send(remediate_event(
+                                remediate_event::Event::Host(remediate::to_event(h)),
+                            ));
+                        },
+                    )
+                    .await;
+                    let _ = tx
+                        .send(match outcome {
+                            Ok(s) => remediate_event(remediate_event::Event::Summary(s)),
+                            Err(e) => Err(store_status(e)),
+                        })
+                        .await;
+                });
+                Ok(Response::new(
+                    Box::pin(ReceiverStream::new(rx)) as RemediateStream
+                ))
+            },
+        )
+        .await
+    }
+}
+
+/// The named pack (empty: the default one), or NOT_FOUND listing the loaded packs.
+fn find_pack(state: &AppState, name: &str) -> Result<Arc<Pack>, Status> {
+    let name = if name.is_empty() { DEFAULT_PACK } else { name };
+    state.packs.get(name).ok_or_else(|| {
+        let known: Vec<&String> = state.packs.packs.keys().collect();
+        Status::not_found(format!("no pack {name:?}; loaded packs: {known:?}"))
+    })
+}
+
+fn remediate_event(e: remediate_event::Event) -> Result<RemediateEvent, Status> {
+    Ok(RemediateEvent { event: Some(e) })
+}
+
+fn check_info(c: &CheckMeta) -> CheckInfo {
+    CheckInfo {
+        id: c.id.clone(),
+        title: c.title.clone(),
+        severity: sweep::severity_name(c.severity).into(),
+        rationale: c.rationale.clone(),
+        remediation: c.remediation.clone(),
+        cis: c.references.cis.clone(),
+        nist: c.references.nist.clone(),
+        action: c
+            .action
+            .as_ref()
+            .and_then(|a| a["kind"].as_str())
+            .unwrap_or_default()
+            .to_string(),
     }
 }
 

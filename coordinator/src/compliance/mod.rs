@@ -2,11 +2,12 @@
 //! JSON form of an agent's facts) and their verdicts. Policies run here, not on agents, so stored
 //! facts can be evaluated again when a pack changes.
 //!
-//! This module never talks to agents or the database itself: callers hand it facts and store
-//! what it returns.
+//! `pack` and `history` are pure (facts and rows in, verdicts out); `sweep`, `schedule` and
+//! `remediate` drive agents through the fleet and record through the store, never with SQL.
 
 pub mod history;
 pub mod pack;
+pub mod remediate;
 pub mod schedule;
 pub mod sweep;
 

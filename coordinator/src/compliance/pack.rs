@@ -221,6 +221,9 @@ impl Pack {
         for (id, m) in meta {
             match serde_json::from_value::<CheckMeta>(m) {
                 Ok(mut c) => {
+                    if let Some(Err(e)) = c.action.as_ref().map(super::remediate::parse_action) {
+                        problems.push(format!("check {id}: action: {e}"));
+                    }
                     c.id = id;
                     checks.push(c);
                 }
@@ -518,12 +521,13 @@ mod tests {
     const FS: [&str; 7] = [
         "cramfs", "freevxfs", "hfs", "hfsplus", "jffs2", "squashfs", "udf",
     ];
-    const REST: [&str; 12] = [
+    const REST: [&str; 13] = [
         "accounts-no-duplicate-gids",
         "accounts-no-duplicate-uids",
         "accounts-no-empty-passwords",
         "accounts-only-root-uid0",
         "auditd-installed",
+        "service-avahi-disabled",
         "service-nis-absent",
         "service-rsh-absent",
         "service-telnet-absent",

@@ -9,13 +9,13 @@ use futures::StreamExt;
 use rampart_common::labels::Selector;
 use rampart_common::time::format_ms;
 use rampart_proto::v1::{
-    CollectFacts, HostResult, RuleVerdict, SweepSummary, command, command_result,
+    CollectFacts, FactReport, GetSweepResponse, HostResult, RuleVerdict, SweepSummary, command, command_result,
 };
 
 use super::pack::{Pack, RuleResult, Status};
 use crate::fleet::Fleet;
 use crate::store::{
-    AgentRecord, AgentState, Store, StoreError, SweepHostRecord, SweepResultRecord,
+    AgentRecord, AgentState, Store, StoreError, SweepHostRecord, SweepRecord, SweepResultRecord,
 };
 
 /// Hosts asked for facts at the same time.
@@ -37,7 +37,7 @@ pub struct SweepPlan {
     pub actor: String,
 }
 
-fn status_name(s: Status) -> &'static str {
+pub(crate) fn status_name(s: Status) -> &'static str {
     match s {
         Status::Pass => "pass",
         Status::Fail => "fail",
@@ -46,7 +46,7 @@ fn status_name(s: Status) -> &'static str {
     }
 }
 
-fn severity_name(s: super::Severity) -> &'static str {
+pub(crate) fn severity_name(s: super::Severity) -> &'static str {
     match s {
         super::Severity::Low => "low",
         super::Severity::Medium => "medium",
@@ -102,29 +102,8 @@ async fn host_facts(
             fresh: false,
         });
     }
-    if agent.state != AgentState::Online || fleet.get(&agent.id).is_none() {
-        return Err(format!(
-            "agent is {} (last seen {})",
-            agent.state.as_str(),
-            format_ms(agent.last_seen)
-        ));
-    }
     let start = Instant::now();
-    let kind = command::Kind::CollectFacts(CollectFacts {
-        file_paths: Vec::new(),
-    });
-    let report = match fleet
-        .call(&agent.id, kind, plan.timeout)
-        .await
-        .map_err(|e| e.to_string())?
-        .outcome
-    {
-        Some(command_result::Outcome::Facts(f)) => f,
-        Some(command_result::Outcome::Error(e)) => {
-            return Err(format!("the agent could not collect facts: {e}"));
-        }
-        _ => return Err("the agent answered with something other than facts".into()),
-    };
+    let report = collect_facts(fleet, agent, plan.timeout).await?;
     let message = report
         .errors
         .iter()
@@ -138,6 +117,36 @@ async fn host_facts(
         message,
         fresh: true,
     })
+}
+
+/// Asks an online agent for its facts; `Err` says why the host is unreachable.
+pub async fn collect_facts(
+    fleet: &Fleet,
+    agent: &AgentRecord,
+    timeout: Duration,
+) -> Result<FactReport, String> {
+    if agent.state != AgentState::Online || fleet.get(&agent.id).is_none() {
+        return Err(format!(
+            "agent is {} (last seen {})",
+            agent.state.as_str(),
+            format_ms(agent.last_seen)
+        ));
+    }
+    let kind = command::Kind::CollectFacts(CollectFacts {
+        file_paths: Vec::new(),
+    });
+    match fleet
+        .call(&agent.id, kind, timeout)
+        .await
+        .map_err(|e| e.to_string())?
+        .outcome
+    {
+        Some(command_result::Outcome::Facts(f)) => Ok(f),
+        Some(command_result::Outcome::Error(e)) => {
+            Err(format!("the agent could not collect facts: {e}"))
+        }
+        _ => Err("the agent answered with something other than facts".into()),
+    }
 }
 
 /// Gets one host's facts and evaluates the pack over them. Returns the host result and, when
@@ -227,7 +236,13 @@ pub async fn run(
 ) -> Result<SweepSummary, StoreError> {
     let started = Instant::now();
     store
-        .create_sweep(&plan.id, &plan.pack.name, &plan.selector_text, &plan.actor)
+        .create_sweep(
+            &plan.id,
+            &plan.pack.name,
+            &plan.selector_text,
+            &plan.actor,
+            agents.len() as u32,
+        )
         .await?;
     let mut summary = SweepSummary {
         sweep_id: plan.id.clone(),
@@ -258,6 +273,7 @@ pub async fn run(
             status: host.status.clone(),
             message: host.message.clone(),
             collect_ms: host.collect_ms,
+            eval_micros: host.eval_micros,
         };
         let results: Vec<SweepResultRecord> = host
             .results
@@ -281,4 +297,74 @@ pub async fn run(
     store.finish_sweep(&plan.id).await?;
     summary.duration_ms = started.elapsed().as_millis().min(u128::from(u32::MAX)) as u32;
     Ok(summary)
+}
+
+/// A stored sweep as the API reports it: every host that reported so far with its results (titles
+/// from the pack, when it is still loaded), and a summary counted from them.
+pub fn stored_report(
+    sweep: SweepRecord,
+    hosts: Vec<SweepHostRecord>,
+    results: Vec<(String, SweepResultRecord)>,
+    pack: Option<&Pack>,
+) -> GetSweepResponse {
+    let title = |rule: &str| {
+        pack.and_then(|p| p.checks.iter().find(|c| c.id == rule))
+            .map(|c| c.title.clone())
+            .unwrap_or_default()
+    };
+    let mut by_agent: std::collections::HashMap<String, Vec<RuleVerdict>> =
+        std::collections::HashMap::new();
+    let mut summary = SweepSummary {
+        sweep_id: sweep.id.clone(),
+        hosts: sweep.hosts,
+        duration_ms: sweep
+            .finished_at
+            .map(|f| (f - sweep.started_at).clamp(0, i64::from(u32::MAX)) as u32)
+            .unwrap_or(0),
+        ..Default::default()
+    };
+    for (agent, r) in results {
+        match r.status.as_str() {
+            "pass" => summary.pass += 1,
+            "fail" => summary.fail += 1,
+            "error" => summary.error += 1,
+            _ => summary.not_applicable += 1,
+        }
+        by_agent.entry(agent).or_default().push(RuleVerdict {
+            title: title(&r.rule),
+            rule: r.rule,
+            status: r.status,
+            severity: r.severity,
+            evidence_json: r.evidence,
+            micros: r.micros,
+        });
+    }
+    let hosts: Vec<HostResult> = hosts
+        .into_iter()
+        .map(|h| {
+            if h.status != "ok" {
+                summary.unreachable += 1;
+            }
+            HostResult {
+                results: by_agent.remove(&h.agent_id).unwrap_or_default(),
+                agent_id: h.agent_id,
+                hostname: h.hostname,
+                status: h.status,
+                message: h.message,
+                collect_ms: h.collect_ms,
+                eval_micros: h.eval_micros,
+            }
+        })
+        .collect();
+    GetSweepResponse {
+        sweep_id: sweep.id,
+        pack: sweep.pack,
+        selector: sweep.selector,
+        actor: sweep.actor,
+        started_unix_ms: sweep.started_at,
+        finished_unix_ms: sweep.finished_at.unwrap_or(0),
+        selected: sweep.hosts,
+        hosts,
+        summary: Some(summary),
+    }
 }

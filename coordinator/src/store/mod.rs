@@ -2,6 +2,10 @@
 //! `coordinator/migrations`). The only place in Rampart with SQL. It stores records; it does not
 //! decide policy (who may do what, when an agent is offline): callers do.
 
+mod remediation;
+
+pub use remediation::{RemediationHostRecord, RemediationRunRecord, SweepRecord};
+
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -163,6 +167,7 @@ pub struct SweepHostRecord {
     pub status: String,
     pub message: String,
     pub collect_ms: u32,
+    pub eval_micros: u32,
 }
 
 /// One check's result on one host in a sweep.
@@ -536,15 +541,17 @@ impl Store {
         pack: &str,
         selector: &str,
         actor: &str,
+        hosts: u32,
     ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO sweeps (id, pack, selector, actor, started_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO sweeps (id, pack, selector, actor, started_at, hosts) VALUES (?, ?, ?, ?, ?, ?)",
         )
         .bind(id)
         .bind(pack)
         .bind(selector)
         .bind(actor)
         .bind(now_ms())
+        .bind(i64::from(hosts))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -567,13 +574,14 @@ impl Store {
         results: &[SweepResultRecord],
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT INTO sweep_hosts (sweep_id, agent_id, hostname, status, message, collect_ms) VALUES (?, ?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO sweep_hosts (sweep_id, agent_id, hostname, status, message, collect_ms, eval_micros) VALUES (?, ?, ?, ?, ?, ?, ?)")
             .bind(sweep_id)
             .bind(&host.agent_id)
             .bind(&host.hostname)
             .bind(&host.status)
             .bind(&host.message)
             .bind(i64::from(host.collect_ms))
+            .bind(i64::from(host.eval_micros))
             .execute(&mut *tx)
             .await?;
         for r in results {

@@ -1,0 +1,301 @@
+//! Remediation runs: for one rule of a pack, check each selected host, have its agent plan (dry
+//! run) or apply the rule's action, then collect facts again and re-evaluate to tell `fixed` from
+//! `not_fixed`. Rollbacks ask the agents that changed something to restore their backups, and
+//! re-evaluate. Every host outcome is stored; unreachable hosts are reported, never skipped.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use rampart_proto::v1::{
+    FileModeAction, HostRemediation, KernelModuleAction, Remediate, RemediateSummary,
+    RemediationAction, RemediationOutcome, RollbackRemediation, SshdOptionAction, SysctlAction,
+    UnitDisableAction, command, command_result, remediation_action,
+};
+
+use super::pack::{Pack, Status};
+use super::sweep::{collect_facts, status_name};
+use crate::fleet::Fleet;
+use crate::store::{
+    AgentRecord, RemediationHostRecord, RemediationRunRecord, Store, StoreError,
+};
+
+/// Hosts remediated at the same time.
+const CONCURRENCY: usize = 32;
+
+/// Reads a check's `action` (from its Rego metadata) as the typed action agents accept.
+pub fn parse_action(v: &serde_json::Value) -> Result<RemediationAction, String> {
+    use remediation_action::Action;
+    fn typed<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Result<T, String> {
+        serde_json::from_value(v.clone()).map_err(|e| e.to_string())
+    }
+    let kind = v["kind"].as_str().unwrap_or_default();
+    let action = match kind {
+        "sysctl" => Action::Sysctl(typed::<SysctlAction>(v)?),
+        "sshd_option" => Action::SshdOption(typed::<SshdOptionAction>(v)?),
+        "file_mode" => Action::FileMode(typed::<FileModeAction>(v)?),
+        "kernel_module" => Action::KernelModule(typed::<KernelModuleAction>(v)?),
+        "unit_disable" => Action::UnitDisable(typed::<UnitDisableAction>(v)?),
+        other => {
+            return Err(format!(
+                "unknown action kind {other:?}: expected sysctl, sshd_option, file_mode, kernel_module or unit_disable"
+            ));
+        }
+    };
+    Ok(RemediationAction {
+        action: Some(action),
+    })
+}
+
+/// What a run does.
+#[derive(Debug, Clone)]
+pub struct RunPlan {
+    pub run: RemediationRunRecord,
+    pub pack: Arc<Pack>,
+    pub action: RemediationAction,
+    pub timeout: Duration,
+}
+
+/// Collects the host's facts and evaluates the run's rule.
+async fn rule_status(
+    fleet: &Fleet,
+    agent: &AgentRecord,
+    pack: &Arc<Pack>,
+    rule: &str,
+    timeout: Duration,
+) -> Result<Status, String> {
+    let facts = collect_facts(fleet, agent, timeout).await?;
+    let json = serde_json::to_value(&facts).unwrap_or_default();
+    let pack = pack.clone();
+    let rule = rule.to_string();
+    tokio::task::spawn_blocking(move || {
+        pack.evaluate(&json)
+            .into_iter()
+            .find(|r| r.rule == rule)
+            .map(|r| r.status)
+            .ok_or_else(|| format!("the pack has no rule {rule}"))
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+/// Sends a remediation command and reads its outcome.
+async fn agent_remediation(
+    fleet: &Fleet,
+    agent: &AgentRecord,
+    kind: command::Kind,
+    timeout: Duration,
+) -> Result<RemediationOutcome, String> {
+    match fleet
+        .call(&agent.id, kind, timeout)
+        .await
+        .map_err(|e| e.to_string())?
+        .outcome
+    {
+        Some(command_result::Outcome::Remediation(o)) => Ok(o),
+        Some(command_result::Outcome::Error(e)) => Err(e),
+        _ => Err("the agent answered with something else (is it older than the coordinator?)".into()),
+    }
+}
+
+fn host_record(agent: &AgentRecord, status: &str) -> RemediationHostRecord {
+    RemediationHostRecord {
+        agent_id: agent.id.clone(),
+        hostname: agent.hostname.clone(),
+        status: status.into(),
+        before: String::new(),
+        after: String::new(),
+        changes: Vec::new(),
+        message: String::new(),
+        applied: false,
+        rolled_back_at: None,
+    }
+}
+
+async fn remediate_host(fleet: &Fleet, plan: &RunPlan, agent: AgentRecord) -> RemediationHostRecord {
+    let rule = &plan.run.rule;
+    let mut rec = host_record(&agent, "unreachable");
+    let before = match rule_status(fleet, &agent, &plan.pack, rule, plan.timeout).await {
+        Ok(s) => s,
+        Err(e) => {
+            rec.message = e;
+            return rec;
+        }
+    };
+    rec.before = status_name(before).into();
+    if matches!(before, Status::Pass | Status::NotApplicable) {
+        rec.status = "compliant".into();
+        rec.message = format!("{rule} is already {}: nothing to do", rec.before);
+        return rec;
+    }
+    let kind = command::Kind::Remediate(Remediate {
+        run_id: plan.run.id.clone(),
+        rule: rule.clone(),
+        action: Some(plan.action.clone()),
+        apply: plan.run.apply,
+    });
+    let outcome = match agent_remediation(fleet, &agent, kind, plan.timeout).await {
+        Ok(o) => o,
+        Err(e) => {
+            rec.status = "failed".into();
+            rec.message = e;
+            return rec;
+        }
+    };
+    rec.changes = outcome.changes;
+    rec.applied = outcome.applied;
+    if !plan.run.apply {
+        rec.status = "planned".into();
+        return rec;
+    }
+    match rule_status(fleet, &agent, &plan.pack, rule, plan.timeout).await {
+        Ok(after) => {
+            rec.after = status_name(after).into();
+            rec.status = if after == Status::Pass { "fixed" } else { "not_fixed" }.into();
+            if !rec.applied && after != Status::Pass {
+                rec.message = "the agent found nothing it is allowed to change".into();
+            }
+        }
+        Err(e) => {
+            rec.status = "not_fixed".into();
+            rec.message = format!("changed, but could not be re-checked: {e}");
+        }
+    }
+    rec
+}
+
+pub fn to_event(h: &RemediationHostRecord) -> HostRemediation {
+    HostRemediation {
+        agent_id: h.agent_id.clone(),
+        hostname: h.hostname.clone(),
+        status: h.status.clone(),
+        before: h.before.clone(),
+        after: h.after.clone(),
+        changes: h.changes.clone(),
+        message: h.message.clone(),
+    }
+}
+
+fn summarise(run_id: &str, hosts: &[RemediationHostRecord], started: Instant) -> RemediateSummary {
+    let mut statuses = BTreeMap::new();
+    for h in hosts {
+        *statuses.entry(h.status.clone()).or_insert(0u32) += 1;
+    }
+    RemediateSummary {
+        run_id: run_id.into(),
+        hosts: hosts.len() as u32,
+        statuses: statuses.into_iter().collect(),
+        duration_ms: started.elapsed().as_millis().min(u128::from(u32::MAX)) as u32,
+    }
+}
+
+/// Runs a remediation over `agents`, calling `on_host` as each host finishes; stores everything.
+pub async fn run(
+    store: &Store,
+    fleet: &Fleet,
+    plan: &RunPlan,
+    agents: Vec<AgentRecord>,
+    mut on_host: impl FnMut(&RemediationHostRecord),
+) -> Result<RemediateSummary, StoreError> {
+    let started = Instant::now();
+    store.insert_remediation_run(&plan.run).await?;
+    let mut pending = futures::stream::iter(agents.into_iter().map(|a| remediate_host(fleet, plan, a)))
+        .buffer_unordered(CONCURRENCY);
+    let mut done = Vec::new();
+    while let Some(host) = pending.next().await {
+        store.record_remediation_host(&plan.run.id, &host).await?;
+        on_host(&host);
+        done.push(host);
+    }
+    Ok(summarise(&plan.run.id, &done, started))
+}
+
+async fn rollback_host(
+    fleet: &Fleet,
+    pack: &Arc<Pack>,
+    run: &RemediationRunRecord,
+    agent: AgentRecord,
+    timeout: Duration,
+) -> RemediationHostRecord {
+    let mut rec = host_record(&agent, "unreachable");
+    let kind = command::Kind::RollbackRemediation(RollbackRemediation {
+        run_id: run.id.clone(),
+    });
+    if let Err(e) = collect_facts(fleet, &agent, timeout).await.map(drop) {
+        rec.message = e;
+        return rec;
+    }
+    match agent_remediation(fleet, &agent, kind, timeout).await {
+        Ok(o) => {
+            rec.status = "restored".into();
+            rec.changes = o.changes;
+            rec.applied = o.applied;
+        }
+        Err(e) => {
+            rec.status = "failed".into();
+            rec.message = e;
+            return rec;
+        }
+    }
+    match rule_status(fleet, &agent, pack, &run.rule, timeout).await {
+        Ok(after) => rec.after = status_name(after).into(),
+        Err(e) => rec.message = format!("restored, but could not be re-checked: {e}"),
+    }
+    rec
+}
+
+/// Rolls back a run on every host it changed (`hosts`: the agents, current records).
+pub async fn rollback(
+    store: &Store,
+    fleet: &Fleet,
+    pack: &Arc<Pack>,
+    run: &RemediationRunRecord,
+    hosts: Vec<AgentRecord>,
+    timeout: Duration,
+    mut on_host: impl FnMut(&RemediationHostRecord),
+) -> Result<RemediateSummary, StoreError> {
+    let started = Instant::now();
+    let mut pending = futures::stream::iter(
+        hosts
+            .into_iter()
+            .map(|a| rollback_host(fleet, pack, run, a, timeout)),
+    )
+    .buffer_unordered(CONCURRENCY);
+    let mut done = Vec::new();
+    while let Some(host) = pending.next().await {
+        if host.status == "restored" {
+            store.mark_rolled_back(&run.id, &host.agent_id).await?;
+        }
+        on_host(&host);
+        done.push(host);
+    }
+    Ok(summarise(&run.id, &done, started))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_baseline_action_parses_and_unknown_kinds_are_named() {
+        let packs = super::super::Packs::builtin();
+        let pack = packs.get("linux-baseline").unwrap();
+        let with_action: Vec<_> = pack.checks.iter().filter(|c| c.action.is_some()).collect();
+        assert!(with_action.len() >= 35, "{}", with_action.len());
+        for c in with_action {
+            let a = parse_action(c.action.as_ref().unwrap()).unwrap();
+            assert!(a.action.is_some(), "{}", c.id);
+        }
+        let shadow = pack.checks.iter().find(|c| c.id == "file-etc-shadow").unwrap();
+        match parse_action(shadow.action.as_ref().unwrap()).unwrap().action {
+            Some(remediation_action::Action::FileMode(f)) => {
+                assert_eq!((f.path.as_str(), f.mode.as_str()), ("/etc/shadow", "640"));
+                assert_eq!(f.allowed_groups, vec!["root".to_string(), "shadow".to_string()]);
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = parse_action(&serde_json::json!({"kind": "rm_rf"})).unwrap_err();
+        assert!(e.contains("unknown action kind \"rm_rf\""), "{e}");
+    }
+}
