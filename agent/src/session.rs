@@ -246,10 +246,7 @@ pub struct Executor {
 }
 
 impl Executor {
-    pub fn new(
-        facts: crate::facts::FactSource,
-        remediation: crate::remediate::Remediator,
-    ) -> Self {
+    pub fn new(facts: crate::facts::FactSource, remediation: crate::remediate::Remediator) -> Self {
         Self {
             recent: VecDeque::new(),
             facts,

@@ -7,5 +7,6 @@ pub mod compliance;
 pub mod config;
 pub mod fleet;
 pub mod pki;
+pub mod report;
 pub mod server;
 pub mod store;

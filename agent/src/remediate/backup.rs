@@ -114,7 +114,10 @@ impl Manifest {
             Err(e) => return Err(io(path.display())(e)),
         };
         let mut m: Self = serde_json::from_slice(&text).map_err(|e| {
-            RemediateError::Io(format!("backup manifest {} is unreadable: {e}", path.display()))
+            RemediateError::Io(format!(
+                "backup manifest {} is unreadable: {e}",
+                path.display()
+            ))
         })?;
         m.dir = dir.to_path_buf();
         Ok(Some(m))
@@ -329,7 +332,8 @@ pub fn execute(host: &Host, step: &Step) -> Result<(), String> {
             if full.exists() {
                 not_a_link(&full, path)?;
             }
-            sync_write(&full, content.as_bytes()).map_err(|e| format!("cannot write {path}: {e}"))?;
+            sync_write(&full, content.as_bytes())
+                .map_err(|e| format!("cannot write {path}: {e}"))?;
             std::fs::set_permissions(&full, std::fs::Permissions::from_mode(*mode))
                 .map_err(|e| format!("{path}: {e}"))
         }

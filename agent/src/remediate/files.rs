@@ -43,7 +43,9 @@ pub fn plan(host: &Host, a: &FileModeAction) -> Result<Vec<Planned>, RemediateEr
         Err(e) => return Err(io(path)(e)),
     };
     if meta.file_type().is_symlink() {
-        return Err(invalid(format!("{path} is a symbolic link; links are not followed")));
+        return Err(invalid(format!(
+            "{path} is a symbolic link; links are not followed"
+        )));
     }
     let mut planned = Vec::new();
     let mode = meta.mode() & 0o7777;
@@ -61,8 +63,12 @@ pub fn plan(host: &Host, a: &FileModeAction) -> Result<Vec<Planned>, RemediateEr
     let mut gid = None;
     let mut describe = Vec::new();
     if !a.owner.is_empty() {
-        let want = id_of(host, "/etc/passwd", &a.owner)?
-            .ok_or_else(|| invalid(format!("user {:?} is not in this host's /etc/passwd", a.owner)))?;
+        let want = id_of(host, "/etc/passwd", &a.owner)?.ok_or_else(|| {
+            invalid(format!(
+                "user {:?} is not in this host's /etc/passwd",
+                a.owner
+            ))
+        })?;
         if meta.uid() != want {
             uid = Some(want);
             describe.push(format!("owner {} → {}", meta.uid(), a.owner));
@@ -70,12 +76,15 @@ pub fn plan(host: &Host, a: &FileModeAction) -> Result<Vec<Planned>, RemediateEr
     }
     if !a.group.is_empty() {
         let current = name_of(host, "/etc/group", meta.gid())?;
-        let acceptable = current.as_ref().is_some_and(|c| {
-            c == &a.group || a.allowed_groups.iter().any(|g| g == c)
-        });
+        let acceptable = current
+            .as_ref()
+            .is_some_and(|c| c == &a.group || a.allowed_groups.iter().any(|g| g == c));
         if !acceptable {
             let want = id_of(host, "/etc/group", &a.group)?.ok_or_else(|| {
-                invalid(format!("group {:?} is not in this host's /etc/group", a.group))
+                invalid(format!(
+                    "group {:?} is not in this host's /etc/group",
+                    a.group
+                ))
             })?;
             gid = Some(want);
             describe.push(format!(

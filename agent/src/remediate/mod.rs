@@ -56,15 +56,23 @@ pub(crate) enum Step {
         mode: u32,
     },
     /// Writes a value into an existing file (a kernel parameter): never created.
-    Live { path: String, value: String },
-    Chmod { path: String, mode: u32 },
+    Live {
+        path: String,
+        value: String,
+    },
+    Chmod {
+        path: String,
+        mode: u32,
+    },
     Chown {
         path: String,
         uid: Option<u32>,
         gid: Option<u32>,
     },
     /// Removes a symbolic link (a unit's enablement link).
-    Unlink { path: String },
+    Unlink {
+        path: String,
+    },
     /// A command of the live host; `undo` runs after a rollback restored the files.
     Run {
         argv: Vec<String>,
@@ -108,16 +116,21 @@ impl Host<'_> {
     /// folder resolves outside the root (a symbolic link pointing out of a fixture tree).
     fn resolve(&self, path: &str) -> Result<PathBuf, RemediateError> {
         let p = Path::new(path);
-        if !p.is_absolute() || p.components().any(|c| !matches!(c, Component::RootDir | Component::Normal(_))) {
-            return Err(invalid(format!(
-                "{path:?} is not a plain absolute path"
-            )));
+        if !p.is_absolute()
+            || p.components()
+                .any(|c| !matches!(c, Component::RootDir | Component::Normal(_)))
+        {
+            return Err(invalid(format!("{path:?} is not a plain absolute path")));
         }
         let full = self.src.path(p);
         if let Some(parent) = full.parent()
             && let Ok(real_parent) = parent.canonicalize()
         {
-            let root = self.src.root.canonicalize().map_err(io(self.src.root.display()))?;
+            let root = self
+                .src
+                .root
+                .canonicalize()
+                .map_err(io(self.src.root.display()))?;
             if !real_parent.starts_with(&root) {
                 return Err(invalid(format!(
                     "{path} resolves outside the fact root {}",
@@ -219,7 +232,9 @@ impl Remediator {
             });
         }
         if dir.join(backup::MANIFEST).exists() {
-            return Err(invalid(format!("run {run_id} was already applied on this host")));
+            return Err(invalid(format!(
+                "run {run_id} was already applied on this host"
+            )));
         }
         apply_steps(&host, &dir, run_id, rule, &planned)?;
         tracing::info!(run = run_id, rule, changes = steps, "remediation applied");
@@ -232,7 +247,8 @@ impl Remediator {
     /// Restores what run `run_id` changed on this host.
     pub fn rollback(&self, run_id: &str) -> Result<RemediationOutcome, RemediateError> {
         let dir = self.run_dir(run_id)?;
-        let mut manifest = Manifest::load(&dir)?.ok_or_else(|| RemediateError::NoRun(run_id.into()))?;
+        let mut manifest =
+            Manifest::load(&dir)?.ok_or_else(|| RemediateError::NoRun(run_id.into()))?;
         if manifest.rolled_back {
             return Ok(RemediationOutcome {
                 changes: vec![format!("run {run_id} was already rolled back")],
@@ -241,7 +257,11 @@ impl Remediator {
         }
         let host = self.host();
         let changes = manifest.restore(&host)?;
-        tracing::info!(run = run_id, restored = changes.len(), "remediation rolled back");
+        tracing::info!(
+            run = run_id,
+            restored = changes.len(),
+            "remediation rolled back"
+        );
         Ok(RemediationOutcome {
             changes,
             applied: true,
@@ -282,12 +302,7 @@ fn apply_steps(
 
 /// Sets `key<sep>value` in a config text: replaces the first line for `key` (matched as
 /// `match_key` says), comments out later ones, or appends. Returns the new text.
-fn set_line(
-    text: &str,
-    key: &str,
-    line: &str,
-    same_key: impl Fn(&str) -> bool,
-) -> String {
+fn set_line(text: &str, key: &str, line: &str, same_key: impl Fn(&str) -> bool) -> String {
     let mut out = String::new();
     let mut done = false;
     for l in text.lines() {

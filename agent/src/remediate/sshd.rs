@@ -37,13 +37,20 @@ fn includes_drop_in(line: &str) -> bool {
 }
 
 fn reload_command(host: &Host) -> Result<Vec<String>, RemediateError> {
-    let debian = ["/lib/systemd/system/ssh.service", "/usr/lib/systemd/system/ssh.service"]
-        .into_iter()
-        .map(|p| host.exists(p))
-        .collect::<Result<Vec<_>, _>>()?
-        .into_iter()
-        .any(|e| e);
-    let unit = if debian { "ssh.service" } else { "sshd.service" };
+    let debian = [
+        "/lib/systemd/system/ssh.service",
+        "/usr/lib/systemd/system/ssh.service",
+    ]
+    .into_iter()
+    .map(|p| host.exists(p))
+    .collect::<Result<Vec<_>, _>>()?
+    .into_iter()
+    .any(|e| e);
+    let unit = if debian {
+        "ssh.service"
+    } else {
+        "sshd.service"
+    };
     Ok(vec!["systemctl".into(), "reload".into(), unit.into()])
 }
 
@@ -93,7 +100,10 @@ pub fn plan(host: &Host, a: &SshdOptionAction) -> Result<Vec<Planned>, Remediate
         let what = if include_at.is_none() {
             format!("set `{option_line}` at the top of {MAIN}")
         } else {
-            format!("comment out {} in {MAIN} (they come before the drop-ins and would win)", commented.join(", "))
+            format!(
+                "comment out {} in {MAIN} (they come before the drop-ins and would win)",
+                commented.join(", ")
+            )
         };
         let mode = std::fs::metadata(host.resolve(MAIN)?)
             .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777)
@@ -113,7 +123,9 @@ pub fn plan(host: &Host, a: &SshdOptionAction) -> Result<Vec<Planned>, Remediate
             keyword(l).as_deref() == Some(key.as_str())
         });
         if current.is_empty() {
-            updated = format!("# Written by Rampart remediation; rollback restores the previous state.\n{updated}");
+            updated = format!(
+                "# Written by Rampart remediation; rollback restores the previous state.\n{updated}"
+            );
         }
         if updated != current {
             planned.push(Planned::change(
@@ -144,7 +156,9 @@ pub fn plan(host: &Host, a: &SshdOptionAction) -> Result<Vec<Planned>, Remediate
         ));
     }
     if planned.is_empty() {
-        planned.push(Planned::note(format!("`{option_line}` is already in effect in the files")));
+        planned.push(Planned::note(format!(
+            "`{option_line}` is already in effect in the files"
+        )));
     }
     Ok(planned)
 }

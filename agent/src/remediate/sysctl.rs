@@ -24,7 +24,9 @@ pub fn plan(host: &Host, a: &SysctlAction) -> Result<Vec<Planned>, RemediateErro
         }
         let proc_path = format!("/proc/sys/{}", key.replace('.', "/"));
         let current = host.read_optional(&proc_path)?.ok_or_else(|| {
-            invalid(format!("kernel parameter {key} does not exist on this host"))
+            invalid(format!(
+                "kernel parameter {key} does not exist on this host"
+            ))
         })?;
         let current = current.trim();
         if current != a.value {
@@ -42,7 +44,9 @@ pub fn plan(host: &Host, a: &SysctlAction) -> Result<Vec<Planned>, RemediateErro
     }
     if persist != before {
         if before.is_empty() {
-            persist = format!("# Written by Rampart remediation; rollback restores the previous state.\n{persist}");
+            persist = format!(
+                "# Written by Rampart remediation; rollback restores the previous state.\n{persist}"
+            );
         }
         planned.push(Planned::change(
             Step::Write {

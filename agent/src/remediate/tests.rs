@@ -18,7 +18,11 @@ impl Fixture {
         let r = root.path();
         write(r, "/proc/sys/net/ipv4/ip_forward", "1\n");
         write(r, "/proc/sys/kernel/randomize_va_space", "2\n");
-        write(r, "/etc/passwd", "root:x:0:0:root:/root:/bin/bash\nops:x:1000:1000::/home/ops:/bin/sh\n");
+        write(
+            r,
+            "/etc/passwd",
+            "root:x:0:0:root:/root:/bin/bash\nops:x:1000:1000::/home/ops:/bin/sh\n",
+        );
         write(r, "/etc/group", "root:x:0:\nshadow:x:42:\nops:x:1000:\n");
         write(r, "/proc/modules", "cramfs 16384 0 - Live 0x0\n");
         Self {
@@ -73,7 +77,10 @@ fn sshd(key: &str, value: &str) -> RemediationAction {
 #[test]
 fn a_dry_run_describes_and_changes_nothing() {
     let f = Fixture::new();
-    let out = f.remediator().remediate("run-1", "r", &sysctl(), false).unwrap();
+    let out = f
+        .remediator()
+        .remediate("run-1", "r", &sysctl(), false)
+        .unwrap();
     assert!(!out.applied);
     assert_eq!(
         out.changes,
@@ -84,14 +91,19 @@ fn a_dry_run_describes_and_changes_nothing() {
     );
     assert_eq!(f.read("/proc/sys/net/ipv4/ip_forward").unwrap(), "1\n");
     assert!(f.read(sysctl::PERSIST_FILE).is_none());
-    assert!(!f.state.path().join("remediation/run-1").exists(), "no backup for a dry run");
+    assert!(
+        !f.state.path().join("remediation/run-1").exists(),
+        "no backup for a dry run"
+    );
 }
 
 #[test]
 fn sysctl_is_set_live_and_persisted_then_rolled_back() {
     let f = Fixture::new();
     let r = f.remediator();
-    let out = r.remediate("run-1", "sysctl-ip-forward", &sysctl(), true).unwrap();
+    let out = r
+        .remediate("run-1", "sysctl-ip-forward", &sysctl(), true)
+        .unwrap();
     assert!(out.applied);
     assert_eq!(f.facts().sysctl["net.ipv4.ip_forward"], "0");
     assert!(
@@ -100,18 +112,28 @@ fn sysctl_is_set_live_and_persisted_then_rolled_back() {
             .contains("\nnet.ipv4.ip_forward = 0\n")
     );
     // Applying again finds nothing to do.
-    let again = r.remediate("run-2", "sysctl-ip-forward", &sysctl(), true).unwrap();
-    assert_eq!((again.applied, again.changes), (false, vec!["nothing to change".to_string()]));
+    let again = r
+        .remediate("run-2", "sysctl-ip-forward", &sysctl(), true)
+        .unwrap();
+    assert_eq!(
+        (again.applied, again.changes),
+        (false, vec!["nothing to change".to_string()])
+    );
     // A run id that already holds backups is never overwritten.
     write(f.root.path(), "/proc/sys/net/ipv4/ip_forward", "1\n");
-    let e = r.remediate("run-1", "sysctl-ip-forward", &sysctl(), true).unwrap_err();
+    let e = r
+        .remediate("run-1", "sysctl-ip-forward", &sysctl(), true)
+        .unwrap_err();
     assert!(e.to_string().contains("already applied"), "{e}");
     write(f.root.path(), "/proc/sys/net/ipv4/ip_forward", "0\n");
 
     let back = r.rollback("run-1").unwrap();
     assert!(back.applied, "{back:?}");
     assert_eq!(f.facts().sysctl["net.ipv4.ip_forward"], "1");
-    assert!(f.read(sysctl::PERSIST_FILE).is_none(), "a file that was new is removed");
+    assert!(
+        f.read(sysctl::PERSIST_FILE).is_none(),
+        "a file that was new is removed"
+    );
     let again = r.rollback("run-1").unwrap();
     assert!(!again.applied && again.changes[0].contains("already rolled back"));
     assert!(matches!(r.rollback("run-9"), Err(RemediateError::NoRun(_))));
@@ -122,10 +144,19 @@ fn sshd_option_goes_in_the_drop_in_and_earlier_global_lines_are_disabled() {
     let f = Fixture::new();
     let main = "# header\nPermitRootLogin yes\nInclude /etc/ssh/sshd_config.d/*.conf\nX11Forwarding yes\nMatch User backup\n    PermitRootLogin yes\n";
     write(f.root.path(), sshd::MAIN, main);
-    write(f.root.path(), "/etc/ssh/sshd_config.d/50-site.conf", "PermitRootLogin prohibit-password\n");
+    write(
+        f.root.path(),
+        "/etc/ssh/sshd_config.d/50-site.conf",
+        "PermitRootLogin prohibit-password\n",
+    );
     let r = f.remediator();
     let out = r
-        .remediate("run-1", "sshd-permit-root-login", &sshd("permitrootlogin", "no"), true)
+        .remediate(
+            "run-1",
+            "sshd-permit-root-login",
+            &sshd("permitrootlogin", "no"),
+            true,
+        )
         .unwrap();
     assert_eq!(out.changes.len(), 2, "{out:?}");
     let facts = f.facts().sshd.unwrap();
@@ -144,12 +175,20 @@ fn sshd_option_goes_in_the_drop_in_and_earlier_global_lines_are_disabled() {
 #[test]
 fn sshd_option_goes_at_the_top_when_nothing_is_included() {
     let f = Fixture::new();
-    write(f.root.path(), sshd::MAIN, "# weak\nX11Forwarding yes\nMaxAuthTries 10\n");
+    write(
+        f.root.path(),
+        sshd::MAIN,
+        "# weak\nX11Forwarding yes\nMaxAuthTries 10\n",
+    );
     f.remediator()
         .remediate("run-1", "r", &sshd("maxauthtries", "4"), true)
         .unwrap();
     assert_eq!(f.facts().sshd.unwrap().settings["maxauthtries"], "4");
-    assert!(f.read(sshd::MAIN).unwrap().starts_with("# weak\nmaxauthtries 4\n"));
+    assert!(
+        f.read(sshd::MAIN)
+            .unwrap()
+            .starts_with("# weak\nmaxauthtries 4\n")
+    );
 }
 
 #[test]
@@ -176,10 +215,17 @@ fn file_mode_only_removes_bits_and_fixes_the_owner() {
         }))
     };
     let r = f.remediator();
-    let out = r.remediate("run-1", "r", &file_mode("/etc/shadow", "0640"), true).unwrap();
-    assert_eq!(out.changes, vec!["chmod /etc/shadow: 0664 → 0640".to_string()]);
+    let out = r
+        .remediate("run-1", "r", &file_mode("/etc/shadow", "0640"), true)
+        .unwrap();
+    assert_eq!(
+        out.changes,
+        vec!["chmod /etc/shadow: 0664 → 0640".to_string()]
+    );
     assert_eq!(f.mode("/etc/shadow"), 0o640);
-    let out = r.remediate("run-2", "r", &file_mode("/etc/passwd.lock", "0644"), true).unwrap();
+    let out = r
+        .remediate("run-2", "r", &file_mode("/etc/passwd.lock", "0644"), true)
+        .unwrap();
     assert!(!out.applied, "never loosens: {out:?}");
     assert_eq!(f.mode("/etc/passwd.lock"), 0o600);
     r.rollback("run-1").unwrap();
@@ -190,11 +236,16 @@ fn file_mode_only_removes_bits_and_fixes_the_owner() {
 fn kernel_modules_are_disabled_and_a_loaded_one_is_reported() {
     let f = Fixture::new();
     let module = |m: &str| {
-        action(remediation_action::Action::KernelModule(KernelModuleAction { module: m.into() }))
+        action(remediation_action::Action::KernelModule(
+            KernelModuleAction { module: m.into() },
+        ))
     };
     let r = f.remediator();
     let out = r.remediate("run-1", "r", &module("cramfs"), true).unwrap();
-    assert!(out.changes.iter().any(|c| c.contains("stays loaded")), "{out:?}");
+    assert!(
+        out.changes.iter().any(|c| c.contains("stays loaded")),
+        "{out:?}"
+    );
     let km = f.facts().kernel_modules.unwrap();
     assert!(km.install_disabled.contains(&"cramfs".to_string()));
     assert!(km.blacklisted.contains(&"cramfs".to_string()));
@@ -203,9 +254,17 @@ fn kernel_modules_are_disabled_and_a_loaded_one_is_reported() {
 #[test]
 fn units_are_disabled_by_removing_their_links_and_restored() {
     let f = Fixture::new();
-    write(f.root.path(), "/lib/systemd/system/avahi-daemon.service", "[Service]\n[Install]\nWantedBy=multi-user.target\n");
+    write(
+        f.root.path(),
+        "/lib/systemd/system/avahi-daemon.service",
+        "[Service]\n[Install]\nWantedBy=multi-user.target\n",
+    );
     let link = "/etc/systemd/system/multi-user.target.wants/avahi-daemon.service";
-    symlink(f.root.path(), link, "/lib/systemd/system/avahi-daemon.service");
+    symlink(
+        f.root.path(),
+        link,
+        "/lib/systemd/system/avahi-daemon.service",
+    );
     let unit = action(remediation_action::Action::UnitDisable(UnitDisableAction {
         unit: "avahi-daemon.service".into(),
     }));
@@ -250,14 +309,20 @@ fn forbidden_by_config_and_bad_parameters_are_refused() {
     // A link inside the tree pointing outside it is not followed.
     let outside = tempfile::tempdir().unwrap();
     std::fs::write(outside.path().join("secret"), "x").unwrap();
-    symlink(f.root.path(), "/etc/escape", outside.path().to_str().unwrap());
-    let e = r.remediate("run-1", "r", &chmod("/etc/escape/secret"), true).unwrap_err();
-    assert!(e.to_string().contains("outside the fact root"), "{e}");
+    symlink(
+        f.root.path(),
+        "/etc/escape",
+        outside.path().to_str().unwrap(),
+    );
     let e = r
-        .remediate("run/../x", "r", &sysctl(), true)
+        .remediate("run-1", "r", &chmod("/etc/escape/secret"), true)
         .unwrap_err();
+    assert!(e.to_string().contains("outside the fact root"), "{e}");
+    let e = r.remediate("run/../x", "r", &sysctl(), true).unwrap_err();
     assert!(e.to_string().contains("run id"), "{e}");
-    let e = r.remediate("run-1", "r", &sshd("PermitRootLogin\nEvil", "no"), true).unwrap_err();
+    let e = r
+        .remediate("run-1", "r", &sshd("PermitRootLogin\nEvil", "no"), true)
+        .unwrap_err();
     assert!(e.to_string().contains("not a valid name"), "{e}");
     let e = r
         .remediate("run-1", "r", &RemediationAction { action: None }, false)

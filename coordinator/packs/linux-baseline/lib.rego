@@ -27,7 +27,8 @@ file(path) := f if {
 	f.path == path
 }
 
-mode_string(m) := sprintf("%o", [m])
+# Octal with a leading 0, e.g. "0640" (regorus prints %o as "0O640").
+mode_string(m) := sprintf("0%s", [trim_prefix(upper(sprintf("%o", [m])), "0O")])
 
 # Whether no permission bit outside `allowed` is set (a boolean, never undefined).
 mode_within(m, allowed) := bits.and(m, bits.negate(allowed)) == 0

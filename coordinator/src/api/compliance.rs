@@ -8,22 +8,22 @@ use futures::Stream;
 use rampart_common::labels::Selector;
 use rampart_proto::v1::compliance_service_server::ComplianceService;
 use rampart_proto::v1::{
-    CheckInfo, GetSweepRequest, GetSweepResponse, RemediateEvent, RemediateRequest,
-    RemediateStarted, RollbackRemediationRequest, remediate_event,
-};
-use rampart_proto::v1::{
     AddScheduleRequest, DriftRequest, DriftResponse, HistoryRequest, HistoryResponse,
     ListPacksRequest, ListPacksResponse, ListSchedulesRequest, ListSchedulesResponse, PackInfo,
     RemoveScheduleRequest, RemoveScheduleResponse, Schedule, StatusRequest, StatusResponse,
     SweepEvent, SweepRequest, SweepStarted, sweep_event,
+};
+use rampart_proto::v1::{
+    CheckInfo, GetSweepRequest, GetSweepResponse, RemediateEvent, RemediateRequest,
+    RemediateStarted, RollbackRemediationRequest, remediate_event,
 };
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::auth::{audited, authorize};
 use super::{AppState, requested_timeout, store_status};
-use crate::compliance::sweep::{self, SweepPlan};
 use crate::compliance::pack::{CheckMeta, Pack};
+use crate::compliance::sweep::{self, SweepPlan};
 use crate::compliance::{history, remediate, schedule};
 use crate::store::RemediationRunRecord;
 use crate::store::Role;
@@ -353,7 +353,12 @@ impl ComplianceService for ComplianceApi {
                 ))
             })?;
         let pack = self.state.packs.get(&sweep.pack);
-        Ok(Response::new(sweep::stored_report(sweep, hosts, results, pack.as_deref())))
+        Ok(Response::new(sweep::stored_report(
+            sweep,
+            hosts,
+            results,
+            pack.as_deref(),
+        )))
     }
 
     type RemediateStream = RemediateStream;
@@ -365,7 +370,11 @@ impl ComplianceService for ComplianceApi {
         let req = request.get_ref().clone();
         let state = self.state.clone();
         // A dry run only reads the hosts; changing them needs the operator role.
-        let role = if req.apply { Role::Operator } else { Role::Viewer };
+        let role = if req.apply {
+            Role::Operator
+        } else {
+            Role::Viewer
+        };
         let summary = format!(
             "rule={:?} selector={:?} pack={:?} apply={}",
             req.rule, req.selector, req.pack, req.apply
@@ -379,12 +388,16 @@ impl ComplianceService for ComplianceApi {
             |who| async move {
                 let selector = Selector::parse(&req.selector).map_err(Status::invalid_argument)?;
                 let pack = find_pack(&state, &req.pack)?;
-                let check = pack.checks.iter().find(|c| c.id == req.rule).ok_or_else(|| {
-                    Status::not_found(format!(
-                        "pack {} has no rule {:?}; `rampart packs show {}` lists them",
-                        pack.name, req.rule, pack.name
-                    ))
-                })?;
+                let check = pack
+                    .checks
+                    .iter()
+                    .find(|c| c.id == req.rule)
+                    .ok_or_else(|| {
+                        Status::not_found(format!(
+                            "pack {} has no rule {:?}; `rampart packs show {}` lists them",
+                            pack.name, req.rule, pack.name
+                        ))
+                    })?;
                 let action = check
                     .action
                     .as_ref()
@@ -429,13 +442,12 @@ impl ComplianceService for ComplianceApi {
                     .await;
                 tokio::spawn(async move {
                     let host_tx = tx.clone();
-                    let outcome =
-                        remediate::run(&state.store, &state.fleet, &plan, agents, |h| {
-                            let _ = host_tx.try_send(remediate_event(
-                                remediate_event::Event::Host(remediate::to_event(h)),
-                            ));
-                        })
-                        .await;
+                    let outcome = remediate::run(&state.store, &state.fleet, &plan, agents, |h| {
+                        let _ = host_tx.try_send(remediate_event(remediate_event::Event::Host(
+                            remediate::to_event(h),
+                        )));
+                    })
+                    .await;
                     let _ = tx
                         .send(match outcome {
                             Ok(s) => remediate_event(remediate_event::Event::Summary(s)),

@@ -424,9 +424,12 @@ mod tests {
     fn copy_tree(from: &Path, to: &Path) {
         for e in std::fs::read_dir(from).unwrap().flatten() {
             let dest = to.join(e.file_name());
-            if e.file_type().unwrap().is_dir() {
+            let kind = e.file_type().unwrap();
+            if kind.is_dir() {
                 std::fs::create_dir_all(&dest).unwrap();
                 copy_tree(&e.path(), &dest);
+            } else if kind.is_symlink() {
+                std::os::unix::fs::symlink(std::fs::read_link(e.path()).unwrap(), dest).unwrap();
             } else {
                 std::fs::copy(e.path(), dest).unwrap();
             }

@@ -17,9 +17,7 @@ use rampart_proto::v1::{
 use super::pack::{Pack, Status};
 use super::sweep::{collect_facts, status_name};
 use crate::fleet::Fleet;
-use crate::store::{
-    AgentRecord, RemediationHostRecord, RemediationRunRecord, Store, StoreError,
-};
+use crate::store::{AgentRecord, RemediationHostRecord, RemediationRunRecord, Store, StoreError};
 
 /// Hosts remediated at the same time.
 const CONCURRENCY: usize = 32;
@@ -95,7 +93,9 @@ async fn agent_remediation(
     {
         Some(command_result::Outcome::Remediation(o)) => Ok(o),
         Some(command_result::Outcome::Error(e)) => Err(e),
-        _ => Err("the agent answered with something else (is it older than the coordinator?)".into()),
+        _ => {
+            Err("the agent answered with something else (is it older than the coordinator?)".into())
+        }
     }
 }
 
@@ -113,7 +113,11 @@ fn host_record(agent: &AgentRecord, status: &str) -> RemediationHostRecord {
     }
 }
 
-async fn remediate_host(fleet: &Fleet, plan: &RunPlan, agent: AgentRecord) -> RemediationHostRecord {
+async fn remediate_host(
+    fleet: &Fleet,
+    plan: &RunPlan,
+    agent: AgentRecord,
+) -> RemediationHostRecord {
     let rule = &plan.run.rule;
     let mut rec = host_record(&agent, "unreachable");
     let before = match rule_status(fleet, &agent, &plan.pack, rule, plan.timeout).await {
@@ -152,7 +156,12 @@ async fn remediate_host(fleet: &Fleet, plan: &RunPlan, agent: AgentRecord) -> Re
     match rule_status(fleet, &agent, &plan.pack, rule, plan.timeout).await {
         Ok(after) => {
             rec.after = status_name(after).into();
-            rec.status = if after == Status::Pass { "fixed" } else { "not_fixed" }.into();
+            rec.status = if after == Status::Pass {
+                "fixed"
+            } else {
+                "not_fixed"
+            }
+            .into();
             if !rec.applied && after != Status::Pass {
                 rec.message = "the agent found nothing it is allowed to change".into();
             }
@@ -200,8 +209,9 @@ pub async fn run(
 ) -> Result<RemediateSummary, StoreError> {
     let started = Instant::now();
     store.insert_remediation_run(&plan.run).await?;
-    let mut pending = futures::stream::iter(agents.into_iter().map(|a| remediate_host(fleet, plan, a)))
-        .buffer_unordered(CONCURRENCY);
+    let mut pending =
+        futures::stream::iter(agents.into_iter().map(|a| remediate_host(fleet, plan, a)))
+            .buffer_unordered(CONCURRENCY);
     let mut done = Vec::new();
     while let Some(host) = pending.next().await {
         store.record_remediation_host(&plan.run.id, &host).await?;
@@ -287,11 +297,21 @@ mod tests {
             let a = parse_action(c.action.as_ref().unwrap()).unwrap();
             assert!(a.action.is_some(), "{}", c.id);
         }
-        let shadow = pack.checks.iter().find(|c| c.id == "file-etc-shadow").unwrap();
-        match parse_action(shadow.action.as_ref().unwrap()).unwrap().action {
+        let shadow = pack
+            .checks
+            .iter()
+            .find(|c| c.id == "file-etc-shadow")
+            .unwrap();
+        match parse_action(shadow.action.as_ref().unwrap())
+            .unwrap()
+            .action
+        {
             Some(remediation_action::Action::FileMode(f)) => {
-                assert_eq!((f.path.as_str(), f.mode.as_str()), ("/etc/shadow", "640"));
-                assert_eq!(f.allowed_groups, vec!["root".to_string(), "shadow".to_string()]);
+                assert_eq!((f.path.as_str(), f.mode.as_str()), ("/etc/shadow", "0640"));
+                assert_eq!(
+                    f.allowed_groups,
+                    vec!["root".to_string(), "shadow".to_string()]
+                );
             }
             other => panic!("{other:?}"),
         }

@@ -9,7 +9,8 @@ use futures::StreamExt;
 use rampart_common::labels::Selector;
 use rampart_common::time::format_ms;
 use rampart_proto::v1::{
-    CollectFacts, FactReport, GetSweepResponse, HostResult, RuleVerdict, SweepSummary, command, command_result,
+    CollectFacts, FactReport, GetSweepResponse, HostResult, RuleVerdict, SweepSummary, command,
+    command_result,
 };
 
 use super::pack::{Pack, RuleResult, Status};

@@ -101,10 +101,12 @@ impl Store {
             actor: r.try_get("actor")?,
             created_at: r.try_get("created_at")?,
         };
-        let rows = sqlx::query("SELECT * FROM remediation_hosts WHERE run_id = ? ORDER BY hostname, agent_id")
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT * FROM remediation_hosts WHERE run_id = ? ORDER BY hostname, agent_id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
         let hosts = rows
             .iter()
             .map(|r| {
@@ -114,7 +116,10 @@ impl Store {
                     status: r.try_get("status")?,
                     before: r.try_get("before_status")?,
                     after: r.try_get("after_status")?,
-                    changes: parse_json("remediation changes", &r.try_get::<String, _>("changes")?)?,
+                    changes: parse_json(
+                        "remediation changes",
+                        &r.try_get::<String, _>("changes")?,
+                    )?,
                     message: r.try_get("message")?,
                     applied: r.try_get("applied")?,
                     rolled_back_at: r.try_get("rolled_back_at")?,
@@ -125,12 +130,14 @@ impl Store {
     }
 
     pub async fn mark_rolled_back(&self, run_id: &str, agent_id: &str) -> Result<()> {
-        sqlx::query("UPDATE remediation_hosts SET rolled_back_at = ? WHERE run_id = ? AND agent_id = ?")
-            .bind(now_ms())
-            .bind(run_id)
-            .bind(agent_id)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE remediation_hosts SET rolled_back_at = ? WHERE run_id = ? AND agent_id = ?",
+        )
+        .bind(now_ms())
+        .bind(run_id)
+        .bind(agent_id)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -139,7 +146,13 @@ impl Store {
     pub async fn sweep(
         &self,
         id: &str,
-    ) -> Result<Option<(SweepRecord, Vec<SweepHostRecord>, Vec<(String, SweepResultRecord)>)>> {
+    ) -> Result<
+        Option<(
+            SweepRecord,
+            Vec<SweepHostRecord>,
+            Vec<(String, SweepResultRecord)>,
+        )>,
+    > {
         let Some(r) = sqlx::query("SELECT * FROM sweeps WHERE id = ?")
             .bind(id)
             .fetch_optional(&self.pool)
@@ -156,22 +169,24 @@ impl Store {
             finished_at: r.try_get("finished_at")?,
             hosts: u32::try_from(r.try_get::<i64, _>("hosts")?).unwrap_or(0),
         };
-        let hosts = sqlx::query("SELECT * FROM sweep_hosts WHERE sweep_id = ? ORDER BY hostname, agent_id")
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(SweepHostRecord {
-                    agent_id: r.try_get("agent_id")?,
-                    hostname: r.try_get("hostname")?,
-                    status: r.try_get("status")?,
-                    message: r.try_get("message")?,
-                    collect_ms: u32::try_from(r.try_get::<i64, _>("collect_ms")?).unwrap_or(0),
-                    eval_micros: u32::try_from(r.try_get::<i64, _>("eval_micros")?).unwrap_or(0),
+        let hosts =
+            sqlx::query("SELECT * FROM sweep_hosts WHERE sweep_id = ? ORDER BY hostname, agent_id")
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok(SweepHostRecord {
+                        agent_id: r.try_get("agent_id")?,
+                        hostname: r.try_get("hostname")?,
+                        status: r.try_get("status")?,
+                        message: r.try_get("message")?,
+                        collect_ms: u32::try_from(r.try_get::<i64, _>("collect_ms")?).unwrap_or(0),
+                        eval_micros: u32::try_from(r.try_get::<i64, _>("eval_micros")?)
+                            .unwrap_or(0),
+                    })
                 })
-            })
-            .collect::<Result<Vec<_>>>()?;
+                .collect::<Result<Vec<_>>>()?;
         let results = sqlx::query("SELECT agent_id, rule, status, severity, evidence, micros FROM sweep_results WHERE sweep_id = ? ORDER BY agent_id, rule")
             .bind(id)
             .fetch_all(&self.pool)
