@@ -91,6 +91,22 @@ pub fn binaries() -> &'static Binaries {
 }
 
 /// Whether namespace tests can run here; under `CI=true` they must, so this panics instead.
+/// Copies a fixture tree (files, folders and symbolic links as links), so a test can change it.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let dest = to.join(e.file_name());
+        let kind = e.file_type().unwrap();
+        if kind.is_dir() {
+            copy_tree(&e.path(), &dest);
+        } else if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(e.path()).unwrap(), dest).unwrap();
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
 pub fn netns_available() -> bool {
     let reason = if !nix::unistd::geteuid().is_root() {
         Some("not running as root")

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use rampart_e2e::{Harness, WAIT};
+use rampart_e2e::{Harness, WAIT, copy_tree};
 use serde_json::Value;
 
 fn fixtures() -> std::path::PathBuf {
@@ -42,6 +42,7 @@ fn a_sweep_gives_each_host_its_own_results_and_reports_unreachable_hosts() {
 
     let out = h.rampart(&[
         "sweep",
+        "--wait",
         "--selector",
         "env=prod",
         "-o",
@@ -116,7 +117,7 @@ fn a_sweep_gives_each_host_its_own_results_and_reports_unreachable_hosts() {
     assert_eq!(report["summary"]["unreachable"], 1);
 
     // Without --fail-on the sweep itself succeeds; a selector narrows it.
-    let out = h.rampart(&["sweep", "--selector", "name=hardened"]);
+    let out = h.rampart(&["sweep", "--wait", "--selector", "name=hardened"]);
     assert!(
         out.status.success(),
         "{}",
@@ -127,6 +128,57 @@ fn a_sweep_gives_each_host_its_own_results_and_reports_unreachable_hosts() {
         table.contains(&ids["hardened"]) && !table.contains(&ids["weak"]),
         "{table}"
     );
+
+    // Stored reports render in every format; the findings agree with the JSON report.
+    let sweep_id = report["sweep_id"].as_str().unwrap();
+    let findings =
+        report["summary"]["fail"].as_u64().unwrap() + report["summary"]["error"].as_u64().unwrap();
+    let sarif: Value =
+        serde_json::from_str(&h.rampart_ok(&["sweep", "show", sweep_id, "-o", "sarif"])).unwrap();
+    assert_eq!(sarif["version"], "2.1.0");
+    assert_eq!(
+        sarif["runs"][0]["results"].as_array().unwrap().len() as u64,
+        findings
+    );
+    assert_eq!(
+        sarif["runs"][0]["invocations"][0]["executionSuccessful"], false,
+        "the unreachable host makes the run incomplete"
+    );
+    let oscal: Value =
+        serde_json::from_str(&h.rampart_ok(&["sweep", "show", sweep_id, "-o", "oscal"])).unwrap();
+    let items = &oscal["assessment-results"]["results"][0]["local-definitions"]["inventory-items"];
+    assert_eq!(items.as_array().unwrap().len(), 3, "{oscal}");
+    let junit = h.rampart_ok(&["sweep", "show", sweep_id, "-o", "junit"]);
+    assert_eq!(junit.matches("<testsuite ").count(), 3, "{junit}");
+    assert_eq!(
+        junit.matches("<failure ").count() as u64,
+        report["summary"]["fail"].as_u64().unwrap()
+    );
+    let md = h.rampart_ok(&["sweep", "show", sweep_id, "-o", "markdown"]);
+    assert!(
+        md.contains(&format!("## Findings ({findings})")) && md.contains("## Not checked (1)"),
+        "{md}"
+    );
+    let out = h.rampart(&["sweep", "show", sweep_id, "--fail-on", "critical"]);
+    assert_eq!(out.status.code(), Some(5), "show honours --fail-on too");
+
+    // Without --wait the sweep runs on the coordinator: the command prints its id at once.
+    let started = h.rampart_ok(&["sweep", "--selector", "name=weak"]);
+    let id = started.trim();
+    assert!(id.starts_with("sweep-"), "{started}");
+    let shown: Value = rampart_e2e::eventually(WAIT, "the background sweep to finish", || {
+        let v: Value =
+            serde_json::from_str(&h.rampart_ok(&["sweep", "show", id, "-o", "json"])).unwrap();
+        if v["hosts"].as_array().unwrap().len() == 1 {
+            Ok(v)
+        } else {
+            Err(v.to_string())
+        }
+    });
+    assert_eq!(shown["hosts"][0]["agent_id"], ids["weak"].as_str());
+    let out = h.rampart(&["sweep", "-o", "junit"]);
+    assert_eq!(out.status.code(), Some(2), "a report format needs --wait");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("-o needs --wait"));
 
     // A viewer may not sweep.
     let viewer = h
@@ -161,18 +213,6 @@ fn a_broken_pack_is_rejected_with_its_location_and_the_others_keep_working() {
     );
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
-}
-
 #[test]
 fn drift_shows_what_flipped_when_a_host_file_changes_and_history_keeps_every_sweep() {
     let h = Harness::start();
@@ -183,7 +223,7 @@ fn drift_shows_what_flipped_when_a_host_file_changes_and_history_keeps_every_swe
     h.run_agent("agent", &a, &["--fact-root", root.to_str().unwrap()]);
     h.wait_online(&[&a.id]);
 
-    h.rampart_ok(&["sweep"]);
+    h.rampart_ok(&["sweep", "--wait"]);
     let drift: Value =
         serde_json::from_str(&h.rampart_ok(&["compliance", "drift", "-o", "json"])).unwrap();
     assert_eq!(
@@ -198,7 +238,7 @@ fn drift_shows_what_flipped_when_a_host_file_changes_and_history_keeps_every_swe
         .unwrap()
         .replace("PermitRootLogin no", "PermitRootLogin yes");
     std::fs::write(&dropin, text).unwrap();
-    h.rampart_ok(&["sweep"]);
+    h.rampart_ok(&["sweep", "--wait"]);
 
     let drift: Value = serde_json::from_str(&h.rampart_ok(&[
         "compliance",
@@ -264,7 +304,8 @@ fn drift_shows_what_flipped_when_a_host_file_changes_and_history_keeps_every_swe
     h.with_proc("agent", |p| p.kill());
     h.wait_state(&a.id, "offline", WAIT);
     let report: Value =
-        serde_json::from_str(&h.rampart_ok(&["sweep", "--stored", "-o", "json"])).unwrap();
+        serde_json::from_str(&h.rampart_ok(&["sweep", "--wait", "--stored", "-o", "json"]))
+            .unwrap();
     let host = &report["hosts"][0];
     assert_eq!(host["status"], "ok", "{host}");
     assert!(
@@ -351,4 +392,207 @@ fn a_scheduled_sweep_runs_by_itself_and_schedules_survive_a_restart() {
     let listed: Value =
         serde_json::from_str(&h.rampart_ok(&["schedule", "ls", "-o", "json"])).unwrap();
     assert_eq!(listed, serde_json::json!([]));
+}
+
+/// The remediation loop on a host whose fact root is a copy of the weak fixture: dry run (nothing
+/// changes) → apply (fixed) → a new sweep passes → rollback (restored) → a new sweep fails again.
+/// A second host's agent forbids remediation in its config.
+#[test]
+fn remediation_dry_run_apply_resweep_rollback() {
+    let h = Harness::start();
+    let token = h.join_token(&[], 2, "10m");
+    let mut ids = std::collections::BTreeMap::new();
+    for name in ["open", "locked"] {
+        let root = h.dir.path().join(format!("root-{name}"));
+        copy_tree(&fixtures().join("weak"), &root);
+        let config = h.dir.path().join(format!("{name}.toml"));
+        std::fs::write(&config, format!("remediation = {}\n", name == "open")).unwrap();
+        let a = h.enroll_ok(name, None, &token, &[&format!("name={name}")]);
+        h.run_agent(
+            name,
+            &a,
+            &[
+                "--fact-root",
+                root.to_str().unwrap(),
+                "--config",
+                config.to_str().unwrap(),
+            ],
+        );
+        ids.insert(name, a.id);
+    }
+    h.wait_online(&ids.values().map(String::as_str).collect::<Vec<_>>());
+    let root = h.dir.path().join("root-open");
+    let ip_forward = root.join("proc/sys/net/ipv4/ip_forward");
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap();
+    let host = |run: &Value, name: &str| {
+        run["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["agent_id"] == ids[name].as_str())
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} in {run}"))
+    };
+    let verdict = |rule: &str| {
+        let report: Value = serde_json::from_str(&h.rampart_ok(&[
+            "sweep",
+            "--wait",
+            "--selector",
+            "name=open",
+            "-o",
+            "json",
+        ]))
+        .unwrap();
+        result(&report["hosts"][0], rule)["status"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(verdict("sysctl-ip-forward"), "fail");
+
+    // Dry run: each host's plan; the locked agent refuses; nothing changes.
+    let out = h.rampart(&["remediate", "--rule", "sysctl-ip-forward", "-o", "json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(6),
+        "a refusing host is not a success"
+    );
+    let dry: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let open = host(&dry, "open");
+    assert_eq!(open["status"], "planned", "{open}");
+    assert_eq!(open["before"], "fail");
+    assert!(
+        open["changes"][0]
+            .as_str()
+            .unwrap()
+            .contains("net.ipv4.ip_forward: 1 → 0"),
+        "{open}"
+    );
+    let locked = host(&dry, "locked");
+    assert_eq!(locked["status"], "failed");
+    assert!(
+        locked["message"]
+            .as_str()
+            .unwrap()
+            .contains("disabled by this agent's config"),
+        "{locked}"
+    );
+    assert_eq!(read(&ip_forward).trim(), "1", "a dry run changes nothing");
+    assert!(!root.join("etc/sysctl.d/99-rampart.conf").exists());
+
+    // Applying needs the operator role.
+    let viewer = h
+        .rampart_ok(&["admin", "token", "create", "--role", "viewer"])
+        .trim()
+        .to_string();
+    let out = h.rampart_as(
+        Some(&viewer),
+        &["remediate", "--rule", "sysctl-ip-forward", "--apply"],
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("permission denied"),
+        "{out:?}"
+    );
+    assert_eq!(read(&ip_forward).trim(), "1");
+
+    // Apply three kinds of action: fixed, checked again by the coordinator.
+    let mut runs = std::collections::BTreeMap::new();
+    for rule in [
+        "sysctl-ip-forward",
+        "sshd-permit-root-login",
+        "service-avahi-disabled",
+    ] {
+        let applied: Value = serde_json::from_str(&h.rampart_ok(&[
+            "remediate",
+            "--rule",
+            rule,
+            "--selector",
+            "name=open",
+            "--apply",
+            "-o",
+            "json",
+        ]))
+        .unwrap();
+        let open = host(&applied, "open");
+        assert_eq!(
+            (
+                open["status"].as_str(),
+                open["before"].as_str(),
+                open["after"].as_str()
+            ),
+            (Some("fixed"), Some("fail"), Some("pass")),
+            "{rule}: {open}"
+        );
+        runs.insert(rule, applied["run_id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(read(&ip_forward).trim(), "0");
+    assert!(read(&root.join("etc/sysctl.d/99-rampart.conf")).contains("net.ipv4.ip_forward = 0"));
+    assert!(read(&root.join("etc/ssh/sshd_config")).contains("\npermitrootlogin no\n"));
+    assert!(
+        !root
+            .join("etc/systemd/system/multi-user.target.wants/avahi-daemon.service")
+            .exists()
+    );
+    // The locked host was left alone.
+    assert_eq!(
+        read(
+            &h.dir
+                .path()
+                .join("root-locked/proc/sys/net/ipv4/ip_forward")
+        )
+        .trim(),
+        "1"
+    );
+
+    // A new sweep agrees.
+    for rule in runs.keys() {
+        assert_eq!(verdict(rule), "pass", "{rule} after remediation");
+    }
+
+    // Roll the sysctl run back: restored, and failing again.
+    let back: Value = serde_json::from_str(&h.rampart_ok(&[
+        "remediate",
+        "rollback",
+        &runs["sysctl-ip-forward"],
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    let open = host(&back, "open");
+    assert_eq!(
+        (open["status"].as_str(), open["after"].as_str()),
+        (Some("restored"), Some("fail")),
+        "{open}"
+    );
+    assert_eq!(read(&ip_forward).trim(), "1");
+    assert!(
+        !root.join("etc/sysctl.d/99-rampart.conf").exists(),
+        "a file the run created is removed"
+    );
+    assert_eq!(verdict("sysctl-ip-forward"), "fail");
+    assert_eq!(
+        verdict("sshd-permit-root-login"),
+        "pass",
+        "other runs are untouched"
+    );
+    let out = h.rampart(&["remediate", "rollback", &runs["sysctl-ip-forward"]]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no host left to roll back"),
+        "{out:?}"
+    );
+
+    // A dry run has nothing to roll back; runs are audited.
+    let dry_id = dry["run_id"].as_str().unwrap();
+    let out = h.rampart(&["remediate", "rollback", dry_id]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("was a dry run"),
+        "{out:?}"
+    );
+    let audit = h.rampart_ok(&["audit", "ls", "-o", "json"]);
+    assert!(
+        audit.contains("ComplianceService/Remediate")
+            && audit.contains("ComplianceService/RollbackRemediation")
+    );
+    let out = h.rampart(&["remediate"]);
+    assert_eq!(out.status.code(), Some(2), "no rule named");
 }

@@ -5,6 +5,7 @@
 mod compliance;
 mod dev;
 mod output;
+mod remediate;
 mod sweep;
 
 use std::net::SocketAddr;
@@ -23,7 +24,7 @@ use rampart_proto::v1::token_service_client::TokenServiceClient;
 use rampart_proto::v1::{
     CollectFactsRequest, CreateJoinTokenRequest, CreateOperatorTokenRequest, GetAgentRequest,
     ListAgentsRequest, ListAuditRequest, ListPacksRequest, PingAgentRequest, RevokeAgentRequest,
-    SweepRequest, VerifyAuditRequest, WhoAmIRequest,
+    VerifyAuditRequest, WhoAmIRequest,
 };
 use tokio_util::sync::CancellationToken;
 use tonic::metadata::{Ascii, MetadataValue};
@@ -43,6 +44,9 @@ pub const EXIT_AUDIT_BROKEN: i32 = 4;
 /// Exit status of `sweep --fail-on` when a finding at or above the severity exists (or a host
 /// could not be checked).
 pub const EXIT_FINDINGS: i32 = 5;
+/// Exit status of `remediate` when a host was not fixed (or restored), failed, or could not be
+/// reached.
+pub const EXIT_NOT_FIXED: i32 = 6;
 
 /// Rampart: threat modeling, continuous compliance and chaos engineering for a fleet of Linux
 /// hosts, where each practice proves the others.
@@ -113,32 +117,14 @@ pub enum Command {
     /// The audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
-    /// Run a compliance sweep: collect facts from the selected agents, evaluate a pack, report.
-    /// Progress goes to stderr, the report to stdout. Needs the operator role.
-    Sweep {
-        /// Only agents with all these labels: k=v,k2=v2.
-        #[arg(long, default_value = "")]
-        selector: String,
-        /// Policy pack (see `rampart packs ls`).
-        #[arg(long, default_value = crate::api::compliance::DEFAULT_PACK)]
-        pack: String,
-        /// How long to wait for each host's facts before calling it unreachable.
-        #[arg(long, default_value = "30s", value_parser = rampart_common::time::parse_duration)]
-        timeout: Duration,
-        /// Evaluate and time each check on its own (slower): shows which check is slow.
-        #[arg(long)]
-        profile: bool,
-        /// Evaluate each host's latest stored facts instead of asking the agents (after a pack
-        /// changed, say): no agent is contacted.
-        #[arg(long)]
-        stored: bool,
-        /// Exit with status 5 when a check at or above this severity fails or errors, or a host is
-        /// unreachable: low, medium, high or critical.
-        #[arg(long)]
-        fail_on: Option<crate::compliance::Severity>,
-        #[arg(short = 'o', long, value_enum, default_value_t)]
-        output: Output,
-    },
+    /// Run a compliance sweep: collect facts from the selected agents, evaluate a pack, store and
+    /// report the results. Needs the operator role. With --wait, progress goes to stderr and the
+    /// report to stdout.
+    Sweep(sweep::SweepArgs),
+    /// Remediate one rule: a dry run by default (each host's planned change); --apply changes the
+    /// hosts (operator role), checks them again and says fixed / not fixed. Exit status 6 when a
+    /// host was not fixed, failed or could not be reached.
+    Remediate(remediate::RemediateArgs),
     /// Policy packs.
     #[command(subcommand)]
     Packs(PacksCommand),
@@ -213,6 +199,12 @@ pub enum ComplianceCommand {
 pub enum PacksCommand {
     /// List the loaded packs, and those rejected with the reason.
     Ls,
+    /// List a pack's checks: id, severity, remediation action, title.
+    Show {
+        name: String,
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: Output,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -325,9 +317,11 @@ fn precheck(command: &Command) -> anyhow::Result<()> {
         Command::Token(TokenCommand::Create { labels: l, .. }) => {
             labels::parse_labels(l).map_err(usage)?;
         }
-        Command::Agents(AgentsCommand::Ls { selector, .. }) | Command::Sweep { selector, .. } => {
+        Command::Agents(AgentsCommand::Ls { selector, .. }) => {
             labels::Selector::parse(selector).map_err(usage)?;
         }
+        Command::Sweep(args) => args.check()?,
+        Command::Remediate(args) => args.check()?,
         _ => {}
     }
     Ok(())
@@ -565,31 +559,49 @@ async fn operator(client: Client, remote: &Remote, command: Command) -> anyhow::
             Ok(0)
         }
         Command::Agents(cmd) => agents(client, cmd).await,
-        Command::Sweep {
-            selector,
-            pack,
-            timeout,
-            profile,
-            stored,
-            fail_on,
-            output,
-        } => {
-            sweep::run(
-                client,
-                SweepRequest {
-                    selector,
-                    pack,
-                    profile,
-                    stored_facts: stored,
-                    timeout_ms: timeout.as_millis().min(u128::from(u32::MAX)) as u32,
-                },
-                fail_on,
-                output,
-            )
-            .await
-        }
+        Command::Sweep(args) => sweep::run(client, args).await,
+        Command::Remediate(args) => remediate::run(client, args).await,
         Command::Compliance(cmd) => compliance::run(client, cmd).await,
         Command::Schedule(cmd) => compliance::schedule(client, cmd).await,
+        Command::Packs(PacksCommand::Show { name, output }) => {
+            let r = client
+                .compliance()
+                .list_packs(ListPacksRequest {})
+                .await
+                .map_err(rpc)?
+                .into_inner();
+            let pack = r
+                .packs
+                .into_iter()
+                .find(|p| p.name == name)
+                .ok_or_else(|| {
+                    anyhow!("not found: no pack {name:?}; `rampart packs ls` lists them")
+                })?;
+            match output {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&pack)?),
+                Output::Table => {
+                    println!("{} {}: {}\n", pack.name, pack.version, pack.description);
+                    let rows: Vec<Vec<String>> = pack
+                        .check_info
+                        .iter()
+                        .map(|c| {
+                            vec![
+                                c.id.clone(),
+                                c.severity.clone(),
+                                if c.action.is_empty() {
+                                    "-".into()
+                                } else {
+                                    c.action.clone()
+                                },
+                                c.title.clone(),
+                            ]
+                        })
+                        .collect();
+                    print_table(&["RULE", "SEVERITY", "ACTION", "TITLE"], &rows);
+                }
+            }
+            Ok(0)
+        }
         Command::Packs(PacksCommand::Ls) => {
             let r = client
                 .compliance()

@@ -1,56 +1,104 @@
-//! `rampart sweep`: streams the sweep, shows progress on stderr, prints the report on stdout.
+//! `rampart sweep`: starts a sweep; with `--wait`, streams progress on stderr and prints the
+//! report on stdout. `rampart sweep show ID` prints a stored sweep's report. Reports come in the
+//! formats of [`crate::report`].
 
-use rampart_proto::v1::{HostResult, SweepRequest, SweepSummary, sweep_event};
+use clap::{Args, Subcommand, ValueEnum};
+use rampart_common::time::now_ms;
+use rampart_proto::v1::{
+    CheckInfo, GetSweepRequest, HostResult, ListPacksRequest, SweepRequest, SweepSummary,
+    sweep_event,
+};
 
 use super::output::print_table;
-use super::{Client, EXIT_FINDINGS, Output, rpc};
+use super::{Client, EXIT_FINDINGS, rpc, usage};
 use crate::compliance::Severity;
+use crate::report::{self, SweepReport};
 
-/// The JSON report: per host its status and every result with its evidence and time.
-fn report_json(
-    sweep_id: &str,
-    pack: &str,
-    hosts: &[HostResult],
-    summary: &SweepSummary,
-    profiled: bool,
-) -> serde_json::Value {
-    let hosts: Vec<_> = hosts
-        .iter()
-        .map(|h| {
-            let results: Vec<_> = h
-                .results
-                .iter()
-                .map(|r| {
-                    let mut v = serde_json::json!({
-                        "rule": r.rule,
-                        "title": r.title,
-                        "status": r.status,
-                        "severity": r.severity,
-                        "evidence": serde_json::from_str::<serde_json::Value>(&r.evidence_json).unwrap_or_default(),
-                    });
-                    if profiled {
-                        v["micros"] = r.micros.into();
-                    }
-                    v
-                })
-                .collect();
-            serde_json::json!({
-                "agent_id": h.agent_id,
-                "hostname": h.hostname,
-                "status": h.status,
-                "message": h.message,
-                "collect_ms": h.collect_ms,
-                "eval_micros": h.eval_micros,
-                "results": results,
-            })
-        })
-        .collect();
-    serde_json::json!({
-        "sweep_id": sweep_id,
-        "pack": pack,
-        "hosts": hosts,
-        "summary": summary,
-    })
+/// Report formats of `sweep` and `sweep show`.
+#[derive(Debug, Clone, Copy, ValueEnum, Default, PartialEq, Eq)]
+pub enum ReportFormat {
+    /// Per-host counts and the findings, aligned for a terminal.
+    #[default]
+    Table,
+    /// Everything: every result with its evidence, per host.
+    Json,
+    /// JUnit XML, for CI test reports.
+    Junit,
+    /// SARIF 2.1.0, for code-scanning dashboards.
+    Sarif,
+    /// OSCAL assessment-results JSON, for auditors.
+    Oscal,
+    /// Markdown, for tickets and pull requests.
+    Markdown,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct SweepArgs {
+    #[command(subcommand)]
+    pub show: Option<SweepCommand>,
+    /// Only agents with all these labels: k=v,k2=v2.
+    #[arg(long, default_value = "")]
+    pub selector: String,
+    /// Policy pack (see `rampart packs ls`).
+    #[arg(long, default_value = crate::api::compliance::DEFAULT_PACK)]
+    pub pack: String,
+    /// How long to wait for each host's facts before calling it unreachable.
+    #[arg(long, default_value = "30s", value_parser = rampart_common::time::parse_duration)]
+    pub timeout: std::time::Duration,
+    /// Evaluate and time each check on its own (slower): shows which check is slow.
+    #[arg(long)]
+    pub profile: bool,
+    /// Evaluate each host's latest stored facts instead of asking the agents (after a pack
+    /// changed, say): no agent is contacted.
+    #[arg(long)]
+    pub stored: bool,
+    /// Wait for every host, showing progress, and print the report. Without it the sweep runs on
+    /// the coordinator and its id is printed (see `rampart sweep show ID`).
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait: exit with status 5 when a check at or above this severity fails or errors,
+    /// or a host is unreachable: low, medium, high or critical.
+    #[arg(long)]
+    pub fail_on: Option<Severity>,
+    /// Report format; anything but table needs --wait.
+    #[arg(short = 'o', long, value_enum, default_value_t)]
+    pub output: ReportFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SweepCommand {
+    /// Print a stored sweep's report (a running sweep shows the hosts that reported so far).
+    Show {
+        sweep_id: String,
+        /// Exit with status 5 when a check at or above this severity fails or errors, or a host
+        /// is unreachable.
+        #[arg(long)]
+        fail_on: Option<Severity>,
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: ReportFormat,
+    },
+}
+
+impl SweepArgs {
+    /// Usage mistakes, found before dialing.
+    pub fn check(&self) -> Result<(), anyhow::Error> {
+        if self.show.is_some() {
+            return Ok(());
+        }
+        rampart_common::labels::Selector::parse(&self.selector).map_err(usage)?;
+        if !self.wait && self.fail_on.is_some() {
+            return Err(usage(
+                "--fail-on needs --wait: the exit status can only reflect a finished sweep",
+            ));
+        }
+        if !self.wait && self.output != ReportFormat::Table {
+            return Err(usage(
+                "-o needs --wait (or print a finished sweep with `rampart sweep show ID -o FORMAT`)",
+            ));
+        }
+        Ok(())
+    }
 }
 
 fn severity_of(s: &str) -> Severity {
@@ -67,13 +115,131 @@ pub fn trips(hosts: &[HostResult], level: Severity) -> bool {
     })
 }
 
-pub async fn run(
-    client: Client,
-    req: SweepRequest,
+/// The pack's checks and version, for reports that describe their rules (empty if the pack is
+/// no longer loaded).
+async fn pack_checks(client: &Client, pack: &str) -> anyhow::Result<(String, Vec<CheckInfo>)> {
+    let packs = client
+        .compliance()
+        .list_packs(ListPacksRequest {})
+        .await
+        .map_err(rpc)?
+        .into_inner();
+    Ok(packs
+        .packs
+        .into_iter()
+        .find(|p| p.name == pack)
+        .map(|p| (p.version, p.check_info))
+        .unwrap_or_default())
+}
+
+fn print_table_report(r: &SweepReport) {
+    let rows: Vec<Vec<String>> = r
+        .hosts
+        .iter()
+        .map(|h| {
+            let count = |s: &str| {
+                h.results
+                    .iter()
+                    .filter(|v| v.status == s)
+                    .count()
+                    .to_string()
+            };
+            vec![
+                h.hostname.clone(),
+                h.agent_id.clone(),
+                h.status.clone(),
+                count("pass"),
+                count("fail"),
+                count("error"),
+                count("not_applicable"),
+            ]
+        })
+        .collect();
+    print_table(
+        &["HOST", "AGENT", "STATUS", "PASS", "FAIL", "ERROR", "N/A"],
+        &rows,
+    );
+    let findings: Vec<Vec<String>> = r
+        .hosts
+        .iter()
+        .flat_map(|h| {
+            h.results
+                .iter()
+                .filter(|v| v.status == "fail" || v.status == "error")
+                .map(move |v| {
+                    vec![
+                        h.hostname.clone(),
+                        v.severity.clone(),
+                        v.status.clone(),
+                        v.rule.clone(),
+                        v.title.clone(),
+                    ]
+                })
+        })
+        .collect();
+    if !findings.is_empty() {
+        println!();
+        print_table(&["HOST", "SEVERITY", "STATUS", "RULE", "TITLE"], &findings);
+    }
+    let s = r.summary;
+    println!(
+        "\n{} host(s), {} unreachable; {} pass, {} fail, {} error, {} n/a in {} ms",
+        s.hosts, s.unreachable, s.pass, s.fail, s.error, s.not_applicable, s.duration_ms
+    );
+}
+
+/// Prints `hosts` in `format` and returns the exit status `fail_on` asks for.
+async fn print_report(
+    client: &Client,
+    mut r: SweepReport<'_>,
+    format: ReportFormat,
     fail_on: Option<Severity>,
-    output: Output,
 ) -> anyhow::Result<i32> {
-    let profiled = req.profile;
+    let needs_checks = matches!(
+        format,
+        ReportFormat::Sarif | ReportFormat::Oscal | ReportFormat::Markdown | ReportFormat::Junit
+    );
+    let (version, checks) = if needs_checks {
+        pack_checks(client, r.pack).await?
+    } else {
+        Default::default()
+    };
+    r.pack_version = &version;
+    r.checks = &checks;
+    match format {
+        ReportFormat::Table => print_table_report(&r),
+        ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report::json(&r))?),
+        ReportFormat::Junit => print!("{}", report::junit(&r)),
+        ReportFormat::Sarif => println!("{}", serde_json::to_string_pretty(&report::sarif(&r))?),
+        ReportFormat::Oscal => println!("{}", serde_json::to_string_pretty(&report::oscal(&r))?),
+        ReportFormat::Markdown => print!("{}", report::markdown(&r)),
+    }
+    Ok(match fail_on {
+        Some(level) if trips(r.hosts, level) => EXIT_FINDINGS,
+        _ => 0,
+    })
+}
+
+fn sort_hosts(hosts: &mut [HostResult]) {
+    hosts.sort_by(|a, b| (&a.hostname, &a.agent_id).cmp(&(&b.hostname, &b.agent_id)));
+}
+
+pub async fn run(client: Client, args: SweepArgs) -> anyhow::Result<i32> {
+    if let Some(SweepCommand::Show {
+        sweep_id,
+        fail_on,
+        output,
+    }) = args.show
+    {
+        return show(client, &sweep_id, fail_on, output).await;
+    }
+    let req = SweepRequest {
+        selector: args.selector,
+        pack: args.pack,
+        profile: args.profile,
+        stored_facts: args.stored,
+        timeout_ms: args.timeout.as_millis().min(u128::from(u32::MAX)) as u32,
+    };
     let mut stream = client
         .compliance()
         .sweep(req)
@@ -81,6 +247,7 @@ pub async fn run(
         .map_err(rpc)?
         .into_inner();
     let (mut sweep_id, mut pack, mut total) = (String::new(), String::new(), 0u32);
+    let started = now_ms();
     let mut hosts = Vec::new();
     let mut summary = None;
     while let Some(ev) = stream.message().await.map_err(rpc)? {
@@ -91,6 +258,14 @@ pub async fn run(
                     s.sweep_id, s.pack, s.hosts
                 );
                 (sweep_id, pack, total) = (s.sweep_id, s.pack, s.hosts);
+                if !args.wait {
+                    // The coordinator finishes and stores the sweep on its own.
+                    println!("{sweep_id}");
+                    eprintln!(
+                        "running on the coordinator; see the report with `rampart sweep show {sweep_id}`"
+                    );
+                    return Ok(0);
+                }
             }
             Some(sweep_event::Event::Host(h)) => {
                 let count = |s: &str| h.results.iter().filter(|r| r.status == s).count();
@@ -120,75 +295,57 @@ pub async fn run(
     let summary = summary.ok_or_else(|| {
         anyhow::anyhow!("the sweep ended without a summary; see the coordinator's log")
     })?;
-    hosts.sort_by(|a, b| (&a.hostname, &a.agent_id).cmp(&(&b.hostname, &b.agent_id)));
-    match output {
-        Output::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&report_json(
-                &sweep_id, &pack, &hosts, &summary, profiled
-            ))?
-        ),
-        Output::Table => {
-            let rows: Vec<Vec<String>> = hosts
-                .iter()
-                .map(|h| {
-                    let count = |s: &str| {
-                        h.results
-                            .iter()
-                            .filter(|r| r.status == s)
-                            .count()
-                            .to_string()
-                    };
-                    vec![
-                        h.hostname.clone(),
-                        h.agent_id.clone(),
-                        h.status.clone(),
-                        count("pass"),
-                        count("fail"),
-                        count("error"),
-                        count("not_applicable"),
-                    ]
-                })
-                .collect();
-            print_table(
-                &["HOST", "AGENT", "STATUS", "PASS", "FAIL", "ERROR", "N/A"],
-                &rows,
-            );
-            let findings: Vec<Vec<String>> = hosts
-                .iter()
-                .flat_map(|h| {
-                    h.results
-                        .iter()
-                        .filter(|r| r.status == "fail" || r.status == "error")
-                        .map(move |r| {
-                            vec![
-                                h.hostname.clone(),
-                                r.severity.clone(),
-                                r.status.clone(),
-                                r.rule.clone(),
-                                r.title.clone(),
-                            ]
-                        })
-                })
-                .collect();
-            if !findings.is_empty() {
-                println!();
-                print_table(&["HOST", "SEVERITY", "STATUS", "RULE", "TITLE"], &findings);
-            }
-            println!(
-                "\n{} host(s), {} unreachable; {} pass, {} fail, {} error, {} n/a in {} ms",
-                summary.hosts,
-                summary.unreachable,
-                summary.pass,
-                summary.fail,
-                summary.error,
-                summary.not_applicable,
-                summary.duration_ms
-            );
-        }
+    sort_hosts(&mut hosts);
+    let r = SweepReport {
+        sweep_id: &sweep_id,
+        pack: &pack,
+        pack_version: "",
+        started_unix_ms: started,
+        finished_unix_ms: now_ms(),
+        hosts: &hosts,
+        summary: &summary,
+        checks: &[],
+        profiled: args.profile,
+    };
+    print_report(&client, r, args.output, args.fail_on).await
+}
+
+async fn show(
+    client: Client,
+    sweep_id: &str,
+    fail_on: Option<Severity>,
+    output: ReportFormat,
+) -> anyhow::Result<i32> {
+    let s = client
+        .compliance()
+        .get_sweep(GetSweepRequest {
+            sweep_id: sweep_id.into(),
+        })
+        .await
+        .map_err(rpc)?
+        .into_inner();
+    if s.finished_unix_ms == 0 {
+        eprintln!(
+            "sweep {} is still running: {} of {} host(s) reported",
+            s.sweep_id,
+            s.hosts.len(),
+            s.selected
+        );
     }
-    Ok(match fail_on {
-        Some(level) if trips(&hosts, level) => EXIT_FINDINGS,
-        _ => 0,
-    })
+    let mut hosts = s.hosts;
+    sort_hosts(&mut hosts);
+    let summary: SweepSummary = s.summary.unwrap_or_default();
+    let profiled = hosts.iter().any(|h| h.results.iter().any(|v| v.micros > 0));
+    let r = SweepReport {
+        sweep_id: &s.sweep_id,
+        pack: &s.pack,
+        pack_version: "",
+        started_unix_ms: s.started_unix_ms,
+        finished_unix_ms: s.finished_unix_ms.max(s.started_unix_ms),
+        hosts: &hosts,
+        summary: &summary,
+        checks: &[],
+        profiled,
+    };
+    print_report(&client, r, output, fail_on).await
 }

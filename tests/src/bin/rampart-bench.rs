@@ -251,6 +251,9 @@ fn fleet(agents: usize, window: Duration, repeats: usize) -> anyhow::Result<()> 
     let enrolments = enrolments.into_iter().collect::<Result<Vec<_>, _>>()?;
     let enrol_time = started.elapsed();
     let started = Instant::now();
+    let fixture = rampart_agent::facts::FactSource::fixture(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/hosts/weak"),
+    );
     for e in enrolments {
         let config = SessionConfig {
             coordinator: url.clone(),
@@ -259,9 +262,13 @@ fn fleet(agents: usize, window: Duration, repeats: usize) -> anyhow::Result<()> 
             labels: Default::default(),
             // Simulated hosts read a fixture tree: the sweep measures the coordinator, not this
             // machine's /proc a thousand times over.
-            facts: rampart_agent::facts::FactSource::fixture(
-                Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/hosts/weak"),
-            ),
+            facts: fixture.clone(),
+            // Simulated hosts never change their (shared) fixture tree.
+            remediation: rampart_agent::remediate::Remediator {
+                source: fixture.clone(),
+                state_dir: h.dir.path().join("simulated-agents"),
+                enabled: false,
+            },
         };
         runtime.spawn(session::run(e, config, cancel.clone()));
     }
@@ -294,7 +301,7 @@ fn fleet(agents: usize, window: Duration, repeats: usize) -> anyhow::Result<()> 
     let mut sweeps = Vec::new();
     for _ in 0..repeats {
         let start = Instant::now();
-        let out = h.rampart(&["sweep", "-o", "json"]);
+        let out = h.rampart(&["sweep", "--wait", "-o", "json"]);
         sweeps.push(start.elapsed().as_secs_f64());
         let report: serde_json::Value =
             serde_json::from_slice(&out.stdout).context("sweep JSON")?;
