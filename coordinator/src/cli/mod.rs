@@ -399,6 +399,7 @@ fn rpc(status: tonic::Status) -> anyhow::Error {
         tonic::Code::PermissionDenied => "permission denied",
         tonic::Code::NotFound => "not found",
         tonic::Code::InvalidArgument => "invalid argument",
+        tonic::Code::FailedPrecondition => "not possible",
         tonic::Code::Unavailable => "unavailable",
         tonic::Code::DeadlineExceeded => "timed out",
         _ => "failed",

@@ -166,11 +166,15 @@ pub async fn run(client: Client, args: RemediateArgs) -> anyhow::Result<i32> {
                         h.hostname.clone(),
                         h.agent_id.clone(),
                         h.status.clone(),
-                        format!(
-                            "{} → {}",
-                            if h.before.is_empty() { "-" } else { &h.before },
-                            if h.after.is_empty() { "-" } else { &h.after }
-                        ),
+                        match (h.before.is_empty(), h.after.is_empty()) {
+                            (_, false) => format!(
+                                "{} → {}",
+                                if h.before.is_empty() { "?" } else { &h.before },
+                                h.after
+                            ),
+                            (false, true) => h.before.clone(),
+                            (true, true) => "-".into(),
+                        },
                         if h.changes.is_empty() {
                             h.message.clone()
                         } else {

@@ -130,7 +130,11 @@ async fn remediate_host(
     rec.before = status_name(before).into();
     if matches!(before, Status::Pass | Status::NotApplicable) {
         rec.status = "compliant".into();
-        rec.message = format!("{rule} is already {}: nothing to do", rec.before);
+        rec.message = if before == Status::Pass {
+            format!("{rule} already passes: nothing to do")
+        } else {
+            format!("{rule} does not apply to this host: nothing to do")
+        };
         return rec;
     }
     let kind = command::Kind::Remediate(Remediate {
