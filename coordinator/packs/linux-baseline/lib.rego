@@ -22,10 +22,9 @@ sshd_present if input.sshd.present
 
 sshd_value(key) := object.get(input.sshd.settings, key, "")
 
-file(path) := f if {
-	some f in input.files
-	f.path == path
-}
+files_by_path := {f.path: f | some f in input.files}
+
+file(path) := files_by_path[path]
 
 # Octal with a leading 0, e.g. "0640" (regorus prints %o as "0O640").
 mode_string(m) := sprintf("0%s", [trim_prefix(upper(sprintf("%o", [m])), "0O")])
@@ -56,7 +55,11 @@ any_true(xs) := false if {
 	}
 }
 
-package_installed(names) := [p.name | some p in input.packages; p.name in names]
+# Names of the installed packages, built once per evaluation: checks look names up in it
+# instead of scanning every package each time.
+installed_packages := {p.name | some p in input.packages}
+
+package_installed(names) := [n | some n in names; n in installed_packages]
 
 sysctl_value(key) := object.get(input.sysctl, key, "")
 

@@ -133,9 +133,58 @@ pub struct Pack {
     pub version: String,
     pub description: String,
     package: String,
+    /// The compiled policies; evaluations run on clones of it.
     engine: regorus::Engine,
+    /// Clones of `engine` between evaluations: a clone costs about as much as evaluating the
+    /// whole pack, so each worker thread reuses one (every evaluation starts from a clean state
+    /// and sets its own input).
+    idle: std::sync::Mutex<Vec<regorus::Engine>>,
+    /// The top-level facts the pack's Rego reads (`input.sshd`, `input.files`, …), so only those
+    /// are converted for the engine; `None` when a policy uses `input` as a whole.
+    reads: Option<Vec<String>>,
+    /// `data.<package>.result`.
+    result_path: String,
+    /// Whether `result_path` can be evaluated as a rule path (no query to parse); not when the
+    /// pack only defines `result` for literal keys.
+    result_is_rule: bool,
     /// Checks, sorted by id.
     pub checks: Vec<CheckMeta>,
+}
+
+/// Engines kept for reuse; more threads than this evaluating at once clone their own.
+const IDLE_ENGINES: usize = 16;
+
+/// The top-level input keys Rego sources read, or `None` when one uses `input` other than as
+/// `input.<name>` (then the whole input is needed). Comments are ignored.
+fn input_reads(sources: &[(String, String)]) -> Option<Vec<String>> {
+    let mut keys = std::collections::BTreeSet::new();
+    for (_, text) in sources {
+        for line in text.lines() {
+            let code = line.split('#').next().unwrap_or_default();
+            let mut rest = code;
+            while let Some(at) = rest.find("input") {
+                let before = rest[..at].chars().next_back();
+                let after = &rest[at + "input".len()..];
+                rest = after;
+                if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.') {
+                    continue; // part of another name, e.g. `my_input` or `data.input`
+                }
+                if after.starts_with(|c: char| c.is_alphanumeric() || c == '_') {
+                    continue; // `inputs`, `input_x`
+                }
+                let name: String = after
+                    .strip_prefix('.')?
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                if name.is_empty() {
+                    return None;
+                }
+                keys.insert(name);
+            }
+        }
+    }
+    Some(keys.into_iter().collect())
 }
 
 impl std::fmt::Debug for Pack {
@@ -237,12 +286,18 @@ impl Pack {
             });
         }
         checks.sort_by(|a, b| a.id.cmp(&b.id));
+        let result_path = format!("data.{package}.result");
+        let result_is_rule = engine.eval_rule(result_path.clone()).is_ok();
         Ok(Self {
             name,
             version,
             description,
+            result_path,
+            result_is_rule,
             package,
             engine,
+            idle: std::sync::Mutex::new(Vec::new()),
+            reads: input_reads(files),
             checks,
         })
     }
@@ -275,12 +330,19 @@ impl Pack {
     /// Evaluates every check over `facts` (the JSON form of a `FactReport`) in one pass: the fast
     /// path, used by sweeps. Per-check times are 0; see [`Pack::evaluate_profiled`].
     pub fn evaluate(&self, facts: &serde_json::Value) -> Vec<RuleResult> {
-        let mut engine = self.engine_for(facts);
-        let all = engine.eval_query(format!("data.{}.result", self.package), false);
-        let all = match all {
-            Ok(r) => Ok(first_value(&r).unwrap_or_else(|| serde_json::json!({}))),
-            Err(e) => Err(e.to_string()),
-        };
+        let all = self.with_engine(facts, |engine| {
+            let empty = || serde_json::json!({});
+            if self.result_is_rule {
+                engine
+                    .eval_rule(self.result_path.clone())
+                    .map(|v| regorus_value_json(&v).unwrap_or_else(empty))
+            } else {
+                engine
+                    .eval_query(self.result_path.clone(), false)
+                    .map(|r| first_value(&r).unwrap_or_else(empty))
+            }
+            .map_err(|e| e.to_string())
+        });
         self.checks
             .iter()
             .map(|check| {
@@ -302,7 +364,10 @@ impl Pack {
     /// Like [`Pack::evaluate`], but each check on its own, timed: shows which check is slow. Each
     /// query costs the engine's set-up again, so this is tens of times slower.
     pub fn evaluate_profiled(&self, facts: &serde_json::Value) -> Vec<RuleResult> {
-        let mut engine = self.engine_for(facts);
+        self.with_engine(facts, |engine| self.each_check_timed(engine))
+    }
+
+    fn each_check_timed(&self, engine: &mut regorus::Engine) -> Vec<RuleResult> {
         self.checks
             .iter()
             .map(|check| {
@@ -325,12 +390,44 @@ impl Pack {
             .collect()
     }
 
-    fn engine_for(&self, facts: &serde_json::Value) -> regorus::Engine {
-        let mut engine = self.engine.clone();
-        let input =
-            regorus::Value::deserialize(facts).unwrap_or_else(|_| regorus::Value::new_object());
-        engine.set_input(input);
-        engine
+    /// Runs `f` on an engine whose input is `facts` (only the parts the pack reads).
+    fn with_engine<T>(
+        &self,
+        facts: &serde_json::Value,
+        f: impl FnOnce(&mut regorus::Engine) -> T,
+    ) -> T {
+        let pooled = self.idle.lock().map(|mut idle| idle.pop()).unwrap_or(None);
+        let mut engine = pooled.unwrap_or_else(|| self.engine.clone());
+        let input = match (&self.reads, facts.as_object()) {
+            (Some(keys), Some(all)) => {
+                let mut input = regorus::Value::new_object();
+                let mut converted = Ok(());
+                if let Ok(obj) = input.as_object_mut() {
+                    for k in keys {
+                        if let Some(v) = all.get(k) {
+                            match regorus::Value::deserialize(v) {
+                                Ok(v) => {
+                                    obj.insert(regorus::Value::from(k.as_str()), v);
+                                }
+                                Err(e) => converted = Err(e),
+                            }
+                        }
+                    }
+                }
+                converted.map(|()| input)
+            }
+            _ => regorus::Value::deserialize(facts),
+        };
+        engine.set_input(input.unwrap_or_else(|_| regorus::Value::new_object()));
+        let out = f(&mut engine);
+        // Keep no host's facts in an idle engine.
+        engine.set_input(regorus::Value::new_object());
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < IDLE_ENGINES
+        {
+            idle.push(engine);
+        }
+        out
     }
 }
 
@@ -670,6 +767,55 @@ mod tests {
     }
 
     #[test]
+    fn only_the_facts_a_pack_reads_are_converted_and_engines_are_reused_cleanly() {
+        let packs = Packs::builtin();
+        let pack = packs.get("linux-baseline").unwrap();
+        assert_eq!(
+            pack.reads.as_deref().unwrap(),
+            [
+                "accounts",
+                "files",
+                "groups",
+                "kernel_modules",
+                "mounts",
+                "packages",
+                "sshd",
+                "sysctl",
+                "units"
+            ]
+        );
+        assert_eq!(
+            input_reads(&[(
+                "a".into(),
+                "x := input.a # input[y]\ny := my_input.z\n".into()
+            )]),
+            Some(vec!["a".to_string()])
+        );
+        assert_eq!(input_reads(&[("a".into(), "x := input\n".into())]), None);
+        assert_eq!(
+            input_reads(&[("a".into(), "x := input[\"k\"]\n".into())]),
+            None
+        );
+
+        // One engine evaluates host after host; each result equals a fresh pack's.
+        let weak = fixture_facts("weak", &[], 1000);
+        let hardened = fixture_facts("hardened", &[], 0);
+        let fresh = |facts: &serde_json::Value| {
+            Packs::builtin()
+                .get("linux-baseline")
+                .unwrap()
+                .evaluate(facts)
+        };
+        for facts in [&weak, &hardened, &weak, &hardened] {
+            assert_eq!(pack.evaluate(facts), fresh(facts));
+        }
+        assert!(
+            pack.idle.lock().unwrap().len() <= 1,
+            "one thread reuses one engine"
+        );
+    }
+
+    #[test]
     fn profiled_evaluation_agrees_with_the_fast_one_and_times_each_check() {
         let facts = fixture_facts("weak", &[], 0);
         let packs = Packs::builtin();
@@ -715,6 +861,6 @@ mod tests {
             "{err}"
         );
         let results = packs.get("good").unwrap().evaluate(&serde_json::json!({}));
-        assert_eq!(results[0].status, Status::Pass);
+        assert_eq!(results[0].status, Status::Pass, "{results:?}");
     }
 }

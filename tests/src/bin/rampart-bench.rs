@@ -362,6 +362,19 @@ fn evaluate(repeats: usize) -> anyhow::Result<()> {
         profiled.push(start.elapsed().as_secs_f64() * 1000.0);
         per_rule.push(results.iter().map(|r| r.micros as f64).sum::<f64>() / results.len() as f64);
     }
+    // The same pack over a small host (the `weak` fixture tree: few packages, few sysctl keys),
+    // side by side, to show how the figure scales with the size of the facts.
+    let small = serde_json::to_value(collect(
+        &FactSource::fixture(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/hosts/weak")),
+        &[],
+    ))?;
+    let mut per_small_host = Vec::new();
+    for _ in 0..repeats {
+        let start = Instant::now();
+        pack.evaluate(&small);
+        per_small_host.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    let size = |v: &serde_json::Value, k: &str| v[k].as_array().map_or(0, Vec::len);
     let results = pack.evaluate_profiled(&facts);
     let slowest = results.iter().max_by_key(|r| r.micros).context("results")?;
     println!(
@@ -371,6 +384,18 @@ fn evaluate(repeats: usize) -> anyhow::Result<()> {
     println!(
         "  per host            {:.2} ms (one pass over every check)",
         median(per_host)
+    );
+    println!(
+        "  (this machine: {} packages, {} sysctl keys, {} units)",
+        size(&facts, "packages"),
+        facts["sysctl"].as_object().map_or(0, |m| m.len()),
+        size(&facts, "units")
+    );
+    println!(
+        "  per small host      {:.2} ms (the weak fixture: {} packages, {} sysctl keys)",
+        median(per_small_host),
+        size(&small, "packages"),
+        small["sysctl"].as_object().map_or(0, |m| m.len())
     );
     println!(
         "  per host, profiled  {:.2} ms (each check on its own, timed)",
