@@ -8,8 +8,10 @@ use prost::Message;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
         "rampart/v1/agent.proto",
+        "rampart/v1/chaos.proto",
         "rampart/v1/compliance.proto",
         "rampart/v1/facts.proto",
+        "rampart/v1/faults.proto",
         "rampart/v1/operator.proto",
         "rampart/v1/remediation.proto",
     ];

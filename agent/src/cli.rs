@@ -82,6 +82,16 @@ pub enum Command {
         #[arg(long)]
         fact_root: Option<PathBuf>,
     },
+    /// Revert every fault this agent's journal lists, and anything carrying Rampart's markers
+    /// (the nftables table `inet rampart`, Rampart's root qdiscs). Needs no coordinator; run it
+    /// while the agent is stopped. Exits 1 if something could not be reverted.
+    Recover {
+        /// Revert everything (required: there is no partial recovery).
+        #[arg(long, required = true)]
+        all: bool,
+        #[arg(long, default_value = config::DEFAULT_STATE_DIR)]
+        state_dir: PathBuf,
+    },
 }
 
 /// Parses `args` (program name first), runs, and returns the process exit status.
@@ -146,6 +156,34 @@ async fn run(cli: Cli) -> Result<(), AgentError> {
             );
             Ok(())
         }
+        Command::Recover { all: _, state_dir } => {
+            logging::init(LogFormat::Text, "info");
+            let (statuses, markers) =
+                tokio::task::spawn_blocking(move || crate::faults::recover_all(&state_dir))
+                    .await
+                    .map_err(|e| AgentError::Invalid(format!("recovery failed: {e}")))?;
+            let mut failed = 0;
+            for st in &statuses {
+                println!("{} {} {}: {}", st.fault_id, st.kind, st.state, st.detail);
+                failed += usize::from(st.state != "reverted");
+            }
+            for m in &markers {
+                match m {
+                    Ok(s) => println!("{s}"),
+                    Err(e) => {
+                        println!("FAILED: {e}");
+                        failed += 1;
+                    }
+                }
+            }
+            if statuses.is_empty() {
+                println!("the journal lists no fault");
+            }
+            if failed > 0 {
+                return Err(AgentError::Recover(failed));
+            }
+            Ok(())
+        }
         Command::Run {
             state_dir,
             config,
@@ -165,6 +203,11 @@ async fn run(cli: Cli) -> Result<(), AgentError> {
                 .or(file.state_dir)
                 .unwrap_or_else(|| config::DEFAULT_STATE_DIR.into());
             let enrolment = StateDir::new(&state_dir).load()?;
+            let faults = crate::faults::Faults::new(
+                file.faults.clone(),
+                &state_dir,
+                crate::host::capabilities(&crate::host::describe().kernel),
+            );
             let facts = FactSource {
                 root: fact_root.or(file.fact_root).unwrap_or_else(|| "/".into()),
                 run_commands: file.fact_commands.unwrap_or(true),
@@ -188,6 +231,7 @@ async fn run(cli: Cli) -> Result<(), AgentError> {
                     state_dir: state_dir.clone(),
                     enabled: file.remediation.unwrap_or(true),
                 },
+                faults,
             };
             info!(agent = %enrolment.identity.agent_id, coordinator = %session.coordinator, "starting");
             let cancel = CancellationToken::new();

@@ -37,6 +37,8 @@ pub struct FileConfig {
     /// Whether the coordinator may remediate this host (default true); false refuses every
     /// remediation, dry runs included.
     pub remediation: Option<bool>,
+    /// The `[faults]` section: this host's own limits on fault injection.
+    pub faults: crate::faults::FaultPolicy,
 }
 
 impl FileConfig {
@@ -72,6 +74,7 @@ impl FileConfig {
             }
             let fact_commands = s.bool("fact_commands");
             let remediation = s.bool("remediation");
+            let faults = s.section("faults", read_fault_policy).unwrap_or_default();
             FileConfig {
                 coordinator,
                 state_dir,
@@ -82,9 +85,49 @@ impl FileConfig {
                 fact_root,
                 fact_commands,
                 remediation,
+                faults,
             }
         })
     }
+}
+
+/// Reads `[faults]`: every field optional, defaults from [`crate::faults::policy`].
+fn read_fault_policy(s: &mut config::Section<'_, '_>) -> crate::faults::FaultPolicy {
+    use crate::faults::policy::KINDS;
+    let mut p = crate::faults::FaultPolicy::default();
+    if let Some(e) = s.bool("enabled") {
+        p.enabled = e;
+    }
+    if let Some(kinds) = s.string_list("allowed_kinds") {
+        for k in &kinds {
+            if !KINDS.contains(&k.as_str()) {
+                s.error(
+                    "allowed_kinds",
+                    format!("unknown kind {k:?}; kinds: {}", KINDS.join(", ")),
+                );
+            }
+        }
+        p.allowed_kinds = Some(kinds);
+    }
+    if let Some(d) = s.duration("max_duration") {
+        if d.is_zero() {
+            s.error("max_duration", "must be more than 0");
+        }
+        p.max_duration = d;
+    }
+    if let Some(names) = s.string_list("protected_processes") {
+        p.protected = names;
+    }
+    if let Some(ifaces) = s.string_list("allowed_interfaces") {
+        p.allowed_interfaces = Some(ifaces);
+    }
+    if let Some(l) = s.duration("lease") {
+        if l < Duration::from_secs(1) {
+            s.error("lease", "must be at least 1s");
+        }
+        p.lease = l;
+    }
+    p
 }
 
 #[cfg(test)]
@@ -105,6 +148,21 @@ mod tests {
         std::fs::write(&p, "coordinator = \"ftp://x\"\nheartbeat_interval = \"1ms\"\nlog_format = 3\n[labels]\n\"bad key\" = \"x\"\n").unwrap();
         let errs = FileConfig::load(&p).unwrap_err();
         assert_eq!(errs.0.len(), 4, "{errs}");
+        std::fs::write(
+            &p,
+            "[faults]\nallowed_kinds = [\"cpu\", \"teleport\"]\nlease = \"10ms\"\nspeed = 3\n",
+        )
+        .unwrap();
+        let errs = FileConfig::load(&p).unwrap_err().to_string();
+        assert!(
+            errs.contains("a.toml:2:") && errs.contains("unknown kind \"teleport\""),
+            "{errs}"
+        );
+        assert!(
+            errs.contains("`faults.lease`: must be at least 1s"),
+            "{errs}"
+        );
+        assert!(errs.contains("unknown field `faults.speed`"), "{errs}");
         assert!(errs.to_string().contains("a.toml:2:"), "{errs}");
     }
 }

@@ -19,6 +19,8 @@ pub enum AgentError {
     Key(#[from] rcgen::Error),
     #[error("{0}")]
     Invalid(String),
+    #[error("{0} fault(s) or marker(s) could not be reverted; see above")]
+    Recover(usize),
 }
 
 impl AgentError {

@@ -9,6 +9,7 @@ pub mod config;
 pub mod enroll;
 pub mod error;
 pub mod facts;
+pub mod faults;
 pub mod host;
 pub mod remediate;
 pub mod session;

@@ -41,6 +41,8 @@ pub struct SessionConfig {
     pub facts: crate::facts::FactSource,
     /// Remediation: below the same root, backups in the state dir, possibly forbidden.
     pub remediation: crate::remediate::Remediator,
+    /// Fault injection, with its journal and the agent's own policy.
+    pub faults: crate::faults::Faults,
 }
 
 /// Exponential backoff with jitter: each delay is drawn from the upper half of the current step,
@@ -91,32 +93,67 @@ pub async fn run(
         enrolment.ca_pem.as_bytes(),
         Some((enrolment.cert_pem.as_bytes(), enrolment.key_pem.as_bytes())),
     )?;
+    let faults = config.faults.clone();
+    // Before anything else: put back whatever a previous run left (its journal).
+    for st in faults.recover_journal().await {
+        warn!(fault = %st.fault_id, state = %st.state, detail = %st.detail, "fault from a previous run");
+    }
+    let mut events = faults.take_events();
+    let lease = tokio::spawn(faults.clone().watch_lease(cancel.child_token()));
+    let mut pending = Vec::new();
     let mut backoff = Backoff::new(config.reconnect_max);
-    let mut executor = Executor::new(config.facts.clone(), config.remediation.clone());
-    loop {
+    let mut executor = Executor::new(
+        config.facts.clone(),
+        config.remediation.clone(),
+        faults.clone(),
+    );
+    let outcome = loop {
         let started = Instant::now();
-        let ended = tokio::select! {
-            _ = cancel.cancelled() => Ended::Shutdown,
-            r = session_once(&enrolment, &config, tls_config.clone(), &mut executor, &cancel, &mut backoff) => r?,
+        let mut link = Link {
+            events: &mut events,
+            pending: &mut pending,
         };
+        let ended = tokio::select! {
+            _ = cancel.cancelled() => Ok(Ended::Shutdown),
+            r = session_once(&enrolment, &config, tls_config.clone(), &mut executor, &cancel, &mut backoff, &mut link) => r,
+        };
+        faults.session_down();
         match ended {
-            Ended::Shutdown => {
+            Err(e) => break Err(e),
+            Ok(Ended::Shutdown) => {
                 info!("session closed: shutting down");
-                return Ok(());
+                break Ok(());
             }
-            Ended::Lost(reason) => {
+            Ok(Ended::Lost(reason)) => {
                 let delay = backoff.next_delay();
                 warn!(%reason, retry_in = ?delay, after = ?started.elapsed(), "no session with the coordinator");
                 tokio::select! {
-                    _ = cancel.cancelled() => return Ok(()),
+                    _ = cancel.cancelled() => break Ok(()),
                     _ = tokio::time::sleep(delay) => {}
                 }
             }
         }
+    };
+    // Whatever ends the agent, its faults end first.
+    for st in faults.revert_all("shutdown").await {
+        info!(fault = %st.fault_id, state = %st.state, "fault reverted at shutdown");
     }
+    lease.abort();
+    outcome
 }
 
-fn hello(enrolment: &Enrolment, config: &SessionConfig) -> AgentMessage {
+/// Fault state changes on their way to the coordinator: new ones arrive on `events`; those that
+/// could not be sent wait in `pending` and go with the next `Hello`.
+struct Link<'a> {
+    events: &'a mut mpsc::UnboundedReceiver<rampart_proto::v1::FaultStatus>,
+    pending: &'a mut Vec<rampart_proto::v1::FaultStatus>,
+}
+
+fn hello(
+    enrolment: &Enrolment,
+    config: &SessionConfig,
+    faults: Vec<rampart_proto::v1::FaultStatus>,
+) -> AgentMessage {
     let host = crate::host::describe();
     let mut labels = enrolment.identity.labels.clone();
     labels.extend(config.labels.clone());
@@ -134,6 +171,7 @@ fn hello(enrolment: &Enrolment, config: &SessionConfig) -> AgentMessage {
                 .heartbeat_interval
                 .as_millis()
                 .min(u128::from(u32::MAX)) as u32,
+            faults,
         })),
     }
 }
@@ -153,6 +191,7 @@ async fn session_once(
     executor: &mut Executor,
     cancel: &CancellationToken,
     backoff: &mut Backoff,
+    link: &mut Link<'_>,
 ) -> Result<Ended, AgentError> {
     let channel = match tls::dial(&config.coordinator, tls_config).await {
         Ok(c) => c,
@@ -163,7 +202,10 @@ async fn session_once(
         .max_encoding_message_size(rampart_proto::MAX_MESSAGE_BYTES);
     let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
     // The queue is empty, so this cannot fail.
-    let _ = tx.try_send(hello(enrolment, config));
+    while let Ok(e) = link.events.try_recv() {
+        link.pending.push(e);
+    }
+    let _ = tx.try_send(hello(enrolment, config, link.pending.clone()));
     let mut inbound = match client.session(ReceiverStream::new(rx)).await {
         Ok(r) => r.into_inner(),
         Err(s) if is_refusal(&s) => {
@@ -190,6 +232,16 @@ async fn session_once(
                 );
             }
             info!(agent = %w.agent_id, coordinator = %config.coordinator, "session open");
+            link.pending.clear();
+            // Network faults never cut this session: they exclude where it goes.
+            let addrs = match tls::Target::parse(&config.coordinator) {
+                Ok(t) => tokio::net::lookup_host(t.authority)
+                    .await
+                    .map(|a| a.collect())
+                    .unwrap_or_default(),
+                Err(_) => Vec::new(),
+            };
+            executor.faults.session_up(addrs);
         }
         _ => {
             return Ok(Ended::Lost(
@@ -219,6 +271,13 @@ async fn session_once(
                     return Ok(Ended::Lost("session stream closed".into()));
                 }
             }
+            Some(ev) = link.events.recv() => {
+                let out = AgentMessage { body: Some(agent_message::Body::Fault(ev.clone())) };
+                if tx.send(out).await.is_err() {
+                    link.pending.push(ev);
+                    return Ok(Ended::Lost("session stream closed".into()));
+                }
+            }
             msg = inbound.message() => match msg {
                 Ok(Some(m)) => {
                     if let Some(coordinator_message::Body::Command(cmd)) = m.body {
@@ -243,14 +302,20 @@ pub struct Executor {
     recent: VecDeque<CommandResult>,
     facts: crate::facts::FactSource,
     remediation: crate::remediate::Remediator,
+    faults: crate::faults::Faults,
 }
 
 impl Executor {
-    pub fn new(facts: crate::facts::FactSource, remediation: crate::remediate::Remediator) -> Self {
+    pub fn new(
+        facts: crate::facts::FactSource,
+        remediation: crate::remediate::Remediator,
+        faults: crate::faults::Faults,
+    ) -> Self {
         Self {
             recent: VecDeque::new(),
             facts,
             remediation,
+            faults,
         }
     }
 
@@ -296,6 +361,28 @@ impl Executor {
                     let r = self.remediation.clone();
                     blocking(move || r.rollback(&req.run_id)).await
                 }
+                Some(command::Kind::InjectFault(f)) => {
+                    remember = false;
+                    report(vec![self.faults.inject(f).await])
+                }
+                Some(command::Kind::RevertFault(r)) => {
+                    remember = false;
+                    match self.faults.revert(&r.fault_id, "request").await {
+                        Some(st) => report(vec![st]),
+                        None => command_result::Outcome::Error(format!(
+                            "no fault {:?} on this agent",
+                            r.fault_id
+                        )),
+                    }
+                }
+                Some(command::Kind::RevertAll(_)) => {
+                    remember = false;
+                    report(self.faults.revert_all("request").await)
+                }
+                Some(command::Kind::ListFaults(_)) => {
+                    remember = false;
+                    report(self.faults.list())
+                }
                 None => command_result::Outcome::Error(
                     "unknown command kind: this agent may be older than the coordinator".into(),
                 ),
@@ -313,6 +400,10 @@ impl Executor {
         }
         result
     }
+}
+
+fn report(faults: Vec<rampart_proto::v1::FaultStatus>) -> command_result::Outcome {
+    command_result::Outcome::Faults(rampart_proto::v1::FaultReport { faults })
 }
 
 /// Runs a remediation step off the async thread and turns it into a command outcome.
@@ -357,6 +448,11 @@ mod tests {
                 state_dir: "/nonexistent".into(),
                 enabled: false,
             },
+            crate::faults::Faults::new(
+                crate::faults::FaultPolicy::default(),
+                std::path::Path::new("/nonexistent"),
+                Vec::new(),
+            ),
         );
         let cmd = |id: &str, payload: &str| Command {
             id: id.into(),

@@ -267,6 +267,32 @@ impl<'t> Section<'t, '_> {
         Some(out)
     }
 
+    /// A sub-table (`[faults]`), read with `f`; its unknown fields are reported like the top's.
+    pub fn section<T>(
+        &mut self,
+        key: &str,
+        f: impl FnOnce(&mut Section<'t, '_>) -> T,
+    ) -> Option<T> {
+        let entry: &'t Spanned<DeValue<'t>> = self.entry(key)?;
+        let Some(table) = entry.get_ref().as_table() else {
+            self.error(
+                key,
+                format!("expected a table, found {}", kind(entry.get_ref())),
+            );
+            return None;
+        };
+        let prefix = self.name(key);
+        let mut sub = Section {
+            table,
+            prefix,
+            used: Vec::new(),
+            sink: &mut *self.sink,
+        };
+        let out = f(&mut sub);
+        sub.report_unknown();
+        Some(out)
+    }
+
     fn report_unknown(&mut self) {
         let mut unknown = Vec::new();
         for (k, _) in self.table.iter() {

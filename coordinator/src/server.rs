@@ -8,6 +8,7 @@ use std::time::Duration;
 use rampart_proto::MAX_MESSAGE_BYTES;
 use rampart_proto::v1::agent_service_server::AgentServiceServer;
 use rampart_proto::v1::audit_service_server::AuditServiceServer;
+use rampart_proto::v1::chaos_service_server::ChaosServiceServer;
 use rampart_proto::v1::compliance_service_server::ComplianceServiceServer;
 use rampart_proto::v1::fleet_service_server::FleetServiceServer;
 use rampart_proto::v1::token_service_server::TokenServiceServer;
@@ -20,6 +21,7 @@ use tracing::{info, warn};
 
 use crate::api::agent::AgentApi;
 use crate::api::audit::AuditApi;
+use crate::api::chaos::ChaosApi;
 use crate::api::compliance::ComplianceApi;
 use crate::api::fleet::FleetApi;
 use crate::api::tokens::{TokenApi, new_secret};
@@ -264,6 +266,7 @@ pub async fn start(
     health
         .set_serving::<ComplianceServiceServer<ComplianceApi>>()
         .await;
+    health.set_serving::<ChaosServiceServer<ChaosApi>>().await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(rampart_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -289,6 +292,7 @@ pub async fn start(
             ComplianceServiceServer,
             ComplianceApi::new(state.clone())
         ))
+        .add_service(bounded!(ChaosServiceServer, ChaosApi::new(state.clone())))
         .add_service(health_service)
         .add_service(reflection);
     tokio::spawn(crate::compliance::schedule::run(

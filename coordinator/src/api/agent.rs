@@ -248,7 +248,24 @@ impl AgentService for AgentApi {
         };
         // The queue is empty at this point, so this cannot fail for lack of room.
         handle.try_send(welcome);
-        tokio::spawn(serve_session(state, cert_id, handle, inbound, interval));
+        for f in &hello.faults {
+            warn!(agent = %cert_id, fault = %f.fault_id, state = %f.state, detail = %f.detail, "fault reported at session start");
+            if let Err(err) = state
+                .store
+                .upsert_fault(&cert_id, &info.hostname, f, "")
+                .await
+            {
+                warn!(%err, agent = %cert_id, "could not record a fault");
+            }
+        }
+        tokio::spawn(serve_session(
+            state,
+            cert_id,
+            info.hostname,
+            handle,
+            inbound,
+            interval,
+        ));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }
@@ -271,6 +288,7 @@ fn host_info(hello: &Hello, address: String) -> HostInfo {
 async fn serve_session(
     state: Arc<AppState>,
     agent_id: String,
+    hostname: String,
     handle: SessionHandle,
     mut inbound: Streaming<AgentMessage>,
     interval: Duration,
@@ -298,6 +316,12 @@ async fn serve_session(
                 Some(agent_message::Body::Result(result)) => {
                     if !handle.complete(result) {
                         debug!(agent = %agent_id, "result for a command nobody waits for (late or duplicate)");
+                    }
+                }
+                Some(agent_message::Body::Fault(f)) => {
+                    info!(agent = %agent_id, fault = %f.fault_id, state = %f.state, by = %f.reverted_by, "fault state changed");
+                    if let Err(err) = state.store.upsert_fault(&agent_id, &hostname, &f, "").await {
+                        warn!(%err, agent = %agent_id, "could not record a fault");
                     }
                 }
                 Some(agent_message::Body::Hello(_)) | None => {

@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod audit;
 pub mod auth;
+pub mod chaos;
 pub mod compliance;
 pub mod fleet;
 pub mod tokens;

@@ -2,6 +2,7 @@
 //! any other (they find the coordinator from --coordinator / RAMPART_ADDR, their token from
 //! --token / RAMPART_TOKEN and the CA from --ca / RAMPART_CA).
 
+mod chaos;
 mod compliance;
 mod dev;
 mod output;
@@ -18,6 +19,7 @@ use rampart_common::logging::{self, LogFormat};
 use rampart_common::time::format_ms;
 use rampart_common::{labels, tls};
 use rampart_proto::v1::audit_service_client::AuditServiceClient;
+use rampart_proto::v1::chaos_service_client::ChaosServiceClient;
 use rampart_proto::v1::compliance_service_client::ComplianceServiceClient;
 use rampart_proto::v1::fleet_service_client::FleetServiceClient;
 use rampart_proto::v1::token_service_client::TokenServiceClient;
@@ -145,6 +147,15 @@ pub enum Command {
     },
     /// Show which operator token is in use and its role.
     Whoami,
+    /// Fault injection: inject, list, revert. Needs the operator role (ls: viewer).
+    #[command(subcommand)]
+    Fault(chaos::FaultCommand),
+    /// The emergency stop: every agent reverts every fault now; one confirmation per agent.
+    /// Exits 1 if an agent did not confirm. Needs the operator role.
+    Stop {
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: Output,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -321,6 +332,7 @@ fn precheck(command: &Command) -> anyhow::Result<()> {
             labels::Selector::parse(selector).map_err(usage)?;
         }
         Command::Sweep(args) => args.check()?,
+        Command::Fault(chaos::FaultCommand::Inject(args)) => args.check()?,
         Command::Remediate(args) => args.check()?,
         _ => {}
     }
@@ -385,6 +397,10 @@ impl Client {
 
     pub fn compliance(&self) -> ComplianceServiceClient<Authed> {
         ComplianceServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+
+    pub fn chaos(&self) -> ChaosServiceClient<Authed> {
+        ChaosServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
     }
 
     pub fn audit(&self) -> AuditServiceClient<Authed> {
@@ -561,6 +577,8 @@ async fn operator(client: Client, remote: &Remote, command: Command) -> anyhow::
         }
         Command::Agents(cmd) => agents(client, cmd).await,
         Command::Sweep(args) => sweep::run(client, args).await,
+        Command::Fault(cmd) => chaos::fault(client, cmd).await,
+        Command::Stop { output } => chaos::stop(client, output).await,
         Command::Remediate(args) => remediate::run(client, args).await,
         Command::Compliance(cmd) => compliance::run(client, cmd).await,
         Command::Schedule(cmd) => compliance::schedule(client, cmd).await,

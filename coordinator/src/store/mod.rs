@@ -2,8 +2,10 @@
 //! `coordinator/migrations`). The only place in Rampart with SQL. It stores records; it does not
 //! decide policy (who may do what, when an agent is offline): callers do.
 
+mod faults;
 mod remediation;
 
+pub use faults::FaultRecord;
 pub use remediation::{RemediationHostRecord, RemediationRunRecord, SweepRecord};
 
 use std::path::{Path, PathBuf};

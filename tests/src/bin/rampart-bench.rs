@@ -269,6 +269,11 @@ fn fleet(agents: usize, window: Duration, repeats: usize) -> anyhow::Result<()> 
                 state_dir: h.dir.path().join("simulated-agents"),
                 enabled: false,
             },
+            faults: rampart_agent::faults::Faults::new(
+                rampart_agent::faults::FaultPolicy::default(),
+                &h.dir.path().join("simulated-agents"),
+                Vec::new(),
+            ),
         };
         runtime.spawn(session::run(e, config, cancel.clone()));
     }
