@@ -142,3 +142,44 @@ impl Drop for Network {
         let _ = ip(&["link", "del", &self.bridge]);
     }
 }
+
+/// Runs `f` on a thread that has entered network namespace `netns`: sockets it opens live there.
+pub fn run_in<T: Send + 'static>(netns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let path = format!("/var/run/netns/{netns}");
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
+        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
+            .unwrap_or_else(|e| panic!("setns {path}: {e}"));
+        f()
+    })
+    .join()
+    .expect("thread in the namespace panicked")
+}
+
+/// Starts a thread in `netns` running `f` (e.g. a server); returns at once.
+pub fn spawn_in(netns: &str, f: impl FnOnce() + Send + 'static) {
+    let path = format!("/var/run/netns/{netns}");
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
+        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
+            .unwrap_or_else(|e| panic!("setns {path}: {e}"));
+        f()
+    });
+}
+
+/// A host's nftables ruleset and qdiscs, as text, to compare before and after a test.
+pub fn network_state(netns: &str) -> String {
+    let out = |args: &[&str]| {
+        let o = std::process::Command::new("ip")
+            .args(["netns", "exec", netns])
+            .args(args)
+            .output()
+            .expect("ip netns exec");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    format!(
+        "{}\n{}",
+        out(&["nft", "list", "ruleset"]),
+        out(&["tc", "qdisc", "show"])
+    )
+}
