@@ -506,7 +506,8 @@ fn faults_are_reverted_when_the_agent_dies_the_coordinator_is_gone_or_everything
     assert_eq!(active, serde_json::json!([]));
     let audit = h.rampart_ok(&["audit", "ls", "-o", "json"]);
     assert!(
-        audit.contains("ChaosService/InjectFault") && audit.contains("ChaosService/EmergencyStop")
+        audit.contains("ChaosService/InjectFault") && audit.contains("ChaosService/EmergencyStop"),
+        "{audit}"
     );
 
     // recover --all works with no coordinator and no running agent.

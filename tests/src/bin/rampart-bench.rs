@@ -45,6 +45,19 @@ enum Bench {
         #[arg(long, default_value_t = 200)]
         repeats: usize,
     },
+    /// Command → fault active latency for nftables faults: one real agent in a namespace host,
+    /// partition faults injected and reverted through the coordinator (needs root, ip, nft).
+    FaultLatency {
+        #[arg(long, default_value_t = 200)]
+        repeats: usize,
+    },
+    /// CPU fault accuracy (1 worker at 50 %) beside `stress-ng --cpu 1 --cpu-load 50`, in turns.
+    CpuAccuracy {
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        window: Duration,
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+    },
     /// Coordinator with N simulated agents: memory and CPU.
     Fleet {
         #[arg(long, default_value_t = 1000)]
@@ -320,6 +333,22 @@ fn fleet(agents: usize, window: Duration, repeats: usize) -> anyhow::Result<()> 
             report["summary"]
         );
     }
+    // The emergency stop: every simulated agent must confirm.
+    let mut stops = Vec::new();
+    for _ in 0..repeats {
+        let start = Instant::now();
+        let out = h.rampart(&["stop", "-o", "json"]);
+        stops.push(start.elapsed().as_secs_f64());
+        let answers: serde_json::Value = serde_json::from_slice(&out.stdout).context("stop JSON")?;
+        let confirmed = answers
+            .as_array()
+            .map(|a| a.iter().filter(|x| x["error"] == "").count())
+            .unwrap_or(0);
+        println!(
+            "emergency stop: {:.3} s, {confirmed}/{agents} confirmed",
+            stops.last().unwrap_or(&0.0)
+        );
+    }
     cancel.cancel();
     runtime.shutdown_timeout(Duration::from_secs(5));
     let rss = median(rss);
@@ -344,6 +373,10 @@ fn fleet(agents: usize, window: Duration, repeats: usize) -> anyhow::Result<()> 
     println!(
         "  sweep end to end  {:.2} s for {agents} hosts (linux-baseline; `rampart sweep -o json`, CLI included)",
         median(sweeps)
+    );
+    println!(
+        "  emergency stop    {:.3} s to the last of {agents} confirmations (`rampart stop`, CLI included)",
+        median(stops)
     );
     Ok(())
 }
@@ -415,8 +448,139 @@ fn evaluate(repeats: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v.get(i).copied().unwrap_or(f64::NAN)
+}
+
+/// Injects and reverts a partition `repeats` times; the agent's answer time as the coordinator
+/// measures it (command sent → `active` back, nft applied and checked), and the operator's
+/// round trip (CLI included).
+fn fault_latency(repeats: usize) -> anyhow::Result<()> {
+    let h = Harness::start_with_hosts(1).context("needs root and iproute2")?;
+    let host = h.network.as_ref().context("network")?.hosts[0].clone();
+    let token = h.join_token(&[], 1, "10m");
+    let a = h.enroll_ok("agent", Some(&host.netns), &token, &[]);
+    h.run_agent("agent", &a, &[]);
+    h.wait_online(&[&a.id]);
+    let mut agent_ms = Vec::new();
+    let mut cli_ms = Vec::new();
+    for i in 0..repeats {
+        let start = Instant::now();
+        let out = h.rampart(&[
+            "fault", "inject", "--kind", "network-partition", "--port", "9", "--duration", "1m", "-o", "json",
+        ]);
+        cli_ms.push(start.elapsed().as_secs_f64() * 1000.0);
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).context("inject JSON")?;
+        let f = &r[0]["faults"][0];
+        if f["state"] != "active" {
+            bail!("repeat {i}: {r}");
+        }
+        agent_ms.push(r[0]["latency_micros"].as_f64().unwrap_or(f64::NAN) / 1000.0);
+        h.rampart_ok(&["fault", "revert", f["fault_id"].as_str().unwrap_or_default()]);
+    }
+    println!("network-partition, command → active (median of {repeats}):");
+    println!(
+        "  coordinator → agent → coordinator  p50 {:.2} ms, p99 {:.2} ms",
+        percentile(agent_ms.clone(), 0.5),
+        percentile(agent_ms, 0.99)
+    );
+    println!(
+        "  `rampart fault inject` end to end  p50 {:.1} ms, p99 {:.1} ms (CLI start and TLS included)",
+        percentile(cli_ms.clone(), 0.5),
+        percentile(cli_ms, 0.99)
+    );
+    Ok(())
+}
+
+/// CPU seconds of this process, ended threads included (user + system).
+fn self_cpu() -> f64 {
+    rusage_cpu(nix::sys::resource::UsageWho::RUSAGE_SELF)
+}
+
+fn rusage_cpu(who: nix::sys::resource::UsageWho) -> f64 {
+    nix::sys::resource::getrusage(who)
+        .map(|u| {
+            let t = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6;
+            t(u.user_time()) + t(u.system_time())
+        })
+        .unwrap_or(f64::NAN)
+}
+
+/// The CPU fault at 50 % and stress-ng at 50 %, in turns, each measured as CPU seconds used per
+/// wall second.
+fn cpu_accuracy(window: Duration, repeats: usize) -> anyhow::Result<()> {
+    use rampart_agent::faults::{FaultPolicy, Faults};
+    use rampart_proto::v1::{CpuFault, FaultSpec, InjectFault, fault_spec};
+    let dir = tempfile::tempdir()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let faults = Faults::new(FaultPolicy::default(), dir.path(), Vec::new());
+    let stress = which("stress-ng");
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for i in 0..repeats {
+        let (c0, t0) = (self_cpu(), Instant::now());
+        let st = runtime.block_on(faults.inject(InjectFault {
+            fault_id: format!("bench-{i}"),
+            spec: Some(FaultSpec {
+                kind: Some(fault_spec::Kind::Cpu(CpuFault { workers: 1, load_percent: 50, cpus: vec![] })),
+            }),
+            duration_ms: window.as_millis() as u32 + 60_000,
+        }));
+        if st.state != "active" {
+            bail!("{st:?}");
+        }
+        std::thread::sleep(window);
+        let used = (self_cpu() - c0) / t0.elapsed().as_secs_f64() * 100.0;
+        runtime.block_on(faults.revert(&format!("bench-{i}"), "request"));
+        ours.push(used);
+        if let Some(stress) = &stress {
+            let before = children_cpu();
+            let t0 = Instant::now();
+            let status = std::process::Command::new(stress)
+                .args(["--cpu", "1", "--cpu-load", "50", "--timeout"])
+                .arg(format!("{}s", window.as_secs()))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()?;
+            if !status.success() {
+                bail!("stress-ng failed: {status}");
+            }
+            theirs.push((children_cpu() - before) / t0.elapsed().as_secs_f64() * 100.0);
+        }
+        println!(
+            "repeat {}: rampart cpu fault {:.1} %{}",
+            i + 1,
+            ours.last().unwrap_or(&f64::NAN),
+            theirs.last().map(|t| format!(", stress-ng {t:.1} %")).unwrap_or_default()
+        );
+    }
+    println!("CPU load asked: 50 % of one core (median of {repeats} x {window:?}):");
+    println!("  rampart cpu fault  {:.1} %", median(ours));
+    match stress {
+        Some(_) => println!("  stress-ng          {:.1} %", median(theirs)),
+        None => println!("  stress-ng          not installed (apt install stress-ng)"),
+    }
+    Ok(())
+}
+
+fn which(tool: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(tool))
+        .find(|p| p.is_file())
+}
+
+/// CPU seconds used by this process's waited-for children.
+fn children_cpu() -> f64 {
+    rusage_cpu(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+}
+
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Bench::FaultLatency { repeats } => fault_latency(repeats),
+        Bench::CpuAccuracy { window, repeats } => cpu_accuracy(window, repeats),
         Bench::AgentIdle { window, repeats } => agent_idle(window, repeats),
         Bench::Fleet {
             agents,
