@@ -53,7 +53,9 @@ fn kernel_has_module(name: &str, kernel: &str) -> bool {
 }
 
 /// Capabilities: `nftables` and `tc` when their tools are installed, `netem` when the kernel has
-/// the netem qdisc (loaded or loadable).
+/// the netem qdisc (loaded or loadable), and which latency path network-latency faults take:
+/// `latency-netem` (any traffic on an interface) or `latency-tcp-proxy` (TCP to named ports, when
+/// there is no netem but nftables can redirect).
 pub fn capabilities(kernel: &str) -> Vec<String> {
     let mut caps = Vec::new();
     if on_path("nft") {
@@ -64,6 +66,12 @@ pub fn capabilities(kernel: &str) -> Vec<String> {
     }
     if kernel_has_module("sch_netem", kernel) {
         caps.push("netem".to_string());
+    }
+    let has = |c: &str| caps.iter().any(|x| x == c);
+    if has("netem") && has("tc") {
+        caps.push("latency-netem".to_string());
+    } else if has("nftables") {
+        caps.push("latency-tcp-proxy".to_string());
     }
     caps
 }

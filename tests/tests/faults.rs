@@ -554,3 +554,170 @@ fn faults_are_reverted_when_the_agent_dies_the_coordinator_is_gone_or_everything
     let _ = sleeper.kill();
     let _ = sleeper.wait();
 }
+
+/// Host faults through the real agent, measured from outside its process: CPU time, resident
+/// memory, free space, a killed process, and a pause undone when the agent is told to stop.
+#[test]
+fn host_faults_are_measured_from_outside_and_undone_at_agent_shutdown() {
+    let h = Harness::start();
+    let token = h.join_token(&[], 1, "10m");
+    let a = h.enroll_ok("agent", None, &token, &[]);
+    h.run_agent("agent", &a, &[]);
+    h.wait_online(&[&a.id]);
+    let pid = h.with_proc("agent", |p| p.pid().as_raw());
+    let status_kib = |field: &str| -> u64 {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap()
+            .lines()
+            .find(|l| l.starts_with(field))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            .unwrap()
+    };
+    let cpu_seconds = || -> f64 {
+        let u = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let f: Vec<&str> = u.rsplit_once(')').unwrap().1.split_whitespace().collect();
+        let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+        ticks as f64 / 100.0
+    };
+
+    // CPU: one worker at 40 % for 3 s.
+    let (c0, t0) = (cpu_seconds(), Instant::now());
+    ids(&h.rampart_ok(&[
+        "fault",
+        "inject",
+        "--kind",
+        "cpu",
+        "--load",
+        "40",
+        "--duration",
+        "3s",
+    ]));
+    std::thread::sleep(Duration::from_millis(2500));
+    let share = (cpu_seconds() - c0) / t0.elapsed().as_secs_f64();
+    assert!(
+        (0.28..=0.55).contains(&share),
+        "40 % asked, the agent used {:.0} %",
+        share * 100.0
+    );
+
+    // Memory: resident memory grows by the amount, and comes back down.
+    let rss0 = status_kib("VmRSS:");
+    let mem = ids(&h.rampart_ok(&[
+        "fault",
+        "inject",
+        "--kind",
+        "memory",
+        "--bytes",
+        "128MiB",
+        "--duration",
+        "5m",
+    ]))
+    .remove(0);
+    eventually(
+        WAIT,
+        "the agent's resident memory to grow by 128 MiB",
+        || {
+            let grown = status_kib("VmRSS:").saturating_sub(rss0);
+            if grown >= 120 * 1024 {
+                Ok(())
+            } else {
+                Err(format!("+{grown} KiB"))
+            }
+        },
+    );
+    h.rampart_ok(&["fault", "revert", &mem]);
+    eventually(WAIT, "the memory to be released", || {
+        let grown = status_kib("VmRSS:").saturating_sub(rss0);
+        if grown < 32 * 1024 {
+            Ok(())
+        } else {
+            Err(format!("+{grown} KiB"))
+        }
+    });
+
+    // Disk fill: free space drops by the amount, then returns.
+    let dir = h.dir.path().join("fill");
+    std::fs::create_dir_all(&dir).unwrap();
+    let free = || {
+        let s = nix::sys::statvfs::statvfs(&dir).unwrap();
+        s.blocks_available() as u64 * s.fragment_size() as u64
+    };
+    let before = free();
+    let fill = ids(&h.rampart_ok(&[
+        "fault",
+        "inject",
+        "--kind",
+        "disk-fill",
+        "--path",
+        dir.to_str().unwrap(),
+        "--bytes",
+        "96MiB",
+        "--duration",
+        "5m",
+    ]))
+    .remove(0);
+    assert!(
+        before.saturating_sub(free()) >= 90 << 20,
+        "{before} → {}",
+        free()
+    );
+    h.rampart_ok(&["fault", "revert", &fill]);
+    assert!(before.saturating_sub(free()) < 16 << 20, "space returned");
+
+    // Kill: the target pid is gone.
+    let mut victim = std::process::Command::new("sleep")
+        .arg("600")
+        .spawn()
+        .unwrap();
+    let victim_pid = victim.id().to_string();
+    ids(&h.rampart_ok(&[
+        "fault",
+        "inject",
+        "--kind",
+        "process-kill",
+        "--pid",
+        &victim_pid,
+        "--duration",
+        "10s",
+    ]));
+    let status = victim.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(9), "SIGKILL by default");
+
+    // A pause is undone when the agent shuts down.
+    let mut paused = std::process::Command::new("sleep")
+        .arg("600")
+        .spawn()
+        .unwrap();
+    let paused_pid = paused.id();
+    ids(&h.rampart_ok(&[
+        "fault",
+        "inject",
+        "--kind",
+        "process-pause",
+        "--pid",
+        &paused_pid.to_string(),
+        "--duration",
+        "5m",
+    ]));
+    let state = || {
+        std::fs::read_to_string(format!("/proc/{paused_pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit_once(')')
+                    .and_then(|(_, t)| t.trim_start().chars().next())
+            })
+    };
+    assert_eq!(state(), Some('T'));
+    h.with_proc("agent", |p| {
+        p.signal(nix::sys::signal::Signal::SIGTERM);
+        assert!(p.wait_exit(WAIT).success());
+    });
+    assert_ne!(state(), Some('T'), "continued before the agent exited");
+    assert!(
+        std::fs::read_dir(a.state_dir.join("faults")).map_or(true, |mut d| d.next().is_none()),
+        "the journal is empty after a clean shutdown"
+    );
+    let _ = paused.kill();
+    let _ = paused.wait();
+}

@@ -586,17 +586,21 @@ impl Store {
             .bind(i64::from(host.eval_micros))
             .execute(&mut *tx)
             .await?;
-        for r in results {
-            sqlx::query("INSERT INTO sweep_results (sweep_id, agent_id, rule, status, severity, evidence, micros) VALUES (?, ?, ?, ?, ?, ?, ?)")
-                .bind(sweep_id)
-                .bind(&host.agent_id)
-                .bind(&r.rule)
-                .bind(&r.status)
-                .bind(&r.severity)
-                .bind(&r.evidence)
-                .bind(r.micros as i64)
-                .execute(&mut *tx)
-                .await?;
+        // One statement per 100 results (7 parameters each stays far below SQLite's limit).
+        for chunk in results.chunks(100) {
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO sweep_results (sweep_id, agent_id, rule, status, severity, evidence, micros) ",
+            );
+            q.push_values(chunk, |mut row, r| {
+                row.push_bind(sweep_id)
+                    .push_bind(&host.agent_id)
+                    .push_bind(&r.rule)
+                    .push_bind(&r.status)
+                    .push_bind(&r.severity)
+                    .push_bind(&r.evidence)
+                    .push_bind(r.micros as i64);
+            });
+            q.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -339,7 +339,8 @@ fn fleet(agents: usize, window: Duration, repeats: usize) -> anyhow::Result<()> 
         let start = Instant::now();
         let out = h.rampart(&["stop", "-o", "json"]);
         stops.push(start.elapsed().as_secs_f64());
-        let answers: serde_json::Value = serde_json::from_slice(&out.stdout).context("stop JSON")?;
+        let answers: serde_json::Value =
+            serde_json::from_slice(&out.stdout).context("stop JSON")?;
         let confirmed = answers
             .as_array()
             .map(|a| a.iter().filter(|x| x["error"] == "").count())
@@ -469,7 +470,16 @@ fn fault_latency(repeats: usize) -> anyhow::Result<()> {
     for i in 0..repeats {
         let start = Instant::now();
         let out = h.rampart(&[
-            "fault", "inject", "--kind", "network-partition", "--port", "9", "--duration", "1m", "-o", "json",
+            "fault",
+            "inject",
+            "--kind",
+            "network-partition",
+            "--port",
+            "9",
+            "--duration",
+            "1m",
+            "-o",
+            "json",
         ]);
         cli_ms.push(start.elapsed().as_secs_f64() * 1000.0);
         let r: serde_json::Value = serde_json::from_slice(&out.stdout).context("inject JSON")?;
@@ -478,7 +488,11 @@ fn fault_latency(repeats: usize) -> anyhow::Result<()> {
             bail!("repeat {i}: {r}");
         }
         agent_ms.push(r[0]["latency_micros"].as_f64().unwrap_or(f64::NAN) / 1000.0);
-        h.rampart_ok(&["fault", "revert", f["fault_id"].as_str().unwrap_or_default()]);
+        h.rampart_ok(&[
+            "fault",
+            "revert",
+            f["fault_id"].as_str().unwrap_or_default(),
+        ]);
     }
     println!("network-partition, command → active (median of {repeats}):");
     println!(
@@ -514,7 +528,9 @@ fn cpu_accuracy(window: Duration, repeats: usize) -> anyhow::Result<()> {
     use rampart_agent::faults::{FaultPolicy, Faults};
     use rampart_proto::v1::{CpuFault, FaultSpec, InjectFault, fault_spec};
     let dir = tempfile::tempdir()?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let faults = Faults::new(FaultPolicy::default(), dir.path(), Vec::new());
     let stress = which("stress-ng");
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
@@ -523,7 +539,11 @@ fn cpu_accuracy(window: Duration, repeats: usize) -> anyhow::Result<()> {
         let st = runtime.block_on(faults.inject(InjectFault {
             fault_id: format!("bench-{i}"),
             spec: Some(FaultSpec {
-                kind: Some(fault_spec::Kind::Cpu(CpuFault { workers: 1, load_percent: 50, cpus: vec![] })),
+                kind: Some(fault_spec::Kind::Cpu(CpuFault {
+                    workers: 1,
+                    load_percent: 50,
+                    cpus: vec![],
+                })),
             }),
             duration_ms: window.as_millis() as u32 + 60_000,
         }));
@@ -552,7 +572,10 @@ fn cpu_accuracy(window: Duration, repeats: usize) -> anyhow::Result<()> {
             "repeat {}: rampart cpu fault {:.1} %{}",
             i + 1,
             ours.last().unwrap_or(&f64::NAN),
-            theirs.last().map(|t| format!(", stress-ng {t:.1} %")).unwrap_or_default()
+            theirs
+                .last()
+                .map(|t| format!(", stress-ng {t:.1} %"))
+                .unwrap_or_default()
         );
     }
     println!("CPU load asked: 50 % of one core (median of {repeats} x {window:?}):");
