@@ -198,15 +198,15 @@ pub fn apply(script: &str, chains: &[String]) -> Result<(), String> {
 pub fn remove_chains(chains: &[String]) -> Result<String, String> {
     let mut problems = Vec::new();
     for c in chains {
-        if list_chain(c) {
-            if let Err(e) = nft(&format!("delete chain inet {TABLE} {c}\n")) {
-                // A chain still referenced or holding rules: flush, then delete.
-                let retry = nft(&format!(
-                    "flush chain inet {TABLE} {c}\ndelete chain inet {TABLE} {c}\n"
-                ));
-                if retry.is_err() {
-                    problems.push(format!("cannot delete chain {c}: {e}"));
-                }
+        if list_chain(c)
+            && let Err(e) = nft(&format!("delete chain inet {TABLE} {c}\n"))
+        {
+            // A chain still referenced or holding rules: flush, then delete.
+            let retry = nft(&format!(
+                "flush chain inet {TABLE} {c}\ndelete chain inet {TABLE} {c}\n"
+            ));
+            if retry.is_err() {
+                problems.push(format!("cannot delete chain {c}: {e}"));
             }
         }
         if list_chain(c) {

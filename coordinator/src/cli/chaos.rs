@@ -18,7 +18,7 @@ use super::{Client, Output, rpc, usage};
 pub enum FaultCommand {
     /// Inject a fault on every selected online agent (each gets its own fault id, printed on
     /// stdout). Each agent checks it against its own policy first.
-    Inject(InjectArgs),
+    Inject(Box<InjectArgs>),
     /// Faults as the agents last reported them.
     Ls {
         /// Only active faults.

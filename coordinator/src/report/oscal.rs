@@ -26,8 +26,7 @@ pub fn control_id(nist: &str) -> String {
     nist.trim()
         .to_ascii_lowercase()
         .replace('(', ".")
-        .replace(')', "")
-        .replace(' ', "")
+        .replace([')', ' '], "")
 }
 
 fn prop(name: &str, value: &str) -> Value {
