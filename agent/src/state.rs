@@ -68,20 +68,25 @@ fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -
 }
 
 fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), StateError> {
+    write_durably(path, contents, mode).map_err(io("write", path))
+}
+
+/// Writes beside, fsyncs, renames over `path`, then fsyncs the folder: a crash leaves either the
+/// old file or the new one, never half of one (keys, the fault journal, remediation backups).
+pub(crate) fn write_durably(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    // Write beside, fsync, rename: a crash never leaves half a key.
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(mode)
-        .open(&tmp)
-        .map_err(io("write", &tmp))?;
-    f.write_all(contents).map_err(io("write", &tmp))?;
-    f.sync_all().map_err(io("sync", &tmp))?;
-    std::fs::rename(&tmp, path).map_err(io("rename", path))
+        .open(&tmp)?;
+    f.write_all(contents)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(path.parent().unwrap_or(Path::new(".")))?.sync_all()
 }
 
 impl StateDir {

@@ -145,6 +145,16 @@ impl Drop for Network {
 
 /// Runs `f` on a thread that has entered network namespace `netns`: sockets it opens live there.
 pub fn run_in<T: Send + 'static>(netns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    spawn_in(netns, f)
+        .join()
+        .expect("thread in the namespace panicked")
+}
+
+/// Starts a thread in `netns` running `f` (e.g. a server), and returns its handle at once.
+pub fn spawn_in<T: Send + 'static>(
+    netns: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
     let path = format!("/var/run/netns/{netns}");
     std::thread::spawn(move || {
         let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
@@ -152,19 +162,6 @@ pub fn run_in<T: Send + 'static>(netns: &str, f: impl FnOnce() -> T + Send + 'st
             .unwrap_or_else(|e| panic!("setns {path}: {e}"));
         f()
     })
-    .join()
-    .expect("thread in the namespace panicked")
-}
-
-/// Starts a thread in `netns` running `f` (e.g. a server); returns at once.
-pub fn spawn_in(netns: &str, f: impl FnOnce() + Send + 'static) {
-    let path = format!("/var/run/netns/{netns}");
-    std::thread::spawn(move || {
-        let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
-        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
-            .unwrap_or_else(|e| panic!("setns {path}: {e}"));
-        f()
-    });
 }
 
 /// A host's nftables ruleset and qdiscs, as text, to compare before and after a test.

@@ -2,7 +2,6 @@
 //! the fault is applied and removed only once its revert was verified. Whatever it still lists at
 //! start-up is reverted before the agent does anything else.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -49,15 +48,6 @@ pub struct Journal {
     dir: PathBuf,
 }
 
-fn sync_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    std::fs::File::open(path.parent().unwrap_or(Path::new(".")))?.sync_all()
-}
-
 impl Journal {
     pub fn new(state_dir: &Path) -> Self {
         Self {
@@ -78,7 +68,7 @@ impl Journal {
             )
         })?;
         let bytes = serde_json::to_vec_pretty(r).expect("record serialises");
-        sync_write(&self.path(&r.fault_id), &bytes)
+        crate::state::write_durably(&self.path(&r.fault_id), &bytes, 0o600)
             .map_err(|e| format!("cannot write the fault journal: {e}"))
     }
 

@@ -52,18 +52,28 @@ impl Drop for Child {
     }
 }
 
-fn process_cpu() -> Duration {
-    let u = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF).unwrap();
-    let t =
-        |tv: nix::sys::time::TimeVal| Duration::new(tv.tv_sec() as u64, tv.tv_usec() as u32 * 1000);
-    t(u.user_time()) + t(u.system_time())
+/// CPU time of this process's threads whose name starts with `prefix` (scheduler nanoseconds):
+/// other tests run in this process too.
+fn worker_cpu(prefix: &str) -> Duration {
+    let mut ns = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.starts_with(prefix) {
+            let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+            ns += stat
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+        }
+    }
+    Duration::from_nanos(ns)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cpu_fault_holds_its_measured_share_and_ends_by_itself() {
     let dir = tempfile::tempdir().unwrap();
     let f = faults(dir.path(), FaultPolicy::default());
-    let before = process_cpu();
     let started = std::time::Instant::now();
     let st = f
         .inject(inject(
@@ -81,14 +91,16 @@ async fn a_cpu_fault_holds_its_measured_share_and_ends_by_itself() {
         dir.path().join("faults/cpu-1.json").exists(),
         "journaled while active"
     );
+    // The worker thread's own CPU time, 1.2 s in.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let used = worker_cpu("rampart-cpu");
+    let wall = started.elapsed();
     // Ended by its own timer: reverted, journal entry gone.
     let mut events = f.take_events();
     let ended = tokio::time::timeout(Duration::from_secs(5), events.recv())
         .await
         .unwrap()
         .unwrap();
-    let wall = started.elapsed();
-    let used = process_cpu() - before;
     assert_eq!(
         (ended.state.as_str(), ended.reverted_by.as_str()),
         ("reverted", "duration")
@@ -247,7 +259,11 @@ async fn protected_processes_are_never_signalled() {
         ))
         .await;
     assert!(st.detail.contains("protected"), "{st:?}");
-    assert_eq!(child.state(), 'S', "still sleeping");
+    assert!(
+        matches!(child.state(), 'S' | 'R'),
+        "untouched: {}",
+        child.state()
+    );
 }
 
 #[tokio::test]

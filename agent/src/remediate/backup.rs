@@ -59,16 +59,9 @@ pub struct Manifest {
     dir: PathBuf,
 }
 
+/// Backups may hold copies of secrets (sshd_config, shadow): owner-only.
 fn sync_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
+    crate::state::write_durably(path, bytes, 0o600)
 }
 
 fn run_command(argv: &[String]) -> Result<(), String> {

@@ -443,17 +443,10 @@ impl ComplianceService for ComplianceApi {
                 tokio::spawn(async move {
                     let host_tx = tx.clone();
                     let outcome = remediate::run(&state.store, &state.fleet, &plan, agents, |h| {
-                        let _ = host_tx.try_send(remediate_event(remediate_event::Event::Host(
-                            remediate::to_event(h),
-                        )));
+                        send_host(&host_tx, h)
                     })
                     .await;
-                    let _ = tx
-                        .send(match outcome {
-                            Ok(s) => remediate_event(remediate_event::Event::Summary(s)),
-                            Err(e) => Err(store_status(e)),
-                        })
-                        .await;
+                    send_summary(&tx, outcome).await;
                 });
                 Ok(Response::new(
                     Box::pin(ReceiverStream::new(rx)) as RemediateStream
@@ -532,19 +525,10 @@ impl ComplianceService for ComplianceApi {
                         &run,
                         agents,
                         timeout,
-                        |h| {
-                            let _ = host_tx.try_send(remediate_event(
-                                remediate_event::Event::Host(remediate::to_event(h)),
-                            ));
-                        },
+                        |h| send_host(&host_tx, h),
                     )
                     .await;
-                    let _ = tx
-                        .send(match outcome {
-                            Ok(s) => remediate_event(remediate_event::Event::Summary(s)),
-                            Err(e) => Err(store_status(e)),
-                        })
-                        .await;
+                    send_summary(&tx, outcome).await;
                 });
                 Ok(Response::new(
                     Box::pin(ReceiverStream::new(rx)) as RemediateStream
@@ -566,6 +550,28 @@ fn find_pack(state: &AppState, name: &str) -> Result<Arc<Pack>, Status> {
 
 fn remediate_event(e: remediate_event::Event) -> Result<RemediateEvent, Status> {
     Ok(RemediateEvent { event: Some(e) })
+}
+
+type RemediateSender = tokio::sync::mpsc::Sender<Result<RemediateEvent, Status>>;
+
+/// Streams one host's outcome; a caller that went away does not stop the run.
+fn send_host(tx: &RemediateSender, h: &crate::store::RemediationHostRecord) {
+    let _ = tx.try_send(remediate_event(remediate_event::Event::Host(
+        remediate::to_event(h),
+    )));
+}
+
+/// Ends the stream with the summary, or the storage error that cut the run short.
+async fn send_summary(
+    tx: &RemediateSender,
+    outcome: Result<rampart_proto::v1::RemediateSummary, crate::store::StoreError>,
+) {
+    let _ = tx
+        .send(match outcome {
+            Ok(s) => remediate_event(remediate_event::Event::Summary(s)),
+            Err(e) => Err(store_status(e)),
+        })
+        .await;
 }
 
 fn check_info(c: &CheckMeta) -> CheckInfo {

@@ -193,6 +193,21 @@ pub(crate) mod fixture {
         .collect()
     }
 
+    /// A draft-07 validator that also checks formats (date-time, uri, …).
+    pub fn validator(schema: &serde_json::Value) -> jsonschema::Validator {
+        jsonschema::draft7::options()
+            .should_validate_formats(true)
+            .build(schema)
+            .unwrap()
+    }
+
+    /// Every way `doc` breaks the schema, with where.
+    pub fn schema_errors(v: &jsonschema::Validator, doc: &serde_json::Value) -> Vec<String> {
+        v.iter_errors(doc)
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect()
+    }
+
     /// Calls `f` with a report over the fixture.
     pub fn with_report<T>(f: impl FnOnce(&super::SweepReport) -> T) -> T {
         let (hosts, summary, checks) = (hosts(), summary(), checks());

@@ -167,14 +167,8 @@ mod tests {
     fn oscal_validates_against_the_assessment_results_schema() {
         let doc = super::super::fixture::with_report(oscal);
         let schema: Value = serde_json::from_str(SCHEMA).unwrap();
-        let validator = jsonschema::draft7::options()
-            .should_validate_formats(true)
-            .build(&schema)
-            .unwrap();
-        let errors: Vec<String> = validator
-            .iter_errors(&doc)
-            .map(|e| format!("{e} at {}", e.instance_path()))
-            .collect();
+        let validator = super::super::fixture::validator(&schema);
+        let errors = super::super::fixture::schema_errors(&validator, &doc);
         assert!(errors.is_empty(), "{errors:#?}");
         // The check can fail: a finding whose state is not an OSCAL state is rejected.
         let mut broken = doc.clone();

@@ -134,14 +134,8 @@ mod tests {
         let schema: Value =
             serde_json::from_str(&SCHEMA.replace(BROKEN, r#""^[a-zA-Z]{2}(-[a-zA-Z]{2})?$""#))
                 .unwrap();
-        let validator = jsonschema::draft7::options()
-            .should_validate_formats(true)
-            .build(&schema)
-            .unwrap();
-        let errors: Vec<String> = validator
-            .iter_errors(&doc)
-            .map(|e| format!("{e} at {}", e.instance_path()))
-            .collect();
+        let validator = super::super::fixture::validator(&schema);
+        let errors = super::super::fixture::schema_errors(&validator, &doc);
         assert!(errors.is_empty(), "{errors:#?}");
 
         // The schema check must be able to fail: a result without a message is invalid.
