@@ -12,6 +12,26 @@ fn main() {
             agent_args.collect::<Vec<std::ffi::OsString>>(),
         ));
     }
+    quiet_on_closed_stdout();
     let cli = rampart_coordinator::cli::Cli::parse_from(args);
     std::process::exit(rampart_coordinator::cli::run(cli));
+}
+
+/// `rampart sweep show ID -o sarif | head`: when the reader of stdout goes away, stop quietly with
+/// the status a shell expects from SIGPIPE (128 + 13) instead of a panic and a backtrace. Rust
+/// ignores SIGPIPE, so printing to a closed pipe panics in `print!`; only that panic is caught.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
