@@ -198,10 +198,6 @@ impl Faults {
         self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn lease(&self) -> Duration {
-        self.inner.policy.lease
-    }
-
     /// A session is open; network faults exclude `coordinator`.
     pub fn session_up(&self, coordinator: Vec<SocketAddr>) {
         let mut s = self.state();

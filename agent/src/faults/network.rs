@@ -225,7 +225,7 @@ pub fn remove_chains(chains: &[String]) -> Result<String, String> {
 }
 
 /// Deletes `inet rampart` if it has no chain left.
-pub fn remove_table_if_empty() {
+fn remove_table_if_empty() {
     let Ok(json) = command("nft", &["-j", "list", "table", "inet", TABLE], None) else {
         return;
     };
