@@ -200,6 +200,15 @@ pub async fn start(
         info!(dir = %dir.display(), "created a new certificate authority");
     }
     let store = Store::open(dir).await?;
+    let settled = store.settle_interrupted().await?;
+    if settled != Default::default() {
+        warn!(
+            sweeps = ?settled.sweeps,
+            remediation_runs = ?settled.remediation_runs,
+            hosts_never_reported = settled.hosts,
+            "settled work that the previous run of the coordinator did not finish"
+        );
+    }
     let went_offline = store.all_offline().await?;
     if went_offline > 0 {
         info!(
@@ -267,10 +276,15 @@ pub async fn start(
         .set_serving::<ComplianceServiceServer<ComplianceApi>>()
         .await;
     health.set_serving::<ChaosServiceServer<ChaosApi>>().await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(rampart_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    // Both reflection versions: grpcurl and newer tools speak v1, the official Python client and
+    // several GUI clients still speak only v1alpha.
+    let reflection_builder = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(rampart_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection = reflection_builder().build_v1()?;
+    let reflection_v1alpha = reflection_builder().build_v1alpha()?;
 
     macro_rules! bounded {
         ($server:ident, $api:expr) => {
@@ -294,7 +308,8 @@ pub async fn start(
         ))
         .add_service(bounded!(ChaosServiceServer, ChaosApi::new(state.clone())))
         .add_service(health_service)
-        .add_service(reflection);
+        .add_service(reflection)
+        .add_service(reflection_v1alpha);
     tokio::spawn(crate::compliance::schedule::run(
         state.store.clone(),
         state.fleet.clone(),

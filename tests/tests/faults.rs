@@ -73,6 +73,30 @@ fn throughput(netns: &str, target: SocketAddr, received: &Arc<AtomicU64>, secs: 
     bytes as f64 * 8.0 / t0.elapsed().as_secs_f64()
 }
 
+/// The share of `count` pings to `ip` lost, in %, as `ping` reports it.
+fn ping_loss(ip: std::net::Ipv4Addr, count: u32) -> f64 {
+    let out = std::process::Command::new("ping")
+        .args([
+            "-n",
+            "-q",
+            "-i",
+            "0.01",
+            "-W",
+            "1",
+            "-c",
+            &count.to_string(),
+        ])
+        .arg(ip.to_string())
+        .output()
+        .expect("ping (iputils-ping) must be installed");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let pct = text
+        .split(',')
+        .find(|f| f.contains("packet loss"))
+        .and_then(|f| f.trim().split('%').next()?.parse().ok());
+    pct.unwrap_or_else(|| panic!("no loss figure in ping's output: {text}"))
+}
+
 fn connects(addr: SocketAddr) -> bool {
     TcpStream::connect_timeout(&addr, Duration::from_millis(800)).is_ok()
 }
@@ -204,6 +228,27 @@ fn network_faults_drop_delay_and_limit_traffic_and_leave_no_trace() {
         arrived * 100.0
     );
     h.rampart_ok(&["fault", "revert", &loss[0]]);
+
+    // Loss with the default direction drops egress only, as tc netem and other chaos tools do:
+    // ping from outside sees about the asked share lost, not 1 - 0.7² = 51 %.
+    let out = h.rampart_ok(&[
+        "fault",
+        "inject",
+        "--kind",
+        "network-loss",
+        "--percent",
+        "30",
+        "--duration",
+        "5m",
+    ]);
+    let loss = ids(&out);
+    let lost = ping_loss(host.ip, 400);
+    assert!(
+        (20.0..=40.0).contains(&lost),
+        "30% loss asked, ping lost {lost}%"
+    );
+    h.rampart_ok(&["fault", "revert", &loss[0]]);
+    assert!(ping_loss(host.ip, 50) < 5.0, "nothing lost after revert");
 
     // Latency: connections from the host to port 18090 outside get 100 ms more per round trip.
     let echo_out = TcpListener::bind((gateway, 18090)).unwrap();

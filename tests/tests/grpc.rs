@@ -131,7 +131,8 @@ fn any_grpc_client_can_discover_the_services_and_their_health() {
             assert_eq!(r.status(), ServingStatus::Serving, "{service}");
         }
 
-        let mut reflection = ServerReflectionClient::new(ch);
+        // v1 (grpcurl, newer tools) and v1alpha (the official Python client, several GUIs).
+        let mut reflection = ServerReflectionClient::new(ch.clone());
         let req = ServerReflectionRequest {
             host: String::new(),
             message_request: Some(MessageRequest::ListServices(String::new())),
@@ -145,18 +146,57 @@ fn any_grpc_client_can_discover_the_services_and_their_health() {
         let Some(MessageResponse::ListServicesResponse(list)) = resp.message_response else {
             panic!("{resp:?}")
         };
-        let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-        for want in [
-            "rampart.v1.AgentService",
-            "rampart.v1.FleetService",
-            "rampart.v1.TokenService",
-            "rampart.v1.AuditService",
-            "grpc.health.v1.Health",
-        ] {
-            assert!(
-                names.iter().any(|n| n == want),
-                "{want} missing from {names:?}"
-            );
+        let v1: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+
+        use tonic_reflection::pb::v1alpha as alpha;
+        let mut reflection = alpha::server_reflection_client::ServerReflectionClient::new(ch);
+        let list = alpha::ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(alpha::server_reflection_request::MessageRequest::ListServices(
+                String::new(),
+            )),
+        };
+        let describe = alpha::ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(
+                alpha::server_reflection_request::MessageRequest::FileContainingSymbol(
+                    "rampart.v1.FleetService".into(),
+                ),
+            ),
+        };
+        let mut stream = reflection
+            .server_reflection_info(tokio_stream::iter(vec![list, describe]))
+            .await
+            .unwrap()
+            .into_inner();
+        let resp = stream.message().await.unwrap().unwrap();
+        let Some(alpha::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
+            resp.message_response
+        else {
+            panic!("{resp:?}")
+        };
+        let v1alpha: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+        let resp = stream.message().await.unwrap().unwrap();
+        let Some(alpha::server_reflection_response::MessageResponse::FileDescriptorResponse(
+            files,
+        )) = resp.message_response
+        else {
+            panic!("{resp:?}")
+        };
+        assert!(!files.file_descriptor_proto.is_empty());
+        for names in [&v1, &v1alpha] {
+            for want in [
+                "rampart.v1.AgentService",
+                "rampart.v1.FleetService",
+                "rampart.v1.TokenService",
+                "rampart.v1.AuditService",
+                "grpc.health.v1.Health",
+            ] {
+                assert!(
+                    names.iter().any(|n| n == want),
+                    "{want} missing from {names:?}"
+                );
+            }
         }
     });
 }

@@ -55,8 +55,8 @@ pub fn collect(
     Ok(paths
         .into_iter()
         .map(|path| {
-            let full = src.path(&path);
-            let Ok(md) = std::fs::symlink_metadata(&full) else {
+            let full = src.path_nofollow(&path);
+            let Ok(md) = full.and_then(std::fs::symlink_metadata) else {
                 return FileMeta {
                     path,
                     exists: false,
@@ -73,7 +73,7 @@ pub fn collect(
                 "other"
             };
             let sha256 = if md.is_file() && md.len() <= HASH_LIMIT {
-                std::fs::read(&full)
+                src.read_bytes(&path)
                     .map(|b| hex::encode(Sha256::digest(&b)))
                     .unwrap_or_default()
             } else {

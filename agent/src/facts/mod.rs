@@ -12,6 +12,7 @@ mod mounts;
 mod os;
 mod packages;
 mod processes;
+pub(crate) mod root;
 mod sockets;
 mod sshd;
 mod sysctl;
@@ -49,10 +50,36 @@ impl FactSource {
         }
     }
 
-    /// `path` (absolute, as on the host) below the root.
-    pub fn path(&self, path: impl AsRef<Path>) -> PathBuf {
-        let rel = path.as_ref().strip_prefix("/").unwrap_or(path.as_ref());
-        self.root.join(rel)
+    /// `path` (absolute, as on the host) below the root, every symbolic link on the way resolved
+    /// inside the root (an absolute link means that path under the root; see `root.rs`). The
+    /// last component is followed too. Fails on a link loop.
+    pub fn path(&self, path: impl AsRef<Path>) -> std::io::Result<PathBuf> {
+        root::resolve(&self.root, path.as_ref(), root::Last::Follow)
+    }
+
+    /// Like [`FactSource::path`], but a link in the last component is kept (for its metadata).
+    pub fn path_nofollow(&self, path: impl AsRef<Path>) -> std::io::Result<PathBuf> {
+        root::resolve(&self.root, path.as_ref(), root::Last::NoFollow)
+    }
+
+    /// Lists a directory below the root: the host paths (as on the host, not below the root) of
+    /// its entries, sorted. A missing directory is an empty list.
+    pub fn list(&self, dir: &str) -> Vec<String> {
+        let Ok(entries) = self.path(dir).and_then(std::fs::read_dir) else {
+            return Vec::new();
+        };
+        let mut out: Vec<String> = entries
+            .flatten()
+            .map(|e| {
+                format!(
+                    "{}/{}",
+                    dir.trim_end_matches('/'),
+                    e.file_name().to_string_lossy()
+                )
+            })
+            .collect();
+        out.sort();
+        out
     }
 
     /// Whether commands of the real host may be run.
@@ -60,9 +87,15 @@ impl FactSource {
         self.run_commands && self.root == Path::new("/")
     }
 
-    /// Reads a text file below the root.
+    /// Reads a text file below the root (links resolved inside it).
     pub fn read(&self, path: impl AsRef<Path>) -> std::io::Result<String> {
-        std::fs::read_to_string(self.path(path))
+        String::from_utf8(self.read_bytes(path)?)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    }
+
+    /// Reads a file below the root (links resolved inside it).
+    pub fn read_bytes(&self, path: impl AsRef<Path>) -> std::io::Result<Vec<u8>> {
+        root::read(&self.root, path.as_ref())
     }
 
     /// Reads a file that may be missing: `Ok(None)` then.
@@ -183,6 +216,81 @@ mod tests {
             r.errors
         );
         assert_eq!(r.timings.len(), 11);
+    }
+
+    #[test]
+    fn links_in_a_fixture_never_reach_the_real_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        // As when a host's filesystem is mounted into a container at /host: absolute links.
+        testing::write(
+            r,
+            "srv/accounts",
+            "alice:x:1000:1000::/home/alice:/bin/sh\n",
+        );
+        testing::symlink(r, "etc/passwd", "/srv/accounts");
+        testing::write(r, "proc/1/mounts", "tmpfs /fixture-only tmpfs rw 0 0\n");
+        testing::symlink(r, "proc/self", "/proc/1");
+        testing::symlink(
+            r,
+            "etc/group",
+            "../../../../../../../../../etc/group.fixture",
+        );
+        testing::write(r, "etc/group.fixture", "staff:x:50:alice\n");
+        testing::symlink(r, "etc/ssh", "/srv/ssh");
+        testing::write(r, "srv/ssh/sshd_config", "Include /etc/ssh/conf.d/*.conf\n");
+        testing::write(r, "srv/ssh/conf.d/a.conf", "PermitRootLogin no\n");
+        let report = collect(
+            &FactSource::fixture(r),
+            &[
+                "/etc/passwd".to_string(),
+                "/etc/ssh/sshd_config".to_string(),
+            ],
+        );
+        let names: Vec<&str> = report.accounts.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["alice"], "{:?}", report.errors);
+        assert!(report.groups.iter().all(|g| g.name == "staff"));
+        let mounts: Vec<&str> = report
+            .mounts
+            .iter()
+            .map(|m| m.mount_point.as_str())
+            .collect();
+        assert_eq!(mounts, ["/fixture-only"]);
+        let sshd = report.sshd.as_ref().unwrap();
+        assert_eq!(
+            sshd.files,
+            ["/etc/ssh/sshd_config", "/etc/ssh/conf.d/a.conf"]
+        );
+        assert_eq!(sshd.settings["permitrootlogin"], "no");
+        // File metadata: the link itself is reported, and the folder link is followed in the root.
+        assert_eq!(
+            report
+                .files
+                .iter()
+                .find(|f| f.path == "/etc/passwd")
+                .unwrap()
+                .kind,
+            "symlink"
+        );
+        let cfg = report
+            .files
+            .iter()
+            .find(|f| f.path == "/etc/ssh/sshd_config")
+            .unwrap();
+        assert!(cfg.exists && cfg.kind == "file", "{cfg:?}");
+        // A self-referencing link is an error for its collector, not the host's file.
+        let looped = tempfile::tempdir().unwrap();
+        testing::symlink(looped.path(), "etc/passwd", "/etc/passwd");
+        let report = collect(&FactSource::fixture(looped.path()), &[]);
+        assert!(report.accounts.is_empty());
+        assert!(
+            report
+                .errors
+                .iter()
+                .any(|e| e.collector == "accounts" && e.message.contains("symbolic links")),
+            "{:?}",
+            report.errors
+        );
     }
 
     #[test]

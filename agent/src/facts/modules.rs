@@ -25,17 +25,9 @@ pub fn collect(src: &FactSource) -> CollectResult<KernelModules> {
         ..Default::default()
     };
     for dir in MODPROBE_DIRS {
-        let Ok(entries) = std::fs::read_dir(src.path(dir)) else {
-            continue;
-        };
-        let mut files: Vec<_> = entries
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "conf"))
-            .collect();
-        files.sort();
-        for f in files {
-            let text = std::fs::read_to_string(&f).unwrap_or_default();
+        let files = src.list(dir);
+        for f in files.iter().filter(|f| f.ends_with(".conf")) {
+            let text = src.read(f).unwrap_or_default();
             for line in text.lines().map(str::trim).filter(|l| !l.starts_with('#')) {
                 let words: Vec<&str> = line.split_whitespace().collect();
                 match words.as_slice() {

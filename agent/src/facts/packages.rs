@@ -40,7 +40,7 @@ pub fn collect(src: &FactSource) -> CollectResult<Vec<Package>> {
         Some(text) => parse_dpkg_status(&text),
         None => Vec::new(),
     };
-    if src.commands_allowed() && src.path("/var/lib/rpm").is_dir() {
+    if src.commands_allowed() && src.path("/var/lib/rpm").is_ok_and(|p| p.is_dir()) {
         let out = std::process::Command::new("rpm")
             .args(["-qa", "--qf", "%{NAME}\t%{VERSION}-%{RELEASE}\t%{ARCH}\n"])
             .output()

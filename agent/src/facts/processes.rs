@@ -6,8 +6,7 @@ use super::{CollectResult, FactSource, io_err};
 
 /// Pids found under `proc/` of the root.
 pub fn pids(src: &FactSource) -> CollectResult<Vec<u32>> {
-    let dir = src.path("/proc");
-    let entries = match std::fs::read_dir(&dir) {
+    let entries = match src.path("/proc").and_then(std::fs::read_dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(io_err("/proc")(e)),
@@ -37,7 +36,8 @@ pub fn collect(src: &FactSource, accounts: &[Account]) -> CollectResult<Vec<Proc
         let uid: u32 = field("Uid:")
             .and_then(|u| u.split_whitespace().next()?.parse().ok())
             .unwrap_or(u32::MAX);
-        let cmdline = std::fs::read(src.path(format!("/proc/{pid}/cmdline")))
+        let cmdline = src
+            .read_bytes(format!("/proc/{pid}/cmdline"))
             .map(|b| {
                 String::from_utf8_lossy(&b)
                     .split('\0')

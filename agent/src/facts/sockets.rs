@@ -46,7 +46,10 @@ pub fn parse_table(text: &str, v6: bool, listening_state: &str) -> Vec<(String, 
 fn socket_owners(src: &FactSource, processes: &[Process]) -> HashMap<u64, (u32, String)> {
     let mut owners = HashMap::new();
     for p in processes {
-        let Ok(fds) = std::fs::read_dir(src.path(format!("/proc/{}/fd", p.pid))) else {
+        let Ok(fds) = src
+            .path(format!("/proc/{}/fd", p.pid))
+            .and_then(std::fs::read_dir)
+        else {
             continue;
         };
         for fd in fds.flatten() {

@@ -131,22 +131,34 @@ fn expand(src: &FactSource, pattern: &str) -> Vec<String> {
     } else {
         Path::new("/etc/ssh").join(pattern)
     };
-    let root = glob::Pattern::escape(&src.root.to_string_lossy());
+    // The literal folder part is resolved inside the root (links in it may be absolute); the
+    // pattern part is matched below it, and every match is read through the root again.
+    let text = absolute.to_string_lossy().into_owned();
+    let glob_at = text.find(['*', '?', '[']).unwrap_or(text.len());
+    let split = text[..glob_at].rfind('/').unwrap_or(0);
+    let (literal, pattern_part) = (&text[..split], &text[split..]);
+    let literal = if literal.is_empty() { "/" } else { literal };
+    let Ok(base) = src.path(literal) else {
+        return Vec::new();
+    };
     let full = format!(
-        "{}/{}",
-        root.trim_end_matches('/'),
-        absolute.to_string_lossy().trim_start_matches('/')
+        "{}{}",
+        glob::Pattern::escape(&base.to_string_lossy()).trim_end_matches('/'),
+        pattern_part
     );
     let mut found: Vec<String> = glob::glob(&full)
         .map(|paths| {
             paths
                 .flatten()
-                .filter(|p| p.is_file())
                 .filter_map(|p| {
-                    p.strip_prefix(&src.root)
-                        .ok()
-                        .map(|r| format!("/{}", r.display()))
+                    let rel = p.strip_prefix(&base).ok()?;
+                    Some(format!(
+                        "{}/{}",
+                        literal.trim_end_matches('/'),
+                        rel.display()
+                    ))
                 })
+                .filter(|host| src.path(host).is_ok_and(|p| p.is_file()))
                 .collect()
         })
         .unwrap_or_default();
@@ -172,7 +184,7 @@ fn sshd_t() -> Option<HashMap<String, String>> {
 }
 
 pub fn collect(src: &FactSource) -> CollectResult<SshdFacts> {
-    if !src.path(MAIN_CONFIG).exists() {
+    if !src.path(MAIN_CONFIG).is_ok_and(|p| p.exists()) {
         return Ok(SshdFacts {
             present: false,
             ..Default::default()

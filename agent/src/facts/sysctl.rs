@@ -51,7 +51,9 @@ fn walk(base: &Path, dir: &Path, out: &mut HashMap<String, String>) {
 }
 
 pub fn collect(src: &FactSource) -> CollectResult<HashMap<String, String>> {
-    let base = src.path("/proc/sys");
+    let Ok(base) = src.path("/proc/sys") else {
+        return Ok(HashMap::new());
+    };
     let mut out = HashMap::new();
     walk(&base, &base, &mut out);
     Ok(out)

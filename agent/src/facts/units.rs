@@ -18,17 +18,16 @@ const UNIT_DIRS: [&str; 4] = [
 fn from_files(src: &FactSource) -> BTreeMap<String, Unit> {
     let mut units = BTreeMap::new();
     for dir in UNIT_DIRS {
-        let Ok(entries) = std::fs::read_dir(src.path(dir)) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
+        for path in src.list(dir) {
+            let name = path.rsplit('/').next().unwrap_or_default().to_string();
             if !name.ends_with(".service") {
                 continue;
             }
-            let masked =
-                std::fs::read_link(e.path()).is_ok_and(|t| t == std::path::Path::new("/dev/null"));
-            let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+            let masked = src
+                .path_nofollow(&path)
+                .and_then(std::fs::read_link)
+                .is_ok_and(|t| t == std::path::Path::new("/dev/null"));
+            let text = src.read(&path).unwrap_or_default();
             let enabled = if masked {
                 "masked"
             } else if text.contains("[Install]") {
@@ -45,15 +44,12 @@ fn from_files(src: &FactSource) -> BTreeMap<String, Unit> {
     }
     // Links in *.wants/ directories mean enabled.
     for dir in ["/etc/systemd/system"] {
-        let Ok(entries) = std::fs::read_dir(src.path(dir)) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            if !e.file_name().to_string_lossy().ends_with(".wants") {
+        for wants in src.list(dir) {
+            if !wants.ends_with(".wants") {
                 continue;
             }
-            for link in std::fs::read_dir(e.path()).into_iter().flatten().flatten() {
-                let name = link.file_name().to_string_lossy().into_owned();
+            for link in src.list(&wants) {
+                let name = link.rsplit('/').next().unwrap_or_default().to_string();
                 let unit = units.entry(name.clone()).or_insert(Unit {
                     name,
                     enabled: String::new(),
@@ -82,7 +78,7 @@ pub fn collect(src: &FactSource) -> CollectResult<Vec<Unit>> {
     let mut units = from_files(src);
     // systemctl only knows the active state when systemd runs the host (sd_booted's test);
     // elsewhere (containers, other inits) it would cost ~300 ms to learn nothing new.
-    if src.commands_allowed() && src.path("/run/systemd/system").is_dir() {
+    if src.commands_allowed() && src.path("/run/systemd/system").is_ok_and(|p| p.is_dir()) {
         if let Some(files) = systemctl(&[
             "list-unit-files",
             "--type=service",

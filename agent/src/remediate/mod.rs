@@ -112,8 +112,10 @@ pub(crate) struct Host<'a> {
 }
 
 impl Host<'_> {
-    /// `path` (absolute, as on the host) below the fact root, refusing `..` and anything whose
-    /// folder resolves outside the root (a symbolic link pointing out of a fixture tree).
+    /// `path` (absolute, as on the host) below the fact root, refusing `..`. Links in its folders
+    /// are resolved inside the root (an absolute link means that path under the root, as
+    /// `openat2(RESOLVE_IN_ROOT)` does), so nothing outside the root is ever reached; a link in
+    /// the last component is kept as it is (actions refuse to write through links).
     fn resolve(&self, path: &str) -> Result<PathBuf, RemediateError> {
         let p = Path::new(path);
         if !p.is_absolute()
@@ -122,23 +124,7 @@ impl Host<'_> {
         {
             return Err(invalid(format!("{path:?} is not a plain absolute path")));
         }
-        let full = self.src.path(p);
-        if let Some(parent) = full.parent()
-            && let Ok(real_parent) = parent.canonicalize()
-        {
-            let root = self
-                .src
-                .root
-                .canonicalize()
-                .map_err(io(self.src.root.display()))?;
-            if !real_parent.starts_with(&root) {
-                return Err(invalid(format!(
-                    "{path} resolves outside the fact root {}",
-                    self.src.root.display()
-                )));
-            }
-        }
-        Ok(full)
+        self.src.path_nofollow(p).map_err(io(path))
     }
 
     fn read_optional(&self, path: &str) -> Result<Option<String>, RemediateError> {

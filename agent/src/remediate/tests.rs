@@ -306,18 +306,60 @@ fn forbidden_by_config_and_bad_parameters_are_refused() {
         let e = r.remediate("run-1", "r", &chmod(bad), true).unwrap_err();
         assert!(e.to_string().contains("not a plain absolute path"), "{e}");
     }
-    // A link inside the tree pointing outside it is not followed.
+    // A link inside the tree pointing outside it (absolutely, or by a `..` chain) means that path
+    // under the root: the file outside is never touched, the one inside is.
     let outside = tempfile::tempdir().unwrap();
-    std::fs::write(outside.path().join("secret"), "x").unwrap();
+    let secret = outside.path().join("secret");
+    std::fs::write(&secret, "x").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
     symlink(
         f.root.path(),
         "/etc/escape",
         outside.path().to_str().unwrap(),
     );
+    let dots = format!("../../../../../../../..{}", outside.path().display());
+    symlink(f.root.path(), "/etc/dots", &dots);
+    for (run, via) in [
+        ("run-a", "/etc/escape/secret"),
+        ("run-b", "/etc/dots/secret"),
+    ] {
+        r.remediate(run, "r", &chmod(via), true).unwrap();
+        assert_eq!(
+            std::fs::metadata(&secret).unwrap().permissions().mode() & 0o7777,
+            0o644,
+            "{via} reached the file outside the root"
+        );
+    }
+    write(
+        f.root.path(),
+        &format!("{}/secret", outside.path().display()),
+        "inside",
+    );
+    let inside = f
+        .root
+        .path()
+        .join(outside.path().strip_prefix("/").unwrap())
+        .join("secret");
+    std::fs::set_permissions(&inside, std::fs::Permissions::from_mode(0o644)).unwrap();
+    r.remediate("run-2", "r", &chmod("/etc/escape/secret"), true)
+        .unwrap();
+    assert_eq!(
+        std::fs::metadata(&inside).unwrap().permissions().mode() & 0o7777,
+        0o600
+    );
+    assert_eq!(
+        std::fs::metadata(&secret).unwrap().permissions().mode() & 0o7777,
+        0o644
+    );
+    // A link loop in a folder is an error, not a hang.
+    symlink(f.root.path(), "/etc/loop", "/etc/loop");
     let e = r
-        .remediate("run-1", "r", &chmod("/etc/escape/secret"), true)
+        .remediate("run-3", "r", &chmod("/etc/loop/x"), true)
         .unwrap_err();
-    assert!(e.to_string().contains("outside the fact root"), "{e}");
+    assert!(
+        e.to_string().to_lowercase().contains("symbolic links"),
+        "{e}"
+    );
     let e = r.remediate("run/../x", "r", &sysctl(), true).unwrap_err();
     assert!(e.to_string().contains("run id"), "{e}");
     let e = r

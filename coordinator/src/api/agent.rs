@@ -132,11 +132,7 @@ impl AgentService for AgentApi {
             enrolled_at: now_ms(),
             last_seen: 0,
         };
-        state
-            .store
-            .insert_agent(&record)
-            .await
-            .map_err(store_status)?;
+        // Fails closed: no certificate leaves without its audit entry.
         let summary = format!(
             "hostname={} peer={peer} agent={agent_id} labels={all_labels:?}",
             req.hostname
@@ -151,8 +147,16 @@ impl AgentService for AgentApi {
             )
             .await
         {
-            tracing::error!(%err, "could not write the audit entry");
+            tracing::error!(%err, "audit trail cannot be written; refusing the enrolment");
+            return Err(Status::unavailable(format!(
+                "enrolment refused: its audit entry cannot be written ({err})"
+            )));
         }
+        state
+            .store
+            .insert_agent(&record)
+            .await
+            .map_err(store_status)?;
         info!(agent = %agent_id, hostname = %req.hostname, %peer, "agent enrolled");
         Ok(Response::new(EnrollResponse {
             agent_id,

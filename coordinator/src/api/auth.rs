@@ -9,6 +9,9 @@ use tonic::metadata::MetadataMap;
 use super::{AppState, store_status};
 use crate::store::Role;
 
+/// A token's "last used" time is written at most this often (ms), not on every call.
+const LAST_USED_GRANULARITY_MS: i64 = 60_000;
+
 /// Who is calling.
 #[derive(Debug, Clone)]
 pub struct Principal {
@@ -51,7 +54,21 @@ pub async fn authenticate(state: &AppState, metadata: &MetadataMap) -> Result<Pr
         .operator_token(secret)
         .await
         .map_err(store_status)?
-        .ok_or_else(|| Status::unauthenticated("operator token is unknown or expired"))?;
+        .ok_or_else(|| Status::unauthenticated("operator token is unknown, expired or revoked"))?;
+    let now = rampart_common::time::now_ms();
+    if token
+        .last_used_at
+        .is_none_or(|at| now - at >= LAST_USED_GRANULARITY_MS)
+    {
+        // Best effort and off the caller's path: "last used" is a hint for clean-ups.
+        let store = state.store.clone();
+        let id = token.id.clone();
+        tokio::spawn(async move {
+            if let Err(err) = store.touch_operator_token(&id, now).await {
+                tracing::warn!(%err, token = %id, "could not record the token's last use");
+            }
+        });
+    }
     Ok(Principal {
         token_id: token.id,
         name: token.name,
@@ -86,8 +103,13 @@ pub async fn authorize(
     Ok(principal)
 }
 
-/// Runs a mutating call: authorise, run `body`, and write the audit entry (who, what, arguments
-/// summary, result). Refused attempts are audited too.
+/// What an audit entry written before the action says in its result column.
+pub const AUDIT_STARTED: &str = "started";
+
+/// Runs a mutating call: authorise, write a `started` audit entry (who, what, arguments summary),
+/// run `body`, then write the outcome entry. Fails closed: when the `started` entry cannot be
+/// written the action is not carried out and the caller gets UNAVAILABLE. Refused attempts are
+/// audited with one entry (the refusal).
 pub async fn audited<T, F, Fut>(
     state: &AppState,
     metadata: &MetadataMap,
@@ -100,26 +122,51 @@ where
     F: FnOnce(Principal) -> Fut,
     Fut: Future<Output = Result<T, Status>>,
 {
-    let (actor, result) = match authenticate(state, metadata).await {
-        Err(status) => ("unauthenticated caller".to_string(), Err(status)),
-        Ok(principal) => {
-            let actor = principal.actor();
-            match principal.require(need, action) {
-                Err(status) => (actor, Err(status)),
-                Ok(()) => (actor, body(principal).await),
+    let refused = |actor: String, status: Status| {
+        let arguments = &arguments;
+        async move {
+            let outcome = format!("{:?}: {}", status.code(), status.message());
+            if let Err(err) = state
+                .store
+                .append_audit(&actor, action, arguments, &outcome)
+                .await
+            {
+                tracing::error!(%err, action, "could not write the audit entry of a refused call");
             }
+            Err(status)
         }
     };
+    let principal = match authenticate(state, metadata).await {
+        Ok(p) => p,
+        Err(status) => return refused("unauthenticated caller".to_string(), status).await,
+    };
+    let actor = principal.actor();
+    if let Err(status) = principal.require(need, action) {
+        return refused(actor, status).await;
+    }
+    if let Err(err) = state
+        .store
+        .append_audit(&actor, action, &arguments, AUDIT_STARTED)
+        .await
+    {
+        tracing::error!(%err, action, "audit trail cannot be written; refusing the call");
+        return Err(Status::unavailable(format!(
+            "{action} was not carried out: its audit entry cannot be written ({err}); check the coordinator's data dir"
+        )));
+    }
+    let result = body(principal).await;
     let outcome = match &result {
         Ok(_) => "ok".to_string(),
         Err(s) => format!("{:?}: {}", s.code(), s.message()),
     };
+    // The action has happened: its outcome is written even if the caller has gone away, and a
+    // failure here leaves the `started` entry as the record that it ran.
     if let Err(err) = state
         .store
         .append_audit(&actor, action, &arguments, &outcome)
         .await
     {
-        tracing::error!(%err, action, "could not write the audit entry");
+        tracing::error!(%err, action, "could not write the outcome audit entry");
     }
     result
 }

@@ -9,13 +9,26 @@ use rampart_common::time::now_ms;
 use rampart_proto::v1::token_service_server::TokenService;
 use rampart_proto::v1::{
     CreateJoinTokenRequest, CreateJoinTokenResponse, CreateOperatorTokenRequest,
-    CreateOperatorTokenResponse, WhoAmIRequest, WhoAmIResponse,
+    CreateOperatorTokenResponse, ListOperatorTokensRequest, ListOperatorTokensResponse,
+    OperatorTokenInfo, RevokeOperatorTokenRequest, WhoAmIRequest, WhoAmIResponse,
 };
 use tonic::{Request, Response, Status};
 
-use super::auth::{audited, authenticate};
+use super::auth::{audited, authenticate, authorize};
 use super::{AppState, store_status};
-use crate::store::Role;
+use crate::store::{RevokeRefusal, Role};
+
+fn token_info(t: crate::store::OperatorTokenInfo) -> OperatorTokenInfo {
+    OperatorTokenInfo {
+        token_id: t.id,
+        name: t.name,
+        role: role_to_proto(t.role),
+        created_unix_ms: t.created_at,
+        last_used_unix_ms: t.last_used_at.unwrap_or(0),
+        expires_unix_ms: t.expires_at.unwrap_or(0),
+        revoked_unix_ms: t.revoked_at.unwrap_or(0),
+    }
+}
 
 /// Join tokens live an hour unless asked otherwise: long enough to roll out a batch of hosts.
 pub const DEFAULT_JOIN_TTL: Duration = Duration::from_secs(3600);
@@ -144,6 +157,68 @@ impl TokenService for TokenApi {
                 expires_unix_ms: expires.unwrap_or(0),
             }))
         })
+        .await
+    }
+
+    async fn list_operator_tokens(
+        &self,
+        request: Request<ListOperatorTokensRequest>,
+    ) -> Result<Response<ListOperatorTokensResponse>, Status> {
+        authorize(
+            &self.state,
+            request.metadata(),
+            Role::Admin,
+            "TokenService/ListOperatorTokens",
+        )
+        .await?;
+        let tokens = self
+            .state
+            .store
+            .operator_tokens()
+            .await
+            .map_err(store_status)?;
+        Ok(Response::new(ListOperatorTokensResponse {
+            tokens: tokens.into_iter().map(token_info).collect(),
+        }))
+    }
+
+    async fn revoke_operator_token(
+        &self,
+        request: Request<RevokeOperatorTokenRequest>,
+    ) -> Result<Response<OperatorTokenInfo>, Status> {
+        let target = request.get_ref().token.trim().to_string();
+        let state = self.state.clone();
+        audited(
+            &self.state,
+            request.metadata(),
+            Role::Admin,
+            "TokenService/RevokeOperatorToken",
+            format!("token={target:?}"),
+            |_who| async move {
+                if target.is_empty() {
+                    return Err(Status::invalid_argument("name a token by its id or name"));
+                }
+                match state
+                    .store
+                    .revoke_operator_token(&target)
+                    .await
+                    .map_err(store_status)?
+                {
+                    Ok(t) => Ok(Response::new(token_info(t))),
+                    Err(RevokeRefusal::Unknown) => Err(Status::not_found(format!(
+                        "no operator token with id or name {target:?}; `rampart admin token ls` lists them"
+                    ))),
+                    Err(RevokeRefusal::Ambiguous(ids)) => Err(Status::failed_precondition(format!(
+                        "{} live tokens are named {target:?} ({}); revoke one by its id",
+                        ids.len(),
+                        ids.join(", ")
+                    ))),
+                    Err(RevokeRefusal::LastAdmin) => Err(Status::failed_precondition(
+                        "that is the last live admin token: create another admin token first, or nobody could manage tokens any more",
+                    )),
+                }
+            },
+        )
         .await
     }
 

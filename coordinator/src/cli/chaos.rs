@@ -56,11 +56,10 @@ pub enum Kind {
     DiskFill,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum DirectionArg {
     In,
     Out,
-    #[default]
     Both,
 }
 
@@ -95,9 +94,12 @@ pub struct InjectArgs {
     /// network: TCP/UDP port (either end); repeatable. Latency without netem: destination port.
     #[arg(long = "port", help_heading = "network")]
     ports: Vec<u32>,
-    /// network: direction of the traffic.
-    #[arg(long, value_enum, default_value_t, help_heading = "network")]
-    direction: DirectionArg,
+    /// network: direction of the traffic [default: out for network-loss, as tc netem drops
+    /// egress packets, so a ping round trip loses about --percent; both for the others]. With
+    /// `both`, a loss of N % applies per direction: a round trip then fails 1-(1-N/100)² of the
+    /// time (51 % for 30).
+    #[arg(long, value_enum, help_heading = "network")]
+    direction: Option<DirectionArg>,
     /// network-loss: share of packets dropped, 1–100; disk-fill: fill the filesystem to this %.
     #[arg(long, help_heading = "network")]
     percent: Option<u32>,
@@ -225,7 +227,10 @@ impl InjectArgs {
         NetworkMatch {
             cidrs: self.cidrs.clone(),
             ports: self.ports.clone(),
-            direction: match self.direction {
+            direction: match self.direction.unwrap_or(match self.kind {
+                Kind::NetworkLoss => DirectionArg::Out,
+                _ => DirectionArg::Both,
+            }) {
                 DirectionArg::In => Direction::In,
                 DirectionArg::Out => Direction::Out,
                 DirectionArg::Both => Direction::Both,

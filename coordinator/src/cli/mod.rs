@@ -5,9 +5,11 @@
 mod chaos;
 mod compliance;
 mod dev;
+mod docs;
 mod output;
 mod remediate;
 mod sweep;
+mod tokens;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -24,9 +26,8 @@ use rampart_proto::v1::compliance_service_client::ComplianceServiceClient;
 use rampart_proto::v1::fleet_service_client::FleetServiceClient;
 use rampart_proto::v1::token_service_client::TokenServiceClient;
 use rampart_proto::v1::{
-    CollectFactsRequest, CreateJoinTokenRequest, CreateOperatorTokenRequest, GetAgentRequest,
-    ListAgentsRequest, ListAuditRequest, ListPacksRequest, PingAgentRequest, RevokeAgentRequest,
-    VerifyAuditRequest, WhoAmIRequest,
+    CollectFactsRequest, GetAgentRequest, ListAgentsRequest, ListAuditRequest, ListPacksRequest,
+    PingAgentRequest, RevokeAgentRequest, VerifyAuditRequest, WhoAmIRequest,
 };
 use tokio_util::sync::CancellationToken;
 use tonic::metadata::{Ascii, MetadataValue};
@@ -38,6 +39,7 @@ use crate::config::{DEFAULT_LISTEN, FileConfig};
 use crate::server::{self, Settings};
 use crate::store::Role;
 use output::{agent_json, agent_state, print_table};
+use tokens::{AdminCommand, TokenCommand};
 
 /// Exit status for usage and configuration errors (nothing was started).
 pub const EXIT_USAGE: i32 = 2;
@@ -147,6 +149,12 @@ pub enum Command {
     },
     /// Show which operator token is in use and its role.
     Whoami,
+    /// Print a shell completion script for `rampart` or `rampart-agent`, e.g.
+    /// `rampart completions bash > /etc/bash_completion.d/rampart`.
+    Completions(docs::CompletionsArgs),
+    /// Write man pages (roff) for `rampart` or `rampart-agent` and each of its subcommands into a
+    /// folder, e.g. `rampart man --out-dir /usr/local/share/man/man1`.
+    Man(docs::ManArgs),
     /// Fault injection: inject, list, revert. Needs the operator role (ls: viewer).
     #[command(subcommand)]
     Fault(chaos::FaultCommand),
@@ -224,52 +232,6 @@ pub enum CaCommand {
     Fingerprint {
         #[arg(long)]
         data_dir: PathBuf,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum TokenCommand {
-    /// Create a join token; prints the token (shown only once). Needs the admin role.
-    Create {
-        /// Label every agent enrolled with it receives, key=value; repeatable.
-        #[arg(long = "label", value_name = "KEY=VALUE")]
-        labels: Vec<String>,
-        /// Validity, e.g. 30m, 1h, 7d (at most 31d).
-        #[arg(long, default_value = "1h", value_parser = rampart_common::time::parse_duration)]
-        ttl: Duration,
-        /// How many agents may enrol with it.
-        #[arg(long, default_value_t = 1)]
-        uses: u32,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum AdminCommand {
-    /// Operator tokens.
-    #[command(subcommand)]
-    Token(AdminTokenCommand),
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum RoleArg {
-    Viewer,
-    Operator,
-    Admin,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum AdminTokenCommand {
-    /// Create an operator token; prints it (shown only once). Needs the admin role.
-    Create {
-        /// viewer: read only; operator: also runs sweeps and experiments; admin: also tokens and revocation.
-        #[arg(long)]
-        role: RoleArg,
-        /// Who holds it; appears in the audit log.
-        #[arg(long, default_value = "operator")]
-        name: String,
-        /// Validity, e.g. 90d; without it the token does not expire.
-        #[arg(long, value_parser = rampart_common::time::parse_duration)]
-        ttl: Option<Duration>,
     },
 }
 
@@ -488,6 +450,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Dev(args) => dev::run(args).await.map(|()| 0),
+        Command::Completions(args) => docs::completions(&args).map(|()| 0),
+        Command::Man(args) => docs::man(&args).map(|()| 0),
         Command::Ca(CaCommand::Fingerprint { data_dir }) => {
             let path = data_dir.join("ca.pem");
             let pem = std::fs::read(&path).with_context(|| {
@@ -511,57 +475,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
 
 async fn operator(client: Client, remote: &Remote, command: Command) -> anyhow::Result<i32> {
     match command {
-        Command::Token(TokenCommand::Create {
-            labels: label_args,
-            ttl,
-            uses,
-        }) => {
-            let labels = labels::parse_labels(&label_args).map_err(|e| anyhow!(e))?;
-            let r = client
-                .tokens()
-                .create_join_token(CreateJoinTokenRequest {
-                    labels: labels.into_iter().collect(),
-                    ttl_seconds: ttl.as_secs(),
-                    uses,
-                })
-                .await
-                .map_err(rpc)?
-                .into_inner();
-            println!("{}", r.token);
-            eprintln!(
-                "join token {} (uses: {}, expires {}). Enrol a host with:\n  RAMPART_JOIN_TOKEN=<token> rampart-agent enroll --coordinator {} --ca-fingerprint <`rampart ca fingerprint`>",
-                r.token_id,
-                r.uses,
-                format_ms(r.expires_unix_ms),
-                remote.coordinator.as_deref().unwrap_or("https://HOST:7443"),
-            );
-            Ok(0)
-        }
-        Command::Admin(AdminCommand::Token(AdminTokenCommand::Create { role, name, ttl })) => {
-            let role = match role {
-                RoleArg::Viewer => Role::Viewer,
-                RoleArg::Operator => Role::Operator,
-                RoleArg::Admin => Role::Admin,
-            };
-            let r = client
-                .tokens()
-                .create_operator_token(CreateOperatorTokenRequest {
-                    role: crate::api::tokens::role_to_proto(role),
-                    name,
-                    ttl_seconds: ttl.map(|d| d.as_secs()).unwrap_or(0),
-                })
-                .await
-                .map_err(rpc)?
-                .into_inner();
-            println!("{}", r.token);
-            eprintln!(
-                "operator token {} with role {} (expires {})",
-                r.token_id,
-                role.as_str(),
-                format_ms(r.expires_unix_ms)
-            );
-            Ok(0)
-        }
+        Command::Token(cmd) => tokens::join(client, remote, cmd).await,
+        Command::Admin(AdminCommand::Token(cmd)) => tokens::operator(client, cmd).await,
         Command::Whoami => {
             let r = client
                 .tokens()
@@ -664,7 +579,11 @@ async fn operator(client: Client, remote: &Remote, command: Command) -> anyhow::
             Ok(if report.errors.is_empty() { 0 } else { 1 })
         }
         Command::Audit(cmd) => audit(client, cmd).await,
-        Command::Serve { .. } | Command::Dev(_) | Command::Ca(_) => {
+        Command::Serve { .. }
+        | Command::Dev(_)
+        | Command::Ca(_)
+        | Command::Completions(_)
+        | Command::Man(_) => {
             bail!("not an operator command")
         }
     }

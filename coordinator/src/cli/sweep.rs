@@ -215,6 +215,7 @@ async fn print_report(
         ReportFormat::Markdown => print!("{}", report::markdown(&r)),
     }
     Ok(match fail_on {
+        Some(_) if r.interrupted => EXIT_FINDINGS,
         Some(level) if trips(r.hosts, level) => EXIT_FINDINGS,
         _ => 0,
     })
@@ -306,6 +307,7 @@ pub async fn run(client: Client, args: SweepArgs) -> anyhow::Result<i32> {
         summary: &summary,
         checks: &[],
         profiled: args.profile,
+        interrupted: false,
     };
     print_report(&client, r, args.output, args.fail_on).await
 }
@@ -324,7 +326,17 @@ async fn show(
         .await
         .map_err(rpc)?
         .into_inner();
-    if s.finished_unix_ms == 0 {
+    if s.interrupted {
+        eprintln!(
+            "sweep {} was interrupted: the coordinator stopped before it finished; {} of {} host(s) reported",
+            s.sweep_id,
+            s.hosts
+                .iter()
+                .filter(|h| !h.message.starts_with("interrupted"))
+                .count(),
+            s.selected
+        );
+    } else if s.finished_unix_ms == 0 {
         eprintln!(
             "sweep {} is still running: {} of {} host(s) reported",
             s.sweep_id,
@@ -346,6 +358,7 @@ async fn show(
         summary: &summary,
         checks: &[],
         profiled,
+        interrupted: s.interrupted,
     };
     print_report(&client, r, output, fail_on).await
 }

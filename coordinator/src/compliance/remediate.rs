@@ -212,7 +212,11 @@ pub async fn run(
     mut on_host: impl FnMut(&RemediationHostRecord),
 ) -> Result<RemediateSummary, StoreError> {
     let started = Instant::now();
-    store.insert_remediation_run(&plan.run).await?;
+    let targets: Vec<(String, String)> = agents
+        .iter()
+        .map(|a| (a.id.clone(), a.hostname.clone()))
+        .collect();
+    store.insert_remediation_run(&plan.run, &targets).await?;
     let mut pending =
         futures::stream::iter(agents.into_iter().map(|a| remediate_host(fleet, plan, a)))
             .buffer_unordered(CONCURRENCY);
@@ -222,6 +226,7 @@ pub async fn run(
         on_host(&host);
         done.push(host);
     }
+    store.finish_remediation_run(&plan.run.id).await?;
     Ok(summarise(&plan.run.id, &done, started))
 }
 

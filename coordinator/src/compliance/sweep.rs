@@ -242,7 +242,10 @@ pub async fn run(
             &plan.pack.name,
             &plan.selector_text,
             &plan.actor,
-            agents.len() as u32,
+            &agents
+                .iter()
+                .map(|a| (a.id.clone(), a.hostname.clone()))
+                .collect::<Vec<_>>(),
         )
         .await?;
     let mut summary = SweepSummary {
@@ -367,5 +370,6 @@ pub fn stored_report(
         selected: sweep.hosts,
         hosts,
         summary: Some(summary),
+        interrupted: sweep.interrupted,
     }
 }

@@ -32,6 +32,9 @@ pub struct SweepReport<'a> {
     pub checks: &'a [CheckInfo],
     /// Whether per-check times were measured (then JSON includes them).
     pub profiled: bool,
+    /// The coordinator stopped before the sweep finished (hosts that never reported are listed
+    /// as unreachable).
+    pub interrupted: bool,
 }
 
 impl SweepReport<'_> {
@@ -90,6 +93,7 @@ pub fn json(r: &SweepReport) -> serde_json::Value {
     serde_json::json!({
         "sweep_id": r.sweep_id,
         "pack": r.pack,
+        "interrupted": r.interrupted,
         "hosts": hosts,
         "summary": r.summary,
     })
@@ -221,6 +225,7 @@ pub(crate) mod fixture {
             summary: &summary,
             checks: &checks,
             profiled: false,
+            interrupted: false,
         })
     }
 }

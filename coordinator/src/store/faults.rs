@@ -49,7 +49,7 @@ impl Store {
         .bind(&f.reverted_by)
         .bind(requested_by)
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }

@@ -1,8 +1,8 @@
-//! Remediation runs and stored sweep reports.
+//! Remediation runs (dry runs too) and what each host did.
 
 use sqlx::Row;
 
-use super::{Result, Store, StoreError, SweepHostRecord, SweepResultRecord, parse_json};
+use super::{Result, Store, parse_json};
 use rampart_common::time::now_ms;
 
 /// A remediation run (a dry run or an applied one).
@@ -32,21 +32,14 @@ pub struct RemediationHostRecord {
     pub rolled_back_at: Option<i64>,
 }
 
-/// A stored sweep's header.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SweepRecord {
-    pub id: String,
-    pub pack: String,
-    pub selector: String,
-    pub actor: String,
-    pub started_at: i64,
-    pub finished_at: Option<i64>,
-    /// Hosts selected when it started.
-    pub hosts: u32,
-}
-
 impl Store {
-    pub async fn insert_remediation_run(&self, r: &RemediationRunRecord) -> Result<()> {
+    /// Records a run as started over `targets` (agent id, hostname), in one transaction.
+    pub async fn insert_remediation_run(
+        &self,
+        r: &RemediationRunRecord,
+        targets: &[(String, String)],
+    ) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
         sqlx::query("INSERT INTO remediation_runs (id, rule, pack, selector, apply, actor, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
             .bind(&r.id)
             .bind(&r.rule)
@@ -55,7 +48,19 @@ impl Store {
             .bind(r.apply)
             .bind(&r.actor)
             .bind(r.created_at)
-            .execute(&self.pool)
+            .execute(&mut *tx)
+            .await?;
+        super::runs::insert_targets(&mut tx, &r.id, targets).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Marks a run finished: every host's outcome is stored.
+    pub async fn finish_remediation_run(&self, id: &str) -> Result<()> {
+        sqlx::query("UPDATE remediation_runs SET finished_at = ? WHERE id = ?")
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -75,7 +80,7 @@ impl Store {
             .bind(serde_json::to_string(&h.changes).unwrap_or_default())
             .bind(&h.message)
             .bind(h.applied)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -136,75 +141,8 @@ impl Store {
         .bind(now_ms())
         .bind(run_id)
         .bind(agent_id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
-    }
-
-    /// A stored sweep, its hosts and every result (per agent), if it exists.
-    #[allow(clippy::type_complexity)]
-    pub async fn sweep(
-        &self,
-        id: &str,
-    ) -> Result<
-        Option<(
-            SweepRecord,
-            Vec<SweepHostRecord>,
-            Vec<(String, SweepResultRecord)>,
-        )>,
-    > {
-        let Some(r) = sqlx::query("SELECT * FROM sweeps WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let sweep = SweepRecord {
-            id: r.try_get("id")?,
-            pack: r.try_get("pack")?,
-            selector: r.try_get("selector")?,
-            actor: r.try_get("actor")?,
-            started_at: r.try_get("started_at")?,
-            finished_at: r.try_get("finished_at")?,
-            hosts: u32::try_from(r.try_get::<i64, _>("hosts")?).unwrap_or(0),
-        };
-        let hosts =
-            sqlx::query("SELECT * FROM sweep_hosts WHERE sweep_id = ? ORDER BY hostname, agent_id")
-                .bind(id)
-                .fetch_all(&self.pool)
-                .await?
-                .iter()
-                .map(|r| {
-                    Ok(SweepHostRecord {
-                        agent_id: r.try_get("agent_id")?,
-                        hostname: r.try_get("hostname")?,
-                        status: r.try_get("status")?,
-                        message: r.try_get("message")?,
-                        collect_ms: u32::try_from(r.try_get::<i64, _>("collect_ms")?).unwrap_or(0),
-                        eval_micros: u32::try_from(r.try_get::<i64, _>("eval_micros")?)
-                            .unwrap_or(0),
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?;
-        let results = sqlx::query("SELECT agent_id, rule, status, severity, evidence, micros FROM sweep_results WHERE sweep_id = ? ORDER BY agent_id, rule")
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("agent_id")?,
-                    SweepResultRecord {
-                        rule: r.try_get("rule")?,
-                        status: r.try_get("status")?,
-                        severity: r.try_get("severity")?,
-                        evidence: r.try_get("evidence")?,
-                        micros: r.try_get::<i64, _>("micros")? as u64,
-                    },
-                ))
-            })
-            .collect::<std::result::Result<Vec<_>, StoreError>>()?;
-        Ok(Some((sweep, hosts, results)))
     }
 }

@@ -1,0 +1,229 @@
+//! Agents: enrolment records, sessions' host facts, online/offline/revoked.
+
+use rampart_common::labels::Labels;
+use rampart_common::time::now_ms;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::{Result, Store, StoreError, labels_json, parse_json};
+
+/// Agent life-cycle state as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentState {
+    Online,
+    Offline,
+    Revoked,
+}
+
+impl AgentState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentState::Online => "online",
+            AgentState::Offline => "offline",
+            AgentState::Revoked => "revoked",
+        }
+    }
+    fn parse(s: &str) -> Result<Self> {
+        match s {
+            "online" => Ok(Self::Online),
+            "offline" => Ok(Self::Offline),
+            "revoked" => Ok(Self::Revoked),
+            other => Err(StoreError::Corrupt {
+                what: "agent state",
+                detail: other.to_string(),
+            }),
+        }
+    }
+}
+
+/// What the coordinator knows of an agent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentRecord {
+    pub id: String,
+    pub hostname: String,
+    pub labels: Labels,
+    pub state: AgentState,
+    pub os: String,
+    pub kernel: String,
+    pub arch: String,
+    pub version: String,
+    pub capabilities: Vec<String>,
+    /// Remote address of the latest session.
+    pub address: String,
+    /// Fingerprint of the certificate issued at enrolment; a session must present exactly it.
+    pub cert_fingerprint: String,
+    pub enrolled_at: i64,
+    pub last_seen: i64,
+}
+
+/// What a session's `Hello` tells about the host.
+#[derive(Debug, Clone, Default)]
+pub struct HostInfo {
+    pub hostname: String,
+    pub os: String,
+    pub kernel: String,
+    pub arch: String,
+    pub version: String,
+    pub labels: Labels,
+    pub capabilities: Vec<String>,
+    pub address: String,
+}
+
+fn agent_from_row(r: &SqliteRow) -> Result<AgentRecord> {
+    Ok(AgentRecord {
+        id: r.try_get("id")?,
+        hostname: r.try_get("hostname")?,
+        labels: parse_json("agent labels", &r.try_get::<String, _>("labels")?)?,
+        state: AgentState::parse(&r.try_get::<String, _>("state")?)?,
+        os: r.try_get("os")?,
+        kernel: r.try_get("kernel")?,
+        arch: r.try_get("arch")?,
+        version: r.try_get("version")?,
+        capabilities: parse_json(
+            "agent capabilities",
+            &r.try_get::<String, _>("capabilities")?,
+        )?,
+        address: r.try_get("address")?,
+        cert_fingerprint: r.try_get("cert_fingerprint")?,
+        enrolled_at: r.try_get("enrolled_at")?,
+        last_seen: r.try_get("last_seen")?,
+    })
+}
+
+impl Store {
+    pub async fn insert_agent(&self, rec: &AgentRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO agents (id, hostname, labels, state, cert_fingerprint, enrolled_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&rec.id)
+        .bind(&rec.hostname)
+        .bind(labels_json(&rec.labels))
+        .bind(rec.state.as_str())
+        .bind(&rec.cert_fingerprint)
+        .bind(rec.enrolled_at)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn agent(&self, id: &str) -> Result<Option<AgentRecord>> {
+        let row = sqlx::query("SELECT * FROM agents WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(agent_from_row).transpose()
+    }
+
+    pub async fn agents(&self) -> Result<Vec<AgentRecord>> {
+        let rows = sqlx::query("SELECT * FROM agents ORDER BY hostname, id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(agent_from_row).collect()
+    }
+
+    /// Records a session start: host facts from `Hello`, state online. Labels from `Hello` are
+    /// merged over those recorded at enrolment.
+    pub async fn agent_online(&self, id: &str, info: &HostInfo) -> Result<()> {
+        let mut labels = self.agent(id).await?.map(|a| a.labels).unwrap_or_default();
+        labels.extend(info.labels.clone());
+        sqlx::query(
+            "UPDATE agents SET hostname = ?, os = ?, kernel = ?, arch = ?, version = ?, labels = ?, capabilities = ?,
+             address = ?, state = 'online', last_seen = ? WHERE id = ? AND state != 'revoked'",
+        )
+        .bind(&info.hostname)
+        .bind(&info.os)
+        .bind(&info.kernel)
+        .bind(&info.arch)
+        .bind(&info.version)
+        .bind(labels_json(&labels))
+        .bind(serde_json::to_string(&info.capabilities).unwrap_or_else(|_| "[]".into()))
+        .bind(&info.address)
+        .bind(now_ms())
+        .bind(id)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn touch_agent(&self, id: &str, at: i64) -> Result<()> {
+        sqlx::query("UPDATE agents SET last_seen = ? WHERE id = ?")
+            .bind(at)
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    /// Marks an agent offline unless it was revoked meanwhile.
+    pub async fn agent_offline(&self, id: &str) -> Result<()> {
+        sqlx::query("UPDATE agents SET state = 'offline' WHERE id = ? AND state = 'online'")
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    /// At start-up nobody is connected yet.
+    pub async fn all_offline(&self) -> Result<u64> {
+        let r = sqlx::query("UPDATE agents SET state = 'offline' WHERE state = 'online'")
+            .execute(&self.writer)
+            .await?;
+        Ok(r.rows_affected())
+    }
+
+    /// Revokes an agent; returns false when no such agent exists.
+    pub async fn revoke_agent(&self, id: &str) -> Result<bool> {
+        let r = sqlx::query("UPDATE agents SET state = 'revoked', revoked_at = ? WHERE id = ?")
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn agents_persist_and_revoke() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).await.unwrap();
+        let rec = AgentRecord {
+            id: "agent-1".into(),
+            hostname: "web-1".into(),
+            labels: [("env".to_string(), "prod".to_string())].into(),
+            state: AgentState::Offline,
+            os: String::new(),
+            kernel: String::new(),
+            arch: String::new(),
+            version: String::new(),
+            capabilities: vec![],
+            address: String::new(),
+            cert_fingerprint: "sha256:00".into(),
+            enrolled_at: now_ms(),
+            last_seen: 0,
+        };
+        s.insert_agent(&rec).await.unwrap();
+        let info = HostInfo {
+            hostname: "web-1".into(),
+            labels: [("zone".to_string(), "a".to_string())].into(),
+            ..Default::default()
+        };
+        s.agent_online("agent-1", &info).await.unwrap();
+        s.close().await;
+        let s = Store::open(dir.path()).await.unwrap();
+        let got = s.agent("agent-1").await.unwrap().unwrap();
+        assert_eq!(got.state, AgentState::Online);
+        assert_eq!(got.labels.len(), 2);
+        assert_eq!(s.all_offline().await.unwrap(), 1);
+        assert!(s.revoke_agent("agent-1").await.unwrap());
+        s.agent_online("agent-1", &info).await.unwrap();
+        assert_eq!(
+            s.agent("agent-1").await.unwrap().unwrap().state,
+            AgentState::Revoked
+        );
+        assert!(!s.revoke_agent("agent-9").await.unwrap());
+    }
+}

@@ -1,0 +1,242 @@
+//! The audit trail: entries chained by sha256, the newest one also recorded in a head file so that
+//! deleting the newest rows shows too.
+
+use rampart_common::time::now_ms;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::{Result, Store, StoreError};
+
+/// Hash that the first audit entry chains to.
+pub const AUDIT_GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One audit entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub seq: i64,
+    pub time: i64,
+    pub actor: String,
+    pub action: String,
+    pub arguments: String,
+    pub result: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// Result of checking the audit chain.
+#[derive(Debug, Clone, Default)]
+pub struct AuditVerification {
+    pub entries: u64,
+    pub problems: Vec<String>,
+}
+
+fn audit_hash(
+    prev: &str,
+    seq: i64,
+    time: i64,
+    actor: &str,
+    action: &str,
+    arguments: &str,
+    result: &str,
+) -> String {
+    // JSON array: unambiguous field boundaries.
+    let canonical =
+        serde_json::json!([prev, seq, time, actor, action, arguments, result]).to_string();
+    hex::encode(Sha256::digest(canonical.as_bytes()))
+}
+
+fn audit_from_row(r: &SqliteRow) -> Result<AuditEntry> {
+    Ok(AuditEntry {
+        seq: r.try_get("seq")?,
+        time: r.try_get("time")?,
+        actor: r.try_get("actor")?,
+        action: r.try_get("action")?,
+        arguments: r.try_get("arguments")?,
+        result: r.try_get("result")?,
+        prev_hash: r.try_get("prev_hash")?,
+        hash: r.try_get("hash")?,
+    })
+}
+
+impl Store {
+    /// Appends an entry chained to the newest one.
+    pub async fn append_audit(
+        &self,
+        actor: &str,
+        action: &str,
+        arguments: &str,
+        result: &str,
+    ) -> Result<AuditEntry> {
+        let _guard = self.audit_lock.lock().await;
+        let mut tx = self.writer.begin().await?;
+        let last = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut *tx)
+            .await?;
+        let (prev_seq, prev_hash) = match last {
+            Some(r) => (r.try_get::<i64, _>("seq")?, r.try_get::<String, _>("hash")?),
+            None => (0, AUDIT_GENESIS.to_string()),
+        };
+        let seq = prev_seq + 1;
+        let time = now_ms();
+        let hash = audit_hash(&prev_hash, seq, time, actor, action, arguments, result);
+        sqlx::query("INSERT INTO audit (seq, time, actor, action, arguments, result, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+            .bind(seq)
+            .bind(time)
+            .bind(actor)
+            .bind(action)
+            .bind(arguments)
+            .bind(result)
+            .bind(&prev_hash)
+            .bind(&hash)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        std::fs::write(&self.audit_head, format!("{seq} {hash}\n")).map_err(|source| {
+            StoreError::Io {
+                path: self.audit_head.clone(),
+                source,
+            }
+        })?;
+        Ok(AuditEntry {
+            seq,
+            time,
+            actor: actor.into(),
+            action: action.into(),
+            arguments: arguments.into(),
+            result: result.into(),
+            prev_hash,
+            hash,
+        })
+    }
+
+    /// The newest `limit` entries, oldest first.
+    pub async fn audit(&self, limit: u32) -> Result<Vec<AuditEntry>> {
+        let rows = sqlx::query(
+            "SELECT * FROM (SELECT * FROM audit ORDER BY seq DESC LIMIT ?) ORDER BY seq",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(audit_from_row).collect()
+    }
+
+    /// Walks the whole chain: every entry must hash to its stored hash, chain to its predecessor,
+    /// follow it without a gap, and the newest must match the head file.
+    pub async fn verify_audit(&self) -> Result<AuditVerification> {
+        let rows = sqlx::query("SELECT * FROM audit ORDER BY seq")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut v = AuditVerification::default();
+        let mut prev_hash = AUDIT_GENESIS.to_string();
+        let mut prev_seq = 0i64;
+        for row in &rows {
+            let e = audit_from_row(row)?;
+            v.entries += 1;
+            if e.seq != prev_seq + 1 {
+                v.problems.push(format!(
+                    "entries {} to {} are missing (deleted)",
+                    prev_seq + 1,
+                    e.seq - 1
+                ));
+            }
+            if e.prev_hash != prev_hash {
+                v.problems.push(format!("entry {}: does not chain to the entry before it (an entry was deleted or edited)", e.seq));
+            }
+            let expect = audit_hash(
+                &e.prev_hash,
+                e.seq,
+                e.time,
+                &e.actor,
+                &e.action,
+                &e.arguments,
+                &e.result,
+            );
+            if expect != e.hash {
+                v.problems.push(format!(
+                    "entry {}: content does not match its hash (edited)",
+                    e.seq
+                ));
+            }
+            prev_hash = e.hash;
+            prev_seq = e.seq;
+        }
+        match std::fs::read_to_string(&self.audit_head) {
+            Ok(head) => {
+                let head = head.trim();
+                if head != format!("{prev_seq} {prev_hash}") {
+                    v.problems.push(format!(
+                        "newest entry is {prev_seq} but the head file records {:?} (newest entries deleted or edited)",
+                        head.split(' ').next().unwrap_or("")
+                    ));
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && rows.is_empty() => {}
+            Err(e) => v
+                .problems
+                .push(format!("cannot read {}: {e}", self.audit_head.display())),
+        }
+        Ok(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::testing::store;
+
+    #[tokio::test]
+    async fn audit_chain_detects_edits_and_deletions() {
+        let (_d, s) = store().await;
+        for i in 0..5 {
+            s.append_audit(
+                "admin",
+                "TokenService/CreateJoinToken",
+                &format!("uses={i}"),
+                "ok",
+            )
+            .await
+            .unwrap();
+        }
+        let v = s.verify_audit().await.unwrap();
+        assert_eq!((v.entries, v.problems.len()), (5, 0), "{:?}", v.problems);
+
+        sqlx::query("UPDATE audit SET arguments = 'uses=99' WHERE seq = 2")
+            .execute(&s.writer)
+            .await
+            .unwrap();
+        let v = s.verify_audit().await.unwrap();
+        assert_eq!(
+            v.problems,
+            ["entry 2: content does not match its hash (edited)"]
+        );
+
+        sqlx::query("UPDATE audit SET arguments = 'uses=1' WHERE seq = 2")
+            .execute(&s.writer)
+            .await
+            .unwrap();
+        sqlx::query("DELETE FROM audit WHERE seq = 3")
+            .execute(&s.writer)
+            .await
+            .unwrap();
+        let v = s.verify_audit().await.unwrap();
+        assert!(
+            v.problems.iter().any(|p| p.contains("3 to 3 are missing")),
+            "{:?}",
+            v.problems
+        );
+
+        let (_d2, s2) = store().await;
+        s2.append_audit("a", "x", "", "ok").await.unwrap();
+        s2.append_audit("a", "y", "", "ok").await.unwrap();
+        sqlx::query("DELETE FROM audit WHERE seq = 2")
+            .execute(&s2.writer)
+            .await
+            .unwrap();
+        let v = s2.verify_audit().await.unwrap();
+        assert!(
+            v.problems.iter().any(|p| p.contains("head file")),
+            "{:?}",
+            v.problems
+        );
+    }
+}

@@ -1,0 +1,292 @@
+//! Compliance sweeps: the sweep, each host's outcome, every result, the latest facts per agent,
+//! and the result history that status and drift read.
+
+use rampart_common::time::now_ms;
+use sqlx::Row;
+
+use super::{Result, Store, StoreError};
+
+/// One host's outcome in a sweep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweepHostRecord {
+    pub agent_id: String,
+    pub hostname: String,
+    /// "ok" or "unreachable".
+    pub status: String,
+    pub message: String,
+    pub collect_ms: u32,
+    pub eval_micros: u32,
+}
+
+/// One check's result on one host in a sweep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweepResultRecord {
+    pub rule: String,
+    pub status: String,
+    pub severity: String,
+    /// JSON text.
+    pub evidence: String,
+    pub micros: u64,
+}
+
+/// A stored sweep's header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweepRecord {
+    pub id: String,
+    pub pack: String,
+    pub selector: String,
+    pub actor: String,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    /// Hosts selected when it started.
+    pub hosts: u32,
+    /// The coordinator stopped before the sweep finished; it was settled at the next start.
+    pub interrupted: bool,
+}
+
+/// A stored result with its sweep's time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultHistoryRow {
+    pub sweep_id: String,
+    pub time: i64,
+    pub agent_id: String,
+    pub hostname: String,
+    pub rule: String,
+    pub status: String,
+    pub severity: String,
+    pub evidence: String,
+}
+
+impl Store {
+    /// Records a sweep as started over `targets` (agent id, hostname), in one transaction.
+    pub async fn create_sweep(
+        &self,
+        id: &str,
+        pack: &str,
+        selector: &str,
+        actor: &str,
+        targets: &[(String, String)],
+    ) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query(
+            "INSERT INTO sweeps (id, pack, selector, actor, started_at, hosts) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(pack)
+        .bind(selector)
+        .bind(actor)
+        .bind(now_ms())
+        .bind(targets.len() as i64)
+        .execute(&mut *tx)
+        .await?;
+        super::runs::insert_targets(&mut tx, id, targets).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn finish_sweep(&self, id: &str) -> Result<()> {
+        sqlx::query("UPDATE sweeps SET finished_at = ? WHERE id = ?")
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    /// Records one host's outcome and every result, in one transaction.
+    pub async fn record_sweep_host(
+        &self,
+        sweep_id: &str,
+        host: &SweepHostRecord,
+        results: &[SweepResultRecord],
+    ) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query("INSERT INTO sweep_hosts (sweep_id, agent_id, hostname, status, message, collect_ms, eval_micros) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            .bind(sweep_id)
+            .bind(&host.agent_id)
+            .bind(&host.hostname)
+            .bind(&host.status)
+            .bind(&host.message)
+            .bind(i64::from(host.collect_ms))
+            .bind(i64::from(host.eval_micros))
+            .execute(&mut *tx)
+            .await?;
+        // One statement per 100 results (7 parameters each stays far below SQLite's limit).
+        for chunk in results.chunks(100) {
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO sweep_results (sweep_id, agent_id, rule, status, severity, evidence, micros) ",
+            );
+            q.push_values(chunk, |mut row, r| {
+                row.push_bind(sweep_id)
+                    .push_bind(&host.agent_id)
+                    .push_bind(&r.rule)
+                    .push_bind(&r.status)
+                    .push_bind(&r.severity)
+                    .push_bind(&r.evidence)
+                    .push_bind(r.micros as i64);
+            });
+            q.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Keeps an agent's latest facts (JSON form), replacing older ones.
+    pub async fn save_facts(
+        &self,
+        agent_id: &str,
+        sweep_id: &str,
+        collected_at: i64,
+        json: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO facts (agent_id, collected_at, sweep_id, json) VALUES (?, ?, ?, ?)
+             ON CONFLICT(agent_id) DO UPDATE SET collected_at = excluded.collected_at, sweep_id = excluded.sweep_id, json = excluded.json",
+        )
+        .bind(agent_id)
+        .bind(collected_at)
+        .bind(sweep_id)
+        .bind(json)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    /// An agent's latest stored facts: (collected at, JSON).
+    pub async fn latest_facts(&self, agent_id: &str) -> Result<Option<(i64, String)>> {
+        let row = sqlx::query("SELECT collected_at, json FROM facts WHERE agent_id = ?")
+            .bind(agent_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok((r.try_get("collected_at")?, r.try_get("json")?)))
+            .transpose()
+    }
+
+    /// Results of one sweep for one agent, as stored.
+    pub async fn sweep_results(
+        &self,
+        sweep_id: &str,
+        agent_id: &str,
+    ) -> Result<Vec<SweepResultRecord>> {
+        let rows = sqlx::query("SELECT rule, status, severity, evidence, micros FROM sweep_results WHERE sweep_id = ? AND agent_id = ? ORDER BY rule")
+            .bind(sweep_id)
+            .bind(agent_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SweepResultRecord {
+                    rule: r.try_get("rule")?,
+                    status: r.try_get("status")?,
+                    severity: r.try_get("severity")?,
+                    evidence: r.try_get("evidence")?,
+                    micros: r.try_get::<i64, _>("micros")? as u64,
+                })
+            })
+            .collect()
+    }
+
+    /// Every stored result since `since` (Unix ms), with its sweep's time and the host's name,
+    /// ordered by agent, rule and time; only hosts that were checked (not unreachable).
+    pub async fn result_history(
+        &self,
+        agent_id: Option<&str>,
+        since: i64,
+    ) -> Result<Vec<ResultHistoryRow>> {
+        let rows = sqlx::query(
+            "SELECT s.id AS sweep_id, s.started_at, r.agent_id, h.hostname, r.rule, r.status, r.severity, r.evidence
+             FROM sweep_results r
+             JOIN sweeps s ON s.id = r.sweep_id
+             JOIN sweep_hosts h ON h.sweep_id = r.sweep_id AND h.agent_id = r.agent_id
+             WHERE s.started_at >= ? AND (? IS NULL OR r.agent_id = ?)
+             ORDER BY r.agent_id, r.rule, s.started_at, s.id",
+        )
+        .bind(since)
+        .bind(agent_id)
+        .bind(agent_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ResultHistoryRow {
+                    sweep_id: r.try_get("sweep_id")?,
+                    time: r.try_get("started_at")?,
+                    agent_id: r.try_get("agent_id")?,
+                    hostname: r.try_get("hostname")?,
+                    rule: r.try_get("rule")?,
+                    status: r.try_get("status")?,
+                    severity: r.try_get("severity")?,
+                    evidence: r.try_get("evidence")?,
+                })
+            })
+            .collect()
+    }
+
+    /// A stored sweep, its hosts and every result (per agent), if it exists.
+    #[allow(clippy::type_complexity)]
+    pub async fn sweep(
+        &self,
+        id: &str,
+    ) -> Result<
+        Option<(
+            SweepRecord,
+            Vec<SweepHostRecord>,
+            Vec<(String, SweepResultRecord)>,
+        )>,
+    > {
+        let Some(r) = sqlx::query("SELECT * FROM sweeps WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let sweep = SweepRecord {
+            id: r.try_get("id")?,
+            pack: r.try_get("pack")?,
+            selector: r.try_get("selector")?,
+            actor: r.try_get("actor")?,
+            started_at: r.try_get("started_at")?,
+            finished_at: r.try_get("finished_at")?,
+            hosts: u32::try_from(r.try_get::<i64, _>("hosts")?).unwrap_or(0),
+            interrupted: r.try_get("interrupted")?,
+        };
+        let hosts =
+            sqlx::query("SELECT * FROM sweep_hosts WHERE sweep_id = ? ORDER BY hostname, agent_id")
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok(SweepHostRecord {
+                        agent_id: r.try_get("agent_id")?,
+                        hostname: r.try_get("hostname")?,
+                        status: r.try_get("status")?,
+                        message: r.try_get("message")?,
+                        collect_ms: u32::try_from(r.try_get::<i64, _>("collect_ms")?).unwrap_or(0),
+                        eval_micros: u32::try_from(r.try_get::<i64, _>("eval_micros")?)
+                            .unwrap_or(0),
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+        let results = sqlx::query("SELECT agent_id, rule, status, severity, evidence, micros FROM sweep_results WHERE sweep_id = ? ORDER BY agent_id, rule")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("agent_id")?,
+                    SweepResultRecord {
+                        rule: r.try_get("rule")?,
+                        status: r.try_get("status")?,
+                        severity: r.try_get("severity")?,
+                        evidence: r.try_get("evidence")?,
+                        micros: r.try_get::<i64, _>("micros")? as u64,
+                    },
+                ))
+            })
+            .collect::<std::result::Result<Vec<_>, StoreError>>()?;
+        Ok(Some((sweep, hosts, results)))
+    }
+}
