@@ -71,7 +71,8 @@ pub enum AdminTokenCommand {
     /// refused from then on. The last live admin token cannot be revoked. Needs the admin role.
     Revoke {
         /// Token id (from `admin token ls`) or name.
-        token: String,
+        #[arg(value_name = "ID|NAME")]
+        target: String,
     },
 }
 
@@ -212,10 +213,10 @@ pub async fn operator(client: Client, cmd: AdminTokenCommand) -> anyhow::Result<
             }
             Ok(0)
         }
-        AdminTokenCommand::Revoke { token } => {
+        AdminTokenCommand::Revoke { target } => {
             let t = client
                 .tokens()
-                .revoke_operator_token(RevokeOperatorTokenRequest { token })
+                .revoke_operator_token(RevokeOperatorTokenRequest { token: target })
                 .await
                 .map_err(rpc)?
                 .into_inner();

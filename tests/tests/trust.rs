@@ -1,0 +1,246 @@
+//! What decides whether a team trusts Rampart with root on its fleet: the audit trail loses
+//! nothing under concurrency, work a crash interrupted is settled rather than left "running", and
+//! operator credentials can be listed, revoked and expire.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use rampart_e2e::{Harness, WAIT, eventually};
+use serde_json::Value;
+
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/hosts")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn audit_entries(h: &Harness) -> Vec<Value> {
+    serde_json::from_str(&h.rampart_ok(&["audit", "ls", "--limit", "100000", "-o", "json"]))
+        .unwrap()
+}
+
+#[test]
+fn every_successful_call_is_audited_under_concurrency_and_the_chain_verifies() {
+    let h = Harness::start();
+    let token = h.join_token(&["env=prod"], 2, "10m");
+    for name in ["web", "db"] {
+        let a = h.enroll_ok(name, None, &token, &[]);
+        h.run_agent(name, &a, &["--fact-root", &fixture("weak")]);
+        h.wait_online(&[&a.id]);
+    }
+    let before = audit_entries(&h).len();
+
+    // 64 mutating calls of four kinds at once, while sweeps run.
+    let calls: Vec<(&str, Vec<String>)> = (0..64)
+        .map(|i| {
+            let args: Vec<String> = match i % 4 {
+                0 => vec!["token".into(), "create".into(), "--uses".into(), "2".into()],
+                1 => vec![
+                    "admin".into(),
+                    "token".into(),
+                    "create".into(),
+                    "--role".into(),
+                    "viewer".into(),
+                    "--name".into(),
+                    format!("reader-{i}"),
+                ],
+                2 => vec![
+                    "schedule".into(),
+                    "add".into(),
+                    "--cron".into(),
+                    "0 3 * * *".into(),
+                ],
+                _ => vec!["sweep".into(), "--wait".into()],
+            };
+            let action = match i % 4 {
+                0 => "TokenService/CreateJoinToken",
+                1 => "TokenService/CreateOperatorToken",
+                2 => "ComplianceService/AddSchedule",
+                _ => "ComplianceService/Sweep",
+            };
+            (action, args)
+        })
+        .collect();
+    let succeeded: Arc<Mutex<BTreeMap<String, usize>>> = Default::default();
+    let h = Arc::new(h);
+    std::thread::scope(|s| {
+        for (action, args) in &calls {
+            let (h, succeeded) = (h.clone(), succeeded.clone());
+            s.spawn(move || {
+                let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+                let out = h.rampart(&argv);
+                if out.status.success() {
+                    *succeeded
+                        .lock()
+                        .unwrap()
+                        .entry(action.to_string())
+                        .or_default() += 1;
+                } else {
+                    eprintln!(
+                        "{action} failed: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+            });
+        }
+    });
+    let succeeded = succeeded.lock().unwrap().clone();
+    // Nothing is refused for lock contention: every call succeeds.
+    assert_eq!(succeeded.values().sum::<usize>(), 64, "{succeeded:?}");
+
+    let entries = audit_entries(&h);
+    let new = &entries[before..];
+    for (action, n) in &succeeded {
+        let count = |result: &str| {
+            new.iter()
+                .filter(|e| e["action"] == action.as_str() && e["result"] == result)
+                .count()
+        };
+        assert_eq!(count("started"), *n, "{action}: started entries");
+        assert_eq!(count("ok"), *n, "{action}: outcome entries");
+    }
+    let out = h.rampart(&["audit", "verify"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let log = h.with_proc("coordinator", |p| p.log_text());
+    assert!(
+        !log.contains("database is locked") && !log.contains("could not write"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_sweep_cut_off_by_a_coordinator_crash_is_settled_as_interrupted() {
+    let h = Harness::start();
+    let token = h.join_token(&[], 2, "10m");
+    let fast = h.enroll_ok("fast", None, &token, &[]);
+    h.run_agent("fast", &fast, &["--fact-root", &fixture("hardened")]);
+    // The silent host keeps its session (long heartbeats) but never answers: it is stopped.
+    let silent = h.enroll_ok("silent", None, &token, &[]);
+    h.run_agent(
+        "silent",
+        &silent,
+        &[
+            "--fact-root",
+            &fixture("hardened"),
+            "--heartbeat-interval",
+            "120s",
+        ],
+    );
+    h.wait_online(&[&fast.id, &silent.id]);
+    h.with_proc("silent", |p| p.signal(Signal::SIGSTOP));
+
+    let sweep_id = h.rampart_ok(&["sweep", "--timeout", "5m"]).trim().to_string();
+    eventually(WAIT, "the fast host to report", || {
+        let out = h.rampart(&["sweep", "show", &sweep_id, "-o", "json"]);
+        let r: Value = serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
+        match r["hosts"].as_array().map(Vec::len) {
+            Some(1) => Ok(()),
+            other => Err(format!("{other:?} host(s) reported")),
+        }
+    });
+    h.with_proc("coordinator", |p| p.kill());
+    h.start_coordinator();
+
+    let out = h.rampart(&[
+        "sweep", "show", &sweep_id, "-o", "json", "--fail-on", "critical",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "--fail-on fails an interrupted sweep: {stderr}"
+    );
+    assert!(stderr.contains("was interrupted"), "{stderr}");
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["interrupted"], true, "{r}");
+    let hosts = r["hosts"].as_array().unwrap();
+    assert_eq!(hosts.len(), 2, "no host is silently absent: {r}");
+    let by_id = |id: &str| hosts.iter().find(|x| x["agent_id"] == id).unwrap();
+    assert_eq!(by_id(&fast.id)["status"], "ok");
+    let lost = by_id(&silent.id);
+    assert_eq!(lost["status"], "unreachable");
+    assert!(
+        lost["message"].as_str().unwrap().starts_with("interrupted"),
+        "{lost}"
+    );
+    assert!(lost["results"].as_array().unwrap().is_empty(), "never pass");
+    assert_eq!(r["summary"]["unreachable"], 1, "{r}");
+    let log = h.with_proc("coordinator", |p| p.log_text());
+    assert!(log.contains(&sweep_id) && log.contains("settled"), "{log}");
+    h.with_proc("silent", |p| p.signal(Signal::SIGCONT));
+}
+
+#[test]
+fn operator_tokens_are_listed_revoked_and_expire() {
+    let h = Harness::start();
+    let viewer = h
+        .rampart_ok(&[
+            "admin", "token", "create", "--role", "viewer", "--name", "dashboard",
+        ])
+        .trim()
+        .to_string();
+    let short = h
+        .rampart_ok(&[
+            "admin", "token", "create", "--role", "viewer", "--name", "brief", "--ttl", "2s",
+        ])
+        .trim()
+        .to_string();
+    assert!(h.rampart_as(Some(&viewer), &["whoami"]).status.success());
+    assert!(h.rampart_as(Some(&short), &["whoami"]).status.success());
+
+    let list: Vec<Value> =
+        serde_json::from_str(&h.rampart_ok(&["admin", "token", "ls", "-o", "json"])).unwrap();
+    let listed = |name: &str| list.iter().find(|t| t["name"] == name).unwrap().clone();
+    assert_eq!(listed("dashboard")["role"], "viewer");
+    assert!(listed("brief")["expires_unix_ms"].as_i64().is_some());
+    assert!(listed("initial-admin")["expires_unix_ms"].is_null());
+    let text = serde_json::to_string(&list).unwrap();
+    assert!(
+        !text.contains(&viewer) && !text.contains(&h.admin_token),
+        "secrets are never listed"
+    );
+    // "Last used" shows up (written off the caller's path).
+    eventually(WAIT, "last use recorded", || {
+        let list: Vec<Value> =
+            serde_json::from_str(&h.rampart_ok(&["admin", "token", "ls", "-o", "json"])).unwrap();
+        let t = list.iter().find(|t| t["name"] == "dashboard").unwrap();
+        t["last_used_unix_ms"]
+            .as_i64()
+            .map(drop)
+            .ok_or_else(|| format!("{t}"))
+    });
+    // A viewer cannot list or revoke tokens.
+    let out = h.rampart_as(Some(&viewer), &["admin", "token", "ls"]);
+    assert_eq!(out.status.code(), Some(1));
+
+    let out = h.rampart_ok(&["admin", "token", "revoke", "dashboard"]);
+    assert!(out.contains("revoked"), "{out}");
+    let out = h.rampart_as(Some(&viewer), &["whoami"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("revoked"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The last admin token stays.
+    let out = h.rampart(&["admin", "token", "revoke", "initial-admin"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("last live admin"));
+
+    std::thread::sleep(Duration::from_millis(2100));
+    let out = h.rampart_as(Some(&short), &["whoami"]);
+    assert!(!out.status.success(), "expired token refused");
+
+    let audit = audit_entries(&h);
+    assert!(audit.iter().any(|e| e["action"] == "TokenService/RevokeOperatorToken"
+        && e["result"] == "ok"));
+}
