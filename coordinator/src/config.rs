@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use rampart_common::config::{self, ConfigErrors};
 use rampart_common::logging::LogFormat;
 
+use crate::api::enroll_guard::EnrollLimits;
+
 /// Default listen address: every interface, on Rampart's port (agents dial in from the fleet).
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:7443";
 
@@ -23,6 +25,8 @@ pub struct FileConfig {
     pub log_format: Option<LogFormat>,
     /// Folder of extra policy packs.
     pub packs_dir: Option<PathBuf>,
+    /// Enrolment attempts allowed per minute, per source address and overall.
+    pub enroll_limits: EnrollLimits,
 }
 
 impl FileConfig {
@@ -42,7 +46,22 @@ impl FileConfig {
             }
             let log_format = s.parsed("log_format", "text or json");
             let packs_dir = s.string("packs_dir").map(PathBuf::from);
+            let mut enroll_limits = EnrollLimits::default();
+            for (key, field) in [
+                (
+                    "enroll_per_source_per_minute",
+                    &mut enroll_limits.per_source_per_minute,
+                ),
+                ("enroll_per_minute", &mut enroll_limits.total_per_minute),
+            ] {
+                match s.u64(key) {
+                    Some(n) if (1..=1_000_000).contains(&n) => *field = n as u32,
+                    Some(_) => s.error(key, "must be from 1 to 1000000"),
+                    None => {}
+                }
+            }
             FileConfig {
+                enroll_limits,
                 data_dir,
                 listen,
                 server_names,

@@ -64,6 +64,9 @@ pub enum ServeError {
     Reflection(#[from] tonic_reflection::server::Error),
 }
 
+/// How often ended windows of refused enrolments are written to the audit trail as summaries.
+const REFUSAL_SUMMARY_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Everything `start` needs.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -73,6 +76,8 @@ pub struct Settings {
     pub server_names: Vec<String>,
     /// Folder of extra policy packs (one sub-folder per pack).
     pub packs_dir: Option<PathBuf>,
+    /// Rate limits on enrolment.
+    pub enroll_limits: crate::api::enroll_guard::EnrollLimits,
 }
 
 /// A running coordinator.
@@ -108,6 +113,7 @@ impl Coordinator {
                 }
             },
         };
+        crate::api::agent::write_refusal_summaries(&self.state, true).await;
         self.state.store.close().await;
         match result {
             Ok(r) => r.map_err(ServeError::from),
@@ -265,6 +271,9 @@ pub async fn start(
         ca: Arc::new(ca),
         packs: Arc::new(packs),
         shutdown: shutdown.clone(),
+        enroll_guard: Arc::new(crate::api::enroll_guard::EnrollGuard::new(
+            settings.enroll_limits,
+        )),
     });
 
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -310,6 +319,19 @@ pub async fn start(
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_v1alpha);
+    let summaries = state.clone();
+    let stop_summaries = shutdown.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                // `wait` writes what is left, before the store closes.
+                _ = stop_summaries.cancelled() => break,
+                _ = tokio::time::sleep(REFUSAL_SUMMARY_EVERY) => {
+                    crate::api::agent::write_refusal_summaries(&summaries, false).await;
+                }
+            }
+        }
+    });
     tokio::spawn(crate::compliance::schedule::run(
         state.store.clone(),
         state.fleet.clone(),

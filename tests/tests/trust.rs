@@ -81,10 +81,7 @@ fn every_successful_call_is_audited_under_concurrency_and_the_chain_verifies() {
                         .entry(action.to_string())
                         .or_default() += 1;
                 } else {
-                    eprintln!(
-                        "{action} failed: {}",
-                        String::from_utf8_lossy(&out.stderr)
-                    );
+                    eprintln!("{action} failed: {}", String::from_utf8_lossy(&out.stderr));
                 }
             });
         }
@@ -138,7 +135,10 @@ fn a_sweep_cut_off_by_a_coordinator_crash_is_settled_as_interrupted() {
     h.wait_online(&[&fast.id, &silent.id]);
     h.with_proc("silent", |p| p.signal(Signal::SIGSTOP));
 
-    let sweep_id = h.rampart_ok(&["sweep", "--timeout", "5m"]).trim().to_string();
+    let sweep_id = h
+        .rampart_ok(&["sweep", "--timeout", "5m"])
+        .trim()
+        .to_string();
     eventually(WAIT, "the fast host to report", || {
         let out = h.rampart(&["sweep", "show", &sweep_id, "-o", "json"]);
         let r: Value = serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
@@ -151,7 +151,13 @@ fn a_sweep_cut_off_by_a_coordinator_crash_is_settled_as_interrupted() {
     h.start_coordinator();
 
     let out = h.rampart(&[
-        "sweep", "show", &sweep_id, "-o", "json", "--fail-on", "critical",
+        "sweep",
+        "show",
+        &sweep_id,
+        "-o",
+        "json",
+        "--fail-on",
+        "critical",
     ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
@@ -184,7 +190,13 @@ fn operator_tokens_are_listed_revoked_and_expire() {
     let h = Harness::start();
     let viewer = h
         .rampart_ok(&[
-            "admin", "token", "create", "--role", "viewer", "--name", "dashboard",
+            "admin",
+            "token",
+            "create",
+            "--role",
+            "viewer",
+            "--name",
+            "dashboard",
         ])
         .trim()
         .to_string();
@@ -241,6 +253,68 @@ fn operator_tokens_are_listed_revoked_and_expire() {
     assert!(!out.status.success(), "expired token refused");
 
     let audit = audit_entries(&h);
-    assert!(audit.iter().any(|e| e["action"] == "TokenService/RevokeOperatorToken"
-        && e["result"] == "ok"));
+    assert!(
+        audit
+            .iter()
+            .any(|e| e["action"] == "TokenService/RevokeOperatorToken" && e["result"] == "ok")
+    );
+}
+
+#[test]
+fn enrolment_is_rate_limited_and_refusals_are_summarised_in_the_audit_trail() {
+    let h = Harness::start();
+    let config = h.dir.path().join("limits.toml");
+    std::fs::write(&config, "enroll_per_source_per_minute = 5\n").unwrap();
+    h.with_proc("coordinator", |p| p.kill());
+    h.start_coordinator_with(&["--config", config.to_str().unwrap()]);
+    let before = audit_entries(&h).len();
+
+    let fp = h.ca_fingerprint.clone();
+    let mut outcomes = Vec::new();
+    for i in 0..12 {
+        let out = h.enroll(&format!("guess{i}"), None, "rpj_guessed", &fp, &[]);
+        assert!(!out.status.success());
+        outcomes.push(String::from_utf8_lossy(&out.stderr).to_string());
+    }
+    let unknown = outcomes.iter().filter(|e| e.contains("unknown")).count();
+    let limited = outcomes
+        .iter()
+        .filter(|e| e.contains("too many enrolment attempts"))
+        .count();
+    assert_eq!((unknown, limited), (5, 7), "{outcomes:#?}");
+    // A real token is refused too while the source is over its limit.
+    let token = h.join_token(&[], 1, "10m");
+    let out = h.enroll("real", None, &token, &fp, &[]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("too many"));
+
+    // One entry per reason so far; the rest are summarised when the window ends (here: at
+    // shutdown).
+    let refusals = |entries: &[Value]| -> Vec<String> {
+        entries
+            .iter()
+            .filter(|e| e["action"] == "AgentService/Enroll")
+            .map(|e| e["result"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let now = refusals(&audit_entries(&h)[before..]);
+    assert_eq!(now.len(), 2, "{now:#?}");
+    h.with_proc("coordinator", |p| {
+        p.signal(Signal::SIGTERM);
+        p.wait_exit(WAIT);
+    });
+    h.start_coordinator();
+    let after = refusals(&audit_entries(&h)[before..]);
+    assert_eq!(after.len(), 4, "{after:#?}");
+    assert!(
+        after
+            .iter()
+            .any(|r| r.starts_with("4 more refused attempt(s)") && r.contains("unknown")),
+        "{after:#?}"
+    );
+    assert!(
+        after
+            .iter()
+            .any(|r| r.starts_with("7 more refused attempt(s)") && r.contains("too many")),
+        "{after:#?}"
+    );
 }

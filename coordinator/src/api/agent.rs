@@ -16,6 +16,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{debug, info, warn};
 
+use super::enroll_guard::Limited;
 use super::{AppState, client_input_status, store_status};
 use crate::fleet::SessionHandle;
 use crate::store::{AgentRecord, AgentState, HostInfo, TokenRefusal};
@@ -44,6 +45,60 @@ impl AgentApi {
     }
 }
 
+impl AgentApi {
+    /// A refused enrolment: logged, and audited at once the first time in a window for this
+    /// source and reason; repeats are summarised later (see `enroll_guard`).
+    async fn refused(
+        &self,
+        source: &str,
+        peer: &str,
+        hostname: &str,
+        msg: &str,
+        now: std::time::Instant,
+    ) {
+        warn!(%hostname, %peer, reason = msg, "enrolment refused");
+        if self.state.enroll_guard.refused(source, msg, now) {
+            let _ = self
+                .state
+                .store
+                .append_audit(
+                    "anonymous agent",
+                    "AgentService/Enroll",
+                    &format!("hostname={hostname} peer={peer}"),
+                    msg,
+                )
+                .await;
+        }
+    }
+}
+
+/// Writes the summaries of refused enrolments whose window has ended (all of them with
+/// `flush_all`, at shutdown).
+pub async fn write_refusal_summaries(state: &AppState, flush_all: bool) {
+    for s in state
+        .enroll_guard
+        .due_summaries(std::time::Instant::now(), flush_all)
+    {
+        if let Err(err) = state
+            .store
+            .append_audit(
+                "anonymous agent",
+                "AgentService/Enroll",
+                &format!("source={}", s.source),
+                &format!(
+                    "{} more refused attempt(s) within {:?} of the first: {}",
+                    s.suppressed,
+                    super::enroll_guard::SUMMARY_WINDOW,
+                    s.reason
+                ),
+            )
+            .await
+        {
+            tracing::error!(%err, "could not write a refusal summary to the audit trail");
+        }
+    }
+}
+
 fn new_agent_id() -> String {
     format!("agent-{}", hex::encode(rand::random::<[u8; 8]>()))
 }
@@ -56,10 +111,28 @@ impl AgentService for AgentApi {
         &self,
         request: Request<EnrollRequest>,
     ) -> Result<Response<EnrollResponse>, Status> {
-        let peer = request
-            .remote_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
+        let peer_addr = request.remote_addr();
+        let peer = peer_addr.map(|a| a.to_string()).unwrap_or_default();
+        let source = peer_addr
+            .map(|a| a.ip().to_string())
+            .unwrap_or_else(|| "unknown".into());
+        let now = std::time::Instant::now();
+        if let Err(limited) = self
+            .state
+            .enroll_guard
+            .admit(peer_addr.map(|a| a.ip()), now)
+        {
+            let msg = match limited {
+                Limited::Source => format!(
+                    "too many enrolment attempts from {source}; wait a minute and try again"
+                ),
+                Limited::Total => {
+                    "too many enrolment attempts at once; wait a minute and try again".to_string()
+                }
+            };
+            self.refused(&source, &peer, "", &msg, now).await;
+            return Err(Status::resource_exhausted(msg));
+        }
         let req = request.into_inner();
         if req.hostname.is_empty() || req.hostname.len() > MAX_HOSTNAME {
             return Err(Status::invalid_argument(
@@ -94,16 +167,7 @@ impl AgentService for AgentApi {
                         "join token has no uses left; create a new one with `rampart token create --uses N`"
                     }
                 };
-                let _ = state
-                    .store
-                    .append_audit(
-                        "anonymous agent",
-                        "AgentService/Enroll",
-                        &format!("hostname={} peer={peer}", req.hostname),
-                        msg,
-                    )
-                    .await;
-                warn!(hostname = %req.hostname, %peer, reason = msg, "enrolment refused");
+                self.refused(&source, &peer, &req.hostname, msg, now).await;
                 return Err(Status::unauthenticated(msg));
             }
         };

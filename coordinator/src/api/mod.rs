@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod chaos;
 pub mod compliance;
+pub mod enroll_guard;
 pub mod fleet;
 pub mod tokens;
 
@@ -30,6 +31,8 @@ pub struct AppState {
     pub packs: Arc<crate::compliance::Packs>,
     /// Cancelled at shutdown; sessions end with it.
     pub shutdown: CancellationToken,
+    /// Rate limits and refusal summaries for `Enroll`.
+    pub enroll_guard: Arc<enroll_guard::EnrollGuard>,
 }
 
 /// A caller's timeout in milliseconds: 0 means `default`, anything above `max` is capped.

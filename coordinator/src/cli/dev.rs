@@ -90,6 +90,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             listen: args.listen,
             server_names: vec![],
             packs_dir: None,
+            enroll_limits: Default::default(),
         },
         cancel.clone(),
     )

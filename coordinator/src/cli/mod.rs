@@ -442,6 +442,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 listen,
                 server_names: file.server_names,
                 packs_dir: packs_dir.or(file.packs_dir),
+                enroll_limits: file.enroll_limits,
             };
             let cancel = CancellationToken::new();
             let coordinator = server::start(&settings, cancel.clone()).await?;

@@ -227,6 +227,14 @@ fn agent_idle(window: Duration, repeats: usize) -> anyhow::Result<()> {
 
 fn fleet(agents: usize, window: Duration, repeats: usize) -> anyhow::Result<()> {
     let h = Harness::start();
+    // Every simulated agent enrols from 127.0.0.1: lift the per-source enrolment limit.
+    let config = h.dir.path().join("coordinator.toml");
+    std::fs::write(
+        &config,
+        "enroll_per_source_per_minute = 1000000\nenroll_per_minute = 1000000\n",
+    )?;
+    h.with_proc("coordinator", |p| p.kill());
+    h.start_coordinator_with(&["--config", config.to_str().unwrap_or_default()]);
     let coord = h.with_proc("coordinator", |p| p.pid().as_raw());
     std::thread::sleep(Duration::from_secs(2));
     let base_rss = rss_kib(coord)? as f64 / 1024.0;
