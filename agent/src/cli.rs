@@ -232,6 +232,7 @@ async fn run(cli: Cli) -> Result<(), AgentError> {
                     enabled: file.remediation.unwrap_or(true),
                 },
                 faults,
+                state: Some(StateDir::new(&state_dir)),
             };
             info!(agent = %enrolment.identity.agent_id, coordinator = %session.coordinator, "starting");
             let cancel = CancellationToken::new();

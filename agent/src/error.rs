@@ -21,6 +21,10 @@ pub enum AgentError {
     Invalid(String),
     #[error("{0} fault(s) or marker(s) could not be reverted; see above")]
     Recover(usize),
+    #[error(
+        "this agent's certificate expired at {0} (the host was off or unreachable past its lifetime); enrol it again with `rampart-agent enroll --force`"
+    )]
+    CertificateExpired(String),
 }
 
 impl AgentError {
@@ -28,7 +32,9 @@ impl AgentError {
     pub fn exit_code(&self) -> i32 {
         match self {
             AgentError::Config(_) | AgentError::Invalid(_) => 2,
-            AgentError::EnrollRefused(_) | AgentError::SessionRefused(_) => 3,
+            AgentError::EnrollRefused(_)
+            | AgentError::SessionRefused(_)
+            | AgentError::CertificateExpired(_) => 3,
             AgentError::Tls(TlsError::FingerprintMismatch { .. } | TlsError::BadFingerprint(_)) => {
                 3
             }

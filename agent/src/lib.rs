@@ -12,6 +12,7 @@ pub mod facts;
 pub mod faults;
 pub mod host;
 pub mod remediate;
+mod renewal;
 pub mod session;
 pub mod state;
 

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::AgentError;
+use crate::renewal;
 use crate::state::Enrolment;
 
 /// First reconnect delay; doubles per failure up to the configured ceiling.
@@ -43,6 +44,8 @@ pub struct SessionConfig {
     pub remediation: crate::remediate::Remediator,
     /// Fault injection, with its journal and the agent's own policy.
     pub faults: crate::faults::Faults,
+    /// Where a renewed certificate is saved; without it the agent does not renew.
+    pub state: Option<crate::state::StateDir>,
 }
 
 /// Exponential backoff with jitter: each delay is drawn from the upper half of the current step,
@@ -85,14 +88,10 @@ enum Ended {
 /// Runs sessions until `cancel` fires. Returns an error only when the coordinator refuses this
 /// agent for good (revoked, unknown identity): retrying would not help.
 pub async fn run(
-    enrolment: Enrolment,
+    mut enrolment: Enrolment,
     config: SessionConfig,
     cancel: CancellationToken,
 ) -> Result<(), AgentError> {
-    let tls_config = tls::client_config(
-        enrolment.ca_pem.as_bytes(),
-        Some((enrolment.cert_pem.as_bytes(), enrolment.key_pem.as_bytes())),
-    )?;
     let faults = config.faults.clone();
     // Before anything else: put back whatever a previous run left (its journal).
     for st in faults.recover_journal().await {
@@ -109,13 +108,28 @@ pub async fn run(
     );
     let outcome = loop {
         let started = Instant::now();
+        // Rebuilt each time: a renewal may have replaced the certificate.
+        if let Some(v) = renewal::validity(&enrolment.cert_pem)
+            && v.not_after_ms <= now_ms()
+        {
+            break Err(AgentError::CertificateExpired(
+                rampart_common::time::format_ms(v.not_after_ms),
+            ));
+        }
+        let tls_config = match tls::client_config(
+            enrolment.ca_pem.as_bytes(),
+            Some((enrolment.cert_pem.as_bytes(), enrolment.key_pem.as_bytes())),
+        ) {
+            Ok(c) => c,
+            Err(e) => break Err(e.into()),
+        };
         let mut link = Link {
             events: &mut events,
             pending: &mut pending,
         };
         let ended = tokio::select! {
             _ = cancel.cancelled() => Ok(Ended::Shutdown),
-            r = session_once(&enrolment, &config, tls_config.clone(), &mut executor, &cancel, &mut backoff, &mut link) => r,
+            r = session_once(&mut enrolment, &config, tls_config, &mut executor, &cancel, &mut backoff, &mut link) => r,
         };
         faults.session_down();
         match ended {
@@ -185,7 +199,7 @@ fn is_refusal(status: &tonic::Status) -> bool {
 }
 
 async fn session_once(
-    enrolment: &Enrolment,
+    enrolment: &mut Enrolment,
     config: &SessionConfig,
     tls_config: std::sync::Arc<tls::ClientConfig>,
     executor: &mut Executor,
@@ -257,8 +271,19 @@ async fn session_once(
     );
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut seq = 0u64;
+    let mut renewal = renewal::Renewal::new(&enrolment.cert_pem, config.state.is_some());
     loop {
         tokio::select! {
+            _ = renewal.due() => {
+                match renewal.request(&enrolment.identity.agent_id) {
+                    Ok(msg) => {
+                        if tx.send(msg).await.is_err() {
+                            return Ok(Ended::Lost("session stream closed".into()));
+                        }
+                    }
+                    Err(e) => warn!(%e, "could not create a key for certificate renewal"),
+                }
+            }
             _ = cancel.cancelled() => {
                 // Dropping the sender ends our half of the stream: the coordinator sees a clean close.
                 drop(tx);
@@ -279,15 +304,21 @@ async fn session_once(
                 }
             }
             msg = inbound.message() => match msg {
-                Ok(Some(m)) => {
-                    if let Some(coordinator_message::Body::Command(cmd)) = m.body {
+                Ok(Some(m)) => match m.body {
+                    Some(coordinator_message::Body::Command(cmd)) => {
                         let result = executor.execute(cmd).await;
                         let out = AgentMessage { body: Some(agent_message::Body::Result(result)) };
                         if tx.send(out).await.is_err() {
                             return Ok(Ended::Lost("session stream closed".into()));
                         }
                     }
-                }
+                    Some(coordinator_message::Body::Renewed(r)) => {
+                        if let Some(state) = &config.state {
+                            renewal.received(r, state, enrolment);
+                        }
+                    }
+                    _ => {}
+                },
                 Ok(None) => return Ok(Ended::Lost("the coordinator closed the session".into())),
                 Err(s) if is_refusal(&s) => return Err(AgentError::SessionRefused(s.message().to_string())),
                 Err(s) => return Ok(Ended::Lost(s.message().to_string())),

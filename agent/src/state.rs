@@ -53,6 +53,10 @@ impl std::fmt::Debug for Enrolment {
     }
 }
 
+/// A renewed key and certificate, before they replace `key.pem` and `cert.pem`.
+const KEY_NEXT: &str = "key.next.pem";
+const CERT_NEXT: &str = "cert.next.pem";
+
 /// Paths inside the state dir.
 #[derive(Debug, Clone)]
 pub struct StateDir {
@@ -121,8 +125,38 @@ impl StateDir {
         }
     }
 
+    /// Saves a renewed key and certificate. Both are written beside the current ones first; the
+    /// certificate's `.next` file is the marker that the pair is complete, and promotion renames
+    /// the key, then the certificate. A crash at any point leaves either the old pair or a
+    /// complete new pair that the next `load` finishes promoting (the coordinator accepts both
+    /// until it sees the new one).
+    pub fn save_renewed(&self, key_pem: &str, cert_pem: &str) -> Result<(), StateError> {
+        write_file(&self.dir.join(KEY_NEXT), key_pem.as_bytes(), 0o600)?;
+        write_file(&self.dir.join(CERT_NEXT), cert_pem.as_bytes(), 0o644)?;
+        self.promote_renewed()
+    }
+
+    /// Finishes a renewal that `save_renewed` started (see there).
+    fn promote_renewed(&self) -> Result<(), StateError> {
+        let cert_next = self.dir.join(CERT_NEXT);
+        if !cert_next.exists() {
+            return Ok(());
+        }
+        let key_next = self.dir.join(KEY_NEXT);
+        if key_next.exists() {
+            let key = self.dir.join("key.pem");
+            std::fs::rename(&key_next, &key).map_err(io("rename", &key_next))?;
+        }
+        let cert = self.dir.join("cert.pem");
+        std::fs::rename(&cert_next, &cert).map_err(io("rename", &cert_next))?;
+        std::fs::File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io("sync", &self.dir))
+    }
+
     /// Loads the enrolment, or says that there is none.
     pub fn load(&self) -> Result<Enrolment, StateError> {
+        self.promote_renewed()?;
         let identity = self.identity()?.ok_or_else(|| StateError::NotEnrolled {
             path: self.identity_path(),
         })?;
@@ -192,5 +226,43 @@ mod tests {
         );
         assert_eq!(mode & 0o777, 0o600);
         assert!(!format!("{back:?}").contains('K'));
+    }
+
+    #[test]
+    fn a_renewal_cut_off_between_its_renames_is_finished_at_the_next_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path());
+        let e = Enrolment {
+            identity: Identity {
+                agent_id: "agent-1".into(),
+                coordinator: "https://c:7443".into(),
+                labels: Default::default(),
+            },
+            cert_pem: "C1".into(),
+            key_pem: "K1".into(),
+            ca_pem: "A".into(),
+        };
+        state.save(&e).unwrap();
+        state.save_renewed("K2", "C2").unwrap();
+        let back = state.load().unwrap();
+        assert_eq!(
+            (back.key_pem.as_str(), back.cert_pem.as_str()),
+            ("K2", "C2")
+        );
+        // Crash after the key was renamed but before the certificate was.
+        write_file(&dir.path().join(CERT_NEXT), b"C3", 0o644).unwrap();
+        write_file(&dir.path().join("key.pem"), b"K3", 0o600).unwrap();
+        let back = state.load().unwrap();
+        assert_eq!(
+            (back.key_pem.as_str(), back.cert_pem.as_str()),
+            ("K3", "C3")
+        );
+        // A key written without its certificate (crash before the marker) is ignored.
+        write_file(&dir.path().join(KEY_NEXT), b"K4", 0o600).unwrap();
+        let back = state.load().unwrap();
+        assert_eq!(
+            (back.key_pem.as_str(), back.cert_pem.as_str()),
+            ("K3", "C3")
+        );
     }
 }

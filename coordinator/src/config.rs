@@ -9,6 +9,11 @@ use rampart_common::logging::LogFormat;
 
 use crate::api::enroll_guard::EnrollLimits;
 
+/// Agent certificates shorter than this could expire before a renewal round trip completes.
+const MIN_CERT_LIFETIME: std::time::Duration = std::time::Duration::from_secs(10);
+/// Longer-lived agent certificates would make a stolen key useful for too long.
+const MAX_CERT_LIFETIME: std::time::Duration = std::time::Duration::from_secs(365 * 86_400);
+
 /// Default listen address: every interface, on Rampart's port (agents dial in from the fleet).
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:7443";
 
@@ -27,6 +32,8 @@ pub struct FileConfig {
     pub packs_dir: Option<PathBuf>,
     /// Enrolment attempts allowed per minute, per source address and overall.
     pub enroll_limits: EnrollLimits,
+    /// Lifetime of agent certificates (default 30 days; agents renew at two thirds).
+    pub agent_cert_lifetime: Option<std::time::Duration>,
 }
 
 impl FileConfig {
@@ -60,7 +67,17 @@ impl FileConfig {
                     None => {}
                 }
             }
+            let agent_cert_lifetime = s.duration("agent_cert_lifetime");
+            if let Some(d) = agent_cert_lifetime
+                && !(MIN_CERT_LIFETIME..=MAX_CERT_LIFETIME).contains(&d)
+            {
+                s.error(
+                    "agent_cert_lifetime",
+                    "must be from 10s (renewal needs time) to 365d",
+                );
+            }
             FileConfig {
+                agent_cert_lifetime,
                 enroll_limits,
                 data_dir,
                 listen,

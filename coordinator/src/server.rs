@@ -78,6 +78,8 @@ pub struct Settings {
     pub packs_dir: Option<PathBuf>,
     /// Rate limits on enrolment.
     pub enroll_limits: crate::api::enroll_guard::EnrollLimits,
+    /// Lifetime of agent certificates.
+    pub agent_cert_lifetime: std::time::Duration,
 }
 
 /// A running coordinator.
@@ -274,6 +276,7 @@ pub async fn start(
         enroll_guard: Arc::new(crate::api::enroll_guard::EnrollGuard::new(
             settings.enroll_limits,
         )),
+        agent_cert_lifetime: settings.agent_cert_lifetime,
     });
 
     let (health, health_service) = tonic_health::server::health_reporter();

@@ -318,3 +318,73 @@ fn enrolment_is_rate_limited_and_refusals_are_summarised_in_the_audit_trail() {
         "{after:#?}"
     );
 }
+
+#[test]
+fn agent_certificates_renew_over_the_session_and_an_expired_one_says_to_enrol_again() {
+    let h = Harness::start();
+    let config = h.dir.path().join("short-certs.toml");
+    std::fs::write(&config, "agent_cert_lifetime = \"12s\"\n").unwrap();
+    h.with_proc("coordinator", |p| p.kill());
+    h.start_coordinator_with(&["--config", config.to_str().unwrap()]);
+
+    let token = h.join_token(&[], 1, "10m");
+    let a = h.enroll_ok("agent", None, &token, &[]);
+    let read = |f: &str| std::fs::read_to_string(a.state_dir.join(f)).unwrap();
+    let (cert1, key1) = (read("cert.pem"), read("key.pem"));
+    h.run_agent("agent", &a, &[]);
+    h.wait_online(&[&a.id]);
+    let expiry = || -> i64 {
+        let v: Value =
+            serde_json::from_str(&h.rampart_ok(&["agents", "show", &a.id, "-o", "json"])).unwrap();
+        v["cert_expires_unix_ms"].as_i64().unwrap_or(0)
+    };
+    let expires1 = expiry();
+    assert!(expires1 > 0);
+
+    // At two thirds (about 8 s) the agent renews: a new key made on the host, a new certificate.
+    eventually(
+        Duration::from_secs(30),
+        "the certificate to be renewed",
+        || {
+            if read("cert.pem") != cert1 {
+                Ok(())
+            } else {
+                Err("still the first certificate".into())
+            }
+        },
+    );
+    assert_ne!(read("key.pem"), key1, "renewal makes a new key");
+    assert!(
+        expiry() > expires1,
+        "the coordinator records the new expiry"
+    );
+    let audit = audit_entries(&h);
+    assert!(
+        audit
+            .iter()
+            .any(|e| e["action"] == "AgentService/RenewCertificate" && e["result"] == "ok"),
+        "renewal is audited"
+    );
+    // A restarted agent connects with the renewed certificate, no re-enrolment.
+    h.with_proc("agent", |p| p.kill());
+    h.wait_state(&a.id, "offline", WAIT);
+    h.run_agent("agent", &a, &[]);
+    h.wait_online(&[&a.id]);
+
+    // Off past its certificate's lifetime (no renewal while stopped): refused, with the fix.
+    h.with_proc("agent", |p| {
+        p.signal(Signal::SIGTERM);
+        p.wait_exit(WAIT);
+    });
+    let expires = expiry();
+    let wait_ms = expires - rampart_common::time::now_ms() + 500;
+    std::thread::sleep(Duration::from_millis(wait_ms.max(0) as u64));
+    h.run_agent("agent", &a, &[]);
+    let status = h.with_proc("agent", |p| p.wait_exit(WAIT));
+    assert_eq!(status.code(), Some(3));
+    let log = h.with_proc("agent", |p| p.log_text());
+    assert!(
+        log.contains("expired") && log.contains("enrol it again"),
+        "{log}"
+    );
+}

@@ -9,8 +9,8 @@ use rampart_common::labels;
 use rampart_common::time::now_ms;
 use rampart_proto::v1::agent_service_server::AgentService;
 use rampart_proto::v1::{
-    AgentMessage, CoordinatorMessage, EnrollRequest, EnrollResponse, Hello, Welcome, agent_message,
-    coordinator_message,
+    AgentMessage, CertificateRenewed, CoordinatorMessage, EnrollRequest, EnrollResponse, Hello,
+    Welcome, agent_message, coordinator_message,
 };
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
@@ -19,7 +19,7 @@ use tracing::{debug, info, warn};
 use super::enroll_guard::Limited;
 use super::{AppState, client_input_status, store_status};
 use crate::fleet::SessionHandle;
-use crate::store::{AgentRecord, AgentState, HostInfo, TokenRefusal};
+use crate::store::{AgentRecord, AgentState, CertMatch, HostInfo, TokenRefusal};
 
 /// How long a new session may take to say `Hello`.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -174,7 +174,7 @@ impl AgentService for AgentApi {
         let agent_id = new_agent_id();
         let cert_pem = state
             .ca
-            .sign_agent(&req.csr_pem, &agent_id)
+            .sign_agent(&req.csr_pem, &agent_id, state.agent_cert_lifetime)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let cert_der =
             rampart_common::tls::certs_from_pem(cert_pem.as_bytes(), "issued certificate")
@@ -193,6 +193,8 @@ impl AgentService for AgentApi {
             capabilities: Vec::new(),
             address: peer.clone(),
             cert_fingerprint: rampart_common::tls::fingerprint(&cert_der[0]),
+            prev_fingerprint: None,
+            cert_expires_at: crate::pki::expiry_ms_of(&cert_der[0]),
             enrolled_at: now_ms(),
             last_seen: 0,
         };
@@ -287,10 +289,21 @@ impl AgentService for AgentApi {
                 "agent {cert_id} has been revoked; enrol it again with a new token"
             )));
         }
-        if record.cert_fingerprint != fingerprint {
+        let presented = record.cert_match(&fingerprint);
+        if presented == CertMatch::Neither {
             return Err(Status::permission_denied(format!(
                 "agent {cert_id} presented a certificate that is not the one issued to it"
             )));
+        }
+        if record.prev_fingerprint.is_some() {
+            if presented == CertMatch::Previous {
+                warn!(agent = %cert_id, "the agent still uses its certificate from before the last renewal; keeping that one");
+            }
+            state
+                .store
+                .settle_agent_cert(&cert_id, presented, crate::pki::expiry_ms_of(leaf))
+                .await
+                .map_err(store_status)?;
         }
         for (k, v) in &hello.labels {
             labels::validate(k, v).map_err(Status::invalid_argument)?;
@@ -351,6 +364,55 @@ fn host_info(hello: &Hello, address: String) -> HostInfo {
     }
 }
 
+/// Signs a renewal CSR from an agent's live session (so its identity is already proven), records
+/// the new certificate, and audits it. The new key never left the host.
+async fn renew(state: &AppState, agent_id: &str, csr_pem: &str) -> CertificateRenewed {
+    let refused = |error: String| {
+        warn!(agent = %agent_id, %error, "certificate renewal refused");
+        CertificateRenewed {
+            certificate_pem: String::new(),
+            error,
+        }
+    };
+    let pem = match state
+        .ca
+        .sign_agent(csr_pem, agent_id, state.agent_cert_lifetime)
+    {
+        Ok(p) => p,
+        Err(e) => return refused(e.to_string()),
+    };
+    let Ok(der) = rampart_common::tls::certs_from_pem(pem.as_bytes(), "renewed certificate") else {
+        return refused("the coordinator could not read the certificate it signed".into());
+    };
+    let fingerprint = rampart_common::tls::fingerprint(&der[0]);
+    let expires = crate::pki::expiry_ms_of(&der[0]).unwrap_or(0);
+    // Audited before the certificate is recorded or sent: fails closed.
+    if let Err(err) = state
+        .store
+        .append_audit(
+            &format!("agent {agent_id}"),
+            "AgentService/RenewCertificate",
+            &format!("fingerprint={fingerprint} expires_unix_ms={expires}"),
+            "ok",
+        )
+        .await
+    {
+        return refused(format!("its audit entry cannot be written ({err})"));
+    }
+    if let Err(err) = state
+        .store
+        .renew_agent_cert(agent_id, &fingerprint, expires)
+        .await
+    {
+        return refused(format!("the coordinator could not record it ({err})"));
+    }
+    info!(agent = %agent_id, expires_unix_ms = expires, "agent certificate renewed");
+    CertificateRenewed {
+        certificate_pem: pem,
+        error: String::new(),
+    }
+}
+
 /// Reads the agent's messages until the session ends, then marks the agent offline (unless a
 /// newer session took over).
 async fn serve_session(
@@ -391,6 +453,12 @@ async fn serve_session(
                     if let Err(err) = state.store.upsert_fault(&agent_id, &hostname, &f, "").await {
                         warn!(%err, agent = %agent_id, "could not record a fault");
                     }
+                }
+                Some(agent_message::Body::Renew(r)) => {
+                    let answer = renew(&state, &agent_id, &r.csr_pem).await;
+                    handle.try_send(CoordinatorMessage {
+                        body: Some(coordinator_message::Body::Renewed(answer)),
+                    });
                 }
                 Some(agent_message::Body::Hello(_)) | None => {
                     handle.close(Status::invalid_argument(

@@ -55,6 +55,7 @@ pub fn agent_to_proto(a: AgentRecord) -> Agent {
         last_seen_unix_ms: a.last_seen,
         enrolled_unix_ms: a.enrolled_at,
         address: a.address,
+        cert_expires_unix_ms: a.cert_expires_at.unwrap_or(0),
     }
 }
 

@@ -33,6 +33,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Rate limits and refusal summaries for `Enroll`.
     pub enroll_guard: Arc<enroll_guard::EnrollGuard>,
+    /// How long agent certificates live (agents renew them at two thirds).
+    pub agent_cert_lifetime: std::time::Duration,
 }
 
 /// A caller's timeout in milliseconds: 0 means `default`, anything above `max` is capped.

@@ -91,6 +91,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             server_names: vec![],
             packs_dir: None,
             enroll_limits: Default::default(),
+            agent_cert_lifetime: crate::pki::AGENT_VALIDITY,
         },
         cancel.clone(),
     )

@@ -443,6 +443,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 server_names: file.server_names,
                 packs_dir: packs_dir.or(file.packs_dir),
                 enroll_limits: file.enroll_limits,
+                agent_cert_lifetime: file
+                    .agent_cert_lifetime
+                    .unwrap_or(crate::pki::AGENT_VALIDITY),
             };
             let cancel = CancellationToken::new();
             let coordinator = server::start(&settings, cancel.clone()).await?;
@@ -658,6 +661,14 @@ async fn agents(client: Client, cmd: AgentsCommand) -> anyhow::Result<i32> {
                         ("capabilities", a.capabilities.join(",")),
                         ("address", a.address.clone()),
                         ("enrolled", format_ms(a.enrolled_unix_ms)),
+                        (
+                            "certificate expires",
+                            if a.cert_expires_unix_ms == 0 {
+                                "unknown".to_string()
+                            } else {
+                                format_ms(a.cert_expires_unix_ms)
+                            },
+                        ),
                         ("last seen", format_ms(a.last_seen_unix_ms)),
                     ] {
                         println!("{k:<13} {v}");

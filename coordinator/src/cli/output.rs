@@ -28,6 +28,7 @@ pub fn agent_json(a: &Agent) -> serde_json::Value {
         "capabilities": a.capabilities,
         "address": a.address,
         "enrolled": format_ms(a.enrolled_unix_ms),
+        "cert_expires_unix_ms": (a.cert_expires_unix_ms != 0).then_some(a.cert_expires_unix_ms),
         "last_seen": format_ms(a.last_seen_unix_ms),
     })
 }

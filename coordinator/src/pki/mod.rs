@@ -20,8 +20,10 @@ use time::OffsetDateTime;
 const CA_VALIDITY: Duration = Duration::from_secs(10 * 365 * 86_400);
 /// Server certificates are re-issued at each start; a year leaves ample room.
 const SERVER_VALIDITY: Duration = Duration::from_secs(365 * 86_400);
-/// Agent certificates: a year, after which the agent re-enrols.
-pub const AGENT_VALIDITY: Duration = Duration::from_secs(365 * 86_400);
+/// Agent certificates live 30 days: a stolen key is useful for weeks at most, and agents renew over
+/// their session once two thirds have passed (20 days), so a host may be off for 10 days without
+/// having to enrol again.
+pub const AGENT_VALIDITY: Duration = Duration::from_secs(30 * 86_400);
 /// Tolerated clock skew between hosts when a certificate starts being valid.
 const BACKDATE: Duration = Duration::from_secs(3600);
 
@@ -83,7 +85,9 @@ pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 
 fn validity(params: &mut CertificateParams, length: Duration) {
     let now = OffsetDateTime::now_utc();
-    params.not_before = now - BACKDATE;
+    // Backdated for clock skew, but by at most a tenth of the lifetime: agents renew at two
+    // thirds of (not_after - not_before), which must stay close to two thirds of `length`.
+    params.not_before = now - BACKDATE.min(length / 10);
     params.not_after = now + length;
 }
 
@@ -179,9 +183,14 @@ impl Ca {
         ))
     }
 
-    /// Signs an agent's CSR. The subject it asked for is ignored: the certificate's common name is
-    /// `agent_id`, and it is good only for client authentication.
-    pub fn sign_agent(&self, csr_pem: &str, agent_id: &str) -> Result<String, PkiError> {
+    /// Signs an agent's CSR for `lifetime`. The subject it asked for is ignored: the certificate's
+    /// common name is `agent_id`, and it is good only for client authentication.
+    pub fn sign_agent(
+        &self,
+        csr_pem: &str,
+        agent_id: &str,
+        lifetime: Duration,
+    ) -> Result<String, PkiError> {
         let csr = CertificateSigningRequestParams::from_pem(csr_pem).map_err(PkiError::BadCsr)?;
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
@@ -190,9 +199,16 @@ impl Ca {
         params.distinguished_name = dn;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        validity(&mut params, AGENT_VALIDITY);
+        validity(&mut params, lifetime);
         Ok(params.signed_by(&csr.public_key, &self.issuer)?.pem())
     }
+}
+
+/// When a certificate expires (Unix ms).
+pub fn expiry_ms_of(der: &[u8]) -> Option<i64> {
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    let (_, cert) = X509Certificate::from_der(der).ok()?;
+    Some(cert.validity().not_after.timestamp() * 1000)
 }
 
 /// The agent id carried in a client certificate (its common name).
@@ -233,11 +249,20 @@ mod tests {
         req.distinguished_name
             .push(DnType::CommonName, "i-want-to-be-admin");
         let csr = req.serialize_request(&key).unwrap().pem().unwrap();
-        let pem = again.sign_agent(&csr, "agent-1234").unwrap();
+        let pem = again
+            .sign_agent(&csr, "agent-1234", Duration::from_secs(6))
+            .unwrap();
+        let der = rampart_common::tls::certs_from_pem(pem.as_bytes(), "agent").unwrap();
+        let expires = expiry_ms_of(&der[0]).unwrap();
+        let now = rampart_common::time::now_ms();
+        assert!(
+            (now + 4_000..=now + 7_000).contains(&expires),
+            "{expires} vs {now}"
+        );
         let der = CertificateDer::from_pem_slice(pem.as_bytes()).unwrap();
         assert_eq!(agent_id_of(&der).as_deref(), Some("agent-1234"));
         assert!(matches!(
-            again.sign_agent("garbage", "x"),
+            again.sign_agent("garbage", "x", AGENT_VALIDITY),
             Err(PkiError::BadCsr(_))
         ));
     }

@@ -50,10 +50,37 @@ pub struct AgentRecord {
     pub capabilities: Vec<String>,
     /// Remote address of the latest session.
     pub address: String,
-    /// Fingerprint of the certificate issued at enrolment; a session must present exactly it.
+    /// Fingerprint of the certificate issued at enrolment or the latest renewal; a session must
+    /// present it (or `prev_fingerprint`).
     pub cert_fingerprint: String,
+    /// The certificate before the latest renewal, accepted until the agent is seen with the new
+    /// one: an agent that crashed before saving its renewed certificate can still connect.
+    pub prev_fingerprint: Option<String>,
+    /// When the current certificate expires (Unix ms); None for records older than renewal.
+    pub cert_expires_at: Option<i64>,
     pub enrolled_at: i64,
     pub last_seen: i64,
+}
+
+/// Which of an agent's certificates a session presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertMatch {
+    Current,
+    /// The one before the latest renewal: the agent never saved the new one.
+    Previous,
+    Neither,
+}
+
+impl AgentRecord {
+    pub fn cert_match(&self, fingerprint: &str) -> CertMatch {
+        if self.cert_fingerprint == fingerprint {
+            CertMatch::Current
+        } else if self.prev_fingerprint.as_deref() == Some(fingerprint) {
+            CertMatch::Previous
+        } else {
+            CertMatch::Neither
+        }
+    }
 }
 
 /// What a session's `Hello` tells about the host.
@@ -85,6 +112,8 @@ fn agent_from_row(r: &SqliteRow) -> Result<AgentRecord> {
         )?,
         address: r.try_get("address")?,
         cert_fingerprint: r.try_get("cert_fingerprint")?,
+        prev_fingerprint: r.try_get("prev_fingerprint")?,
+        cert_expires_at: r.try_get("cert_expires_at")?,
         enrolled_at: r.try_get("enrolled_at")?,
         last_seen: r.try_get("last_seen")?,
     })
@@ -93,13 +122,14 @@ fn agent_from_row(r: &SqliteRow) -> Result<AgentRecord> {
 impl Store {
     pub async fn insert_agent(&self, rec: &AgentRecord) -> Result<()> {
         sqlx::query(
-            "INSERT INTO agents (id, hostname, labels, state, cert_fingerprint, enrolled_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO agents (id, hostname, labels, state, cert_fingerprint, cert_expires_at, enrolled_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&rec.id)
         .bind(&rec.hostname)
         .bind(labels_json(&rec.labels))
         .bind(rec.state.as_str())
         .bind(&rec.cert_fingerprint)
+        .bind(rec.cert_expires_at)
         .bind(rec.enrolled_at)
         .execute(&self.writer)
         .await?;
@@ -154,6 +184,51 @@ impl Store {
         Ok(())
     }
 
+    /// Records a renewed certificate: it becomes the current one, the current one the previous.
+    pub async fn renew_agent_cert(
+        &self,
+        id: &str,
+        fingerprint: &str,
+        expires_at: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE agents SET prev_fingerprint = cert_fingerprint, cert_fingerprint = ?, cert_expires_at = ?
+             WHERE id = ? AND state != 'revoked'",
+        )
+        .bind(fingerprint)
+        .bind(expires_at)
+        .bind(id)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    /// Settles which certificate an agent holds, after a session presented one: the current one
+    /// means the previous is no longer needed; the previous one means the renewal never reached
+    /// the agent's disk, so it is current again (with its expiry).
+    pub async fn settle_agent_cert(
+        &self,
+        id: &str,
+        presented: CertMatch,
+        prev_expires_at: Option<i64>,
+    ) -> Result<()> {
+        let q = match presented {
+            CertMatch::Current => sqlx::query(
+                "UPDATE agents SET prev_fingerprint = NULL WHERE id = ? AND prev_fingerprint IS NOT NULL",
+            )
+            .bind(id),
+            CertMatch::Previous => sqlx::query(
+                "UPDATE agents SET cert_fingerprint = prev_fingerprint, prev_fingerprint = NULL, cert_expires_at = ?
+                 WHERE id = ? AND prev_fingerprint IS NOT NULL",
+            )
+            .bind(prev_expires_at)
+            .bind(id),
+            CertMatch::Neither => return Ok(()),
+        };
+        q.execute(&self.writer).await?;
+        Ok(())
+    }
+
     /// Marks an agent offline unless it was revoked meanwhile.
     pub async fn agent_offline(&self, id: &str) -> Result<()> {
         sqlx::query("UPDATE agents SET state = 'offline' WHERE id = ? AND state = 'online'")
@@ -202,6 +277,8 @@ mod tests {
             capabilities: vec![],
             address: String::new(),
             cert_fingerprint: "sha256:00".into(),
+            prev_fingerprint: None,
+            cert_expires_at: Some(now_ms() + 1000),
             enrolled_at: now_ms(),
             last_seen: 0,
         };
@@ -225,5 +302,54 @@ mod tests {
             AgentState::Revoked
         );
         assert!(!s.revoke_agent("agent-9").await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_renewed_certificate_replaces_the_old_once_the_agent_uses_it() {
+        let (_d, s) = crate::store::testing::store().await;
+        let rec = AgentRecord {
+            id: "agent-1".into(),
+            hostname: "web-1".into(),
+            labels: Labels::new(),
+            state: AgentState::Offline,
+            os: String::new(),
+            kernel: String::new(),
+            arch: String::new(),
+            version: String::new(),
+            capabilities: vec![],
+            address: String::new(),
+            cert_fingerprint: "sha256:old".into(),
+            prev_fingerprint: None,
+            cert_expires_at: Some(1000),
+            enrolled_at: 1,
+            last_seen: 0,
+        };
+        s.insert_agent(&rec).await.unwrap();
+        s.renew_agent_cert("agent-1", "sha256:new", 2000)
+            .await
+            .unwrap();
+        let got = s.agent("agent-1").await.unwrap().unwrap();
+        assert_eq!(got.cert_match("sha256:new"), CertMatch::Current);
+        assert_eq!(got.cert_match("sha256:old"), CertMatch::Previous);
+        assert_eq!(got.cert_match("sha256:other"), CertMatch::Neither);
+        assert_eq!(got.cert_expires_at, Some(2000));
+        // The agent came back with the old one: the renewal never reached its disk.
+        s.settle_agent_cert("agent-1", CertMatch::Previous, Some(1000))
+            .await
+            .unwrap();
+        let got = s.agent("agent-1").await.unwrap().unwrap();
+        assert_eq!(got.cert_match("sha256:old"), CertMatch::Current);
+        assert_eq!(got.cert_match("sha256:new"), CertMatch::Neither);
+        assert_eq!(got.cert_expires_at, Some(1000));
+        // Renewed again and used: the old one is no longer accepted.
+        s.renew_agent_cert("agent-1", "sha256:newer", 3000)
+            .await
+            .unwrap();
+        s.settle_agent_cert("agent-1", CertMatch::Current, None)
+            .await
+            .unwrap();
+        let got = s.agent("agent-1").await.unwrap().unwrap();
+        assert_eq!(got.cert_match("sha256:old"), CertMatch::Neither);
+        assert_eq!(got.cert_match("sha256:newer"), CertMatch::Current);
     }
 }

@@ -11,7 +11,7 @@ mod schedules;
 mod sweeps;
 mod tokens;
 
-pub use agents::{AgentRecord, AgentState, HostInfo};
+pub use agents::{AgentRecord, AgentState, CertMatch, HostInfo};
 pub use audit::{AUDIT_GENESIS, AuditEntry, AuditVerification};
 pub use faults::FaultRecord;
 pub use remediation::{RemediationHostRecord, RemediationRunRecord};

@@ -295,6 +295,8 @@ fn fleet(agents: usize, window: Duration, repeats: usize) -> anyhow::Result<()> 
                 &h.dir.path().join("simulated-agents"),
                 Vec::new(),
             ),
+            // Certificates last 30 days: a bench never reaches renewal.
+            state: None,
         };
         runtime.spawn(session::run(e, config, cancel.clone()));
     }

@@ -1,0 +1,5 @@
+-- Agent certificate renewal: when the current certificate expires, and the previous one's
+-- fingerprint, still accepted until the agent is seen with the new one (so an agent that crashed
+-- before saving its renewed certificate is not locked out).
+ALTER TABLE agents ADD COLUMN cert_expires_at INTEGER;
+ALTER TABLE agents ADD COLUMN prev_fingerprint TEXT;
