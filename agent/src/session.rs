@@ -211,9 +211,12 @@ async fn session_once(
         Ok(c) => c,
         Err(e) => return Ok(Ended::Lost(e.to_string())),
     };
+    // The session is gzip-compressed both ways (fact reports shrink several times over).
     let mut client = AgentServiceClient::new(channel)
         .max_decoding_message_size(rampart_proto::MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(rampart_proto::MAX_MESSAGE_BYTES);
+        .max_encoding_message_size(rampart_proto::MAX_MESSAGE_BYTES)
+        .send_compressed(tonic::codec::CompressionEncoding::Gzip)
+        .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
     let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
     // The queue is empty, so this cannot fail.
     while let Ok(e) = link.events.try_recv() {
@@ -419,10 +422,10 @@ impl Executor {
                 ),
             }
         };
-        let result = CommandResult {
+        let result = bounded(CommandResult {
             command_id: cmd.id,
             outcome: Some(outcome),
-        };
+        });
         if remember {
             if self.recent.len() == REMEMBERED_RESULTS {
                 self.recent.pop_front();
@@ -430,6 +433,41 @@ impl Executor {
             self.recent.push_back(result.clone());
         }
         result
+    }
+}
+
+/// Room left in a message for the envelope around a result.
+const ENVELOPE_BYTES: usize = 64 * 1024;
+
+/// A result too large for one message would break the session (the stream fails with a protocol
+/// error and the coordinator waits in vain): it becomes an error that says how large it was and,
+/// for facts, which collectors are to blame, so the coordinator can say so at once.
+pub fn bounded(result: CommandResult) -> CommandResult {
+    use prost::Message;
+    let limit = rampart_proto::MAX_MESSAGE_BYTES - ENVELOPE_BYTES;
+    let size = result.encoded_len();
+    if size <= limit {
+        return result;
+    }
+    let blame = match &result.outcome {
+        Some(command_result::Outcome::Facts(r)) => {
+            let mut parts = crate::facts::sizes(r);
+            parts.sort_by(|a, b| b.1.cmp(&a.1));
+            let top: Vec<String> = parts
+                .iter()
+                .take(3)
+                .map(|(name, bytes)| format!("{name} {bytes} B"))
+                .collect();
+            format!("; largest collectors: {}", top.join(", "))
+        }
+        _ => String::new(),
+    };
+    warn!(command = %result.command_id, size, limit, "result too large for one message");
+    CommandResult {
+        command_id: result.command_id,
+        outcome: Some(command_result::Outcome::Error(format!(
+            "the result is {size} bytes, over the {limit}-byte message limit{blame}"
+        ))),
     }
 }
 

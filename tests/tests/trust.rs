@@ -388,3 +388,92 @@ fn agent_certificates_renew_over_the_session_and_an_expired_one_says_to_enrol_ag
         "{log}"
     );
 }
+
+#[test]
+fn hosts_with_oversized_facts_answer_at_once_and_keep_their_session() {
+    let h = Harness::start();
+    // 120,000 accounts (about 6 MB of passwd): kept bounded, marked truncated.
+    let many = h.dir.path().join("many-accounts");
+    rampart_e2e::copy_tree(Path::new(&fixture("hardened")), &many);
+    let mut passwd = std::fs::read_to_string(many.join("etc/passwd")).unwrap();
+    let total = passwd.lines().filter(|l| !l.trim().is_empty()).count() + 120_000;
+    for i in 0..120_000 {
+        passwd.push_str(&format!(
+            "user{i}:x:{}:100:Generated user {i}:/home/user{i}:/usr/sbin/nologin\n",
+            10_000 + i
+        ));
+    }
+    std::fs::write(many.join("etc/passwd"), passwd).unwrap();
+    // 1,500 processes with 4 KiB command lines: over the message limit even when bounded.
+    let huge = h.dir.path().join("huge-processes");
+    rampart_e2e::copy_tree(Path::new(&fixture("hardened")), &huge);
+    for pid in 1000..2500 {
+        let dir = huge.join(format!("proc/{pid}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("status"), "Name:\tworker\nUid:\t0\t0\t0\t0\n").unwrap();
+        std::fs::write(
+            dir.join("cmdline"),
+            format!("/usr/bin/worker\0{}\0", "a".repeat(4090)),
+        )
+        .unwrap();
+    }
+
+    let token = h.join_token(&[], 2, "10m");
+    let a = h.enroll_ok("many", None, &token, &[]);
+    h.run_agent("many", &a, &["--fact-root", many.to_str().unwrap()]);
+    let b = h.enroll_ok("huge", None, &token, &[]);
+    h.run_agent("huge", &b, &["--fact-root", huge.to_str().unwrap()]);
+    h.wait_online(&[&a.id, &b.id]);
+
+    let started = std::time::Instant::now();
+    let out = h.rampart(&["sweep", "--wait", "--timeout", "60s", "-o", "json"]);
+    let took = started.elapsed();
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    eprintln!("sweep of the oversized hosts took {took:?}");
+    assert!(
+        took < Duration::from_secs(30),
+        "no host waited for the timeout: {took:?}"
+    );
+    let host = |id: &str| {
+        report["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["agent_id"] == id)
+            .unwrap()
+            .clone()
+    };
+    let many_host = host(&a.id);
+    assert_eq!(many_host["status"], "ok", "{many_host}");
+    assert!(
+        many_host["message"].as_str().unwrap().contains(&format!(
+            "accounts truncated: 20000 of {total} entries kept"
+        )),
+        "{}",
+        many_host["message"]
+    );
+    let uid0 = many_host["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule"] == "accounts-only-root-uid0")
+        .unwrap();
+    assert_eq!(
+        uid0["status"], "error",
+        "a pass on truncated facts is not trusted: {uid0}"
+    );
+
+    let huge_host = host(&b.id);
+    assert_eq!(huge_host["status"], "unreachable");
+    let msg = huge_host["message"].as_str().unwrap();
+    assert!(
+        msg.contains("message limit") && msg.contains("largest collectors: processes"),
+        "{msg}"
+    );
+    // Both sessions are intact.
+    for id in [&a.id, &b.id] {
+        h.rampart_ok(&["agents", "ping", id]);
+        assert_eq!(h.agent_state(id).as_deref(), Some("online"));
+    }
+}

@@ -21,7 +21,96 @@ mod units;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use rampart_proto::v1::{CollectorError, CollectorTiming, FactReport};
+use rampart_proto::v1::{CollectorError, CollectorTiming, FactReport, Truncation};
+
+/// Most entries a report keeps per collector. Far above real hosts (a busy server has a few
+/// thousand packages and processes), low enough that a report stays well inside the 4 MiB
+/// message limit; beyond them the collector is marked truncated instead of breaking the session.
+pub const LIMITS: [(&str, usize); 8] = [
+    ("packages", 30_000),
+    ("accounts", 20_000),
+    ("groups", 20_000),
+    ("sockets", 20_000),
+    ("processes", 10_000),
+    ("units", 10_000),
+    ("sysctl", 20_000),
+    ("mounts", 5_000),
+];
+
+/// Encoded size of each collector's part of a report, to say which one made it too large.
+pub fn sizes(r: &FactReport) -> Vec<(&'static str, usize)> {
+    use prost::Message;
+    fn sum<T: Message>(items: &[T]) -> usize {
+        items.iter().map(|i| i.encoded_len() + 3).sum()
+    }
+    vec![
+        ("os", r.os.as_ref().map_or(0, Message::encoded_len)),
+        ("packages", sum(&r.packages)),
+        ("accounts", sum(&r.accounts) + sum(&r.groups)),
+        ("sockets", sum(&r.sockets)),
+        ("processes", sum(&r.processes)),
+        ("units", sum(&r.units)),
+        ("sshd", r.sshd.as_ref().map_or(0, Message::encoded_len)),
+        (
+            "sysctl",
+            r.sysctl.iter().map(|(k, v)| k.len() + v.len() + 6).sum(),
+        ),
+        (
+            "kernel_modules",
+            r.kernel_modules.as_ref().map_or(0, Message::encoded_len),
+        ),
+        ("mounts", sum(&r.mounts)),
+        ("files", sum(&r.files)),
+    ]
+}
+
+/// Cuts every list of `report` to its limit in [`LIMITS`], recording what was cut.
+pub fn bound(report: &mut FactReport) {
+    fn cut<T>(list: &mut Vec<T>, limit: usize, name: &str, out: &mut Vec<Truncation>) {
+        if list.len() > limit {
+            out.push(Truncation {
+                collector: name.into(),
+                kept: limit as u64,
+                total: list.len() as u64,
+            });
+            list.truncate(limit);
+        }
+    }
+    let limit = |name: &str| {
+        LIMITS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, l)| *l)
+            .unwrap_or(usize::MAX)
+    };
+    let mut t = Vec::new();
+    cut(&mut report.packages, limit("packages"), "packages", &mut t);
+    cut(&mut report.accounts, limit("accounts"), "accounts", &mut t);
+    cut(&mut report.groups, limit("groups"), "accounts", &mut t);
+    cut(&mut report.sockets, limit("sockets"), "sockets", &mut t);
+    cut(
+        &mut report.processes,
+        limit("processes"),
+        "processes",
+        &mut t,
+    );
+    cut(&mut report.units, limit("units"), "units", &mut t);
+    cut(&mut report.mounts, limit("mounts"), "mounts", &mut t);
+    if report.sysctl.len() > limit("sysctl") {
+        let total = report.sysctl.len();
+        let mut keys: Vec<String> = report.sysctl.keys().cloned().collect();
+        keys.sort();
+        for k in keys.split_off(limit("sysctl")) {
+            report.sysctl.remove(&k);
+        }
+        t.push(Truncation {
+            collector: "sysctl".into(),
+            kept: limit("sysctl") as u64,
+            total: total as u64,
+        });
+    }
+    report.truncated = t;
+}
 
 /// Where and how facts are collected.
 #[derive(Debug, Clone)]
@@ -173,6 +262,7 @@ pub fn collect(source: &FactSource, file_paths: &[String]) -> FactReport {
     run("files", &mut report, &|r| {
         files::collect(source, file_paths, &r.accounts, &r.groups).map(|v| r.files = v)
     });
+    bound(&mut report);
     report
 }
 
@@ -291,6 +381,60 @@ mod tests {
             "{:?}",
             report.errors
         );
+    }
+
+    #[test]
+    fn huge_hosts_are_truncated_visibly_and_oversized_results_become_errors() {
+        use rampart_proto::v1::{Account, CommandResult, Process, command_result};
+        // 120,000 accounts in /etc/passwd: the report keeps 20,000 and says so.
+        let dir = tempfile::tempdir().unwrap();
+        let passwd: String = (0..120_000)
+            .map(|i| format!("user{i}:x:{}:100::/home/user{i}:/bin/sh\n", 10_000 + i))
+            .collect();
+        testing::write(dir.path(), "etc/passwd", &passwd);
+        let r = collect(&FactSource::fixture(dir.path()), &[]);
+        assert_eq!(r.accounts.len(), 20_000);
+        assert_eq!(
+            r.truncated,
+            [Truncation {
+                collector: "accounts".into(),
+                kept: 20_000,
+                total: 120_000
+            }]
+        );
+        let ok = crate::session::bounded(CommandResult {
+            command_id: "c1".into(),
+            outcome: Some(command_result::Outcome::Facts(r)),
+        });
+        assert!(matches!(
+            ok.outcome,
+            Some(command_result::Outcome::Facts(_))
+        ));
+
+        // Still too large after the limits: an error naming the size and the collector.
+        let big = FactReport {
+            processes: (0..2_000)
+                .map(|pid| Process {
+                    pid,
+                    cmdline: "x".repeat(4096),
+                    ..Default::default()
+                })
+                .collect(),
+            accounts: vec![Account::default(); 10],
+            ..Default::default()
+        };
+        let r = crate::session::bounded(CommandResult {
+            command_id: "c2".into(),
+            outcome: Some(command_result::Outcome::Facts(big)),
+        });
+        let Some(command_result::Outcome::Error(e)) = r.outcome else {
+            panic!("{r:?}")
+        };
+        assert!(
+            e.contains("over the") && e.contains("largest collectors: processes"),
+            "{e}"
+        );
+        assert_eq!(r.command_id, "c2");
     }
 
     #[test]

@@ -4,6 +4,10 @@ use rampart_proto::v1::{Account, Process};
 
 use super::{CollectResult, FactSource, io_err};
 
+/// Bytes of a command line kept: enough to tell processes apart; a command line may be up to
+/// 2 MiB, and thousands of those would not fit in a report.
+const MAX_CMDLINE: usize = 4096;
+
 /// Pids found under `proc/` of the root.
 pub fn pids(src: &FactSource) -> CollectResult<Vec<u32>> {
     let entries = match src.path("/proc").and_then(std::fs::read_dir) {
@@ -39,11 +43,15 @@ pub fn collect(src: &FactSource, accounts: &[Account]) -> CollectResult<Vec<Proc
         let cmdline = src
             .read_bytes(format!("/proc/{pid}/cmdline"))
             .map(|b| {
-                String::from_utf8_lossy(&b)
+                let mut s = String::from_utf8_lossy(&b[..b.len().min(MAX_CMDLINE)])
                     .split('\0')
                     .filter(|s| !s.is_empty())
                     .collect::<Vec<_>>()
-                    .join(" ")
+                    .join(" ");
+                if b.len() > MAX_CMDLINE {
+                    s.push_str(" …[truncated]");
+                }
+                s
             })
             .unwrap_or_default();
         let user = accounts

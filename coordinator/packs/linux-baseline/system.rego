@@ -68,14 +68,18 @@ result["accounts-only-root-uid0"] := verdict(ok, {"uid0": uid0}) if {
 meta["accounts-no-duplicate-uids"] := check("No two accounts share a UID", "medium", "Shared UIDs make ownership and audit trails ambiguous.", "Give every account its own UID.", ["7.2.6"], ["IA-2", "AU-3"])
 
 result["accounts-no-duplicate-uids"] := verdict(ok, {"duplicates": dups}) if {
-	dups := sort({sprintf("%d", [u]) | some a in input.accounts; u := a.uid; count([b | some b in input.accounts; b.uid == u]) > 1})
+	# Sorted, a duplicate sits next to its twin: O(n log n), not a count per account (which took
+	# minutes on a host with 20,000 accounts).
+	uids := sort([a.uid | some a in input.accounts])
+	dups := sort({sprintf("%d", [u]) | some i, u in uids; i > 0; uids[i - 1] == u})
 	ok := count(dups) == 0
 }
 
 meta["accounts-no-duplicate-gids"] := check("No two groups share a GID", "low", "Shared GIDs make group permissions ambiguous.", "Give every group its own GID.", ["7.2.7"], ["AC-3"])
 
 result["accounts-no-duplicate-gids"] := verdict(ok, {"duplicates": dups}) if {
-	dups := sort({sprintf("%d", [g]) | some x in input.groups; g := x.gid; count([y | some y in input.groups; y.gid == g]) > 1})
+	gids := sort([x.gid | some x in input.groups])
+	dups := sort({sprintf("%d", [g]) | some i, g in gids; i > 0; gids[i - 1] == g})
 	ok := count(dups) == 0
 }
 

@@ -109,6 +109,12 @@ async fn host_facts(
         .errors
         .iter()
         .map(|e| format!("collector {} failed: {}", e.collector, e.message))
+        .chain(report.truncated.iter().map(|t| {
+            format!(
+                "collector {} truncated: {} of {} entries kept",
+                t.collector, t.kept, t.total
+            )
+        }))
         .collect::<Vec<_>>()
         .join("; ");
     Ok(HostFacts {
@@ -150,6 +156,26 @@ pub async fn collect_facts(
     }
 }
 
+/// What a report says about collectors cut to keep it bounded, if any were.
+fn truncation_note(facts: &serde_json::Value) -> Option<String> {
+    let cut = facts["truncated"].as_array().filter(|t| !t.is_empty())?;
+    let parts: Vec<String> = cut
+        .iter()
+        .map(|t| {
+            format!(
+                "{} ({} of {} kept)",
+                t["collector"].as_str().unwrap_or("?"),
+                t["kept"],
+                t["total"]
+            )
+        })
+        .collect();
+    Some(format!(
+        "the host's facts were truncated ({}): a pass cannot be trusted",
+        parts.join(", ")
+    ))
+}
+
 /// Gets one host's facts and evaluates the pack over them. Returns the host result and, when
 /// new facts arrived, their collection time and JSON text to store.
 async fn sweep_host(
@@ -180,9 +206,23 @@ async fn sweep_host(
     })
     .await
     .unwrap_or_default();
+    let truncated = truncation_note(&facts.json);
     let results = results
         .into_iter()
         .map(|r| {
+            let (status, evidence) = match &truncated {
+                // A pass on incomplete facts cannot be trusted; a failure found in them stands.
+                Some(note) if r.status == Status::Pass => (
+                    Status::Error,
+                    serde_json::json!({"error": note, "evidence": r.evidence}),
+                ),
+                _ => (r.status, r.evidence),
+            };
+            let r = RuleResult {
+                status,
+                evidence,
+                ..r
+            };
             let title = plan
                 .pack
                 .checks
