@@ -57,6 +57,15 @@ impl Selector {
         Ok(Self(reqs))
     }
 
+    /// The `k=v,k2=v2` form [`Selector::parse`] reads.
+    pub fn render(&self) -> String {
+        self.0
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
     /// Whether `labels` has every required pair.
     pub fn matches(&self, labels: &Labels) -> bool {
         self.0.iter().all(|(k, v)| labels.get(k) == Some(v))

@@ -200,3 +200,149 @@ fn any_grpc_client_can_discover_the_services_and_their_health() {
         }
     });
 }
+
+fn with_token<T>(msg: T, token: Option<&str>) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(msg);
+    if let Some(t) = token {
+        req.metadata_mut()
+            .insert("authorization", format!("Bearer {t}").parse().unwrap());
+    }
+    req
+}
+
+/// A small deterministic generator (xorshift), so a failing case can be replayed.
+struct Xorshift(u64);
+
+impl Xorshift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn bytes(&mut self, max: usize) -> Vec<u8> {
+        let n = 1 + (self.next() as usize % max);
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
+
+/// Random bytes, and every prefix of a plausible message (strings, varints, a nested message and
+/// a length that runs past the end), for one method.
+fn hostile_inputs(rng: &mut Xorshift) -> Vec<Vec<u8>> {
+    let mut plausible = vec![0x0a, 0x05, b'a', b'g', b'e', b'n', b't', 0x10, 0x96, 0x01];
+    plausible.extend([0x1a, 0x04, 0x0a, 0x02, b'k', b'v', 0x22, 0x7f, 0x01]);
+    let mut inputs: Vec<Vec<u8>> = (1..plausible.len())
+        .map(|n| plausible[..n].to_vec())
+        .collect();
+    inputs.extend((0..24).map(|_| rng.bytes(256)));
+    inputs
+}
+
+#[test]
+fn random_and_truncated_messages_to_every_method_get_error_statuses_and_the_server_keeps_serving() {
+    use prost::Message;
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+
+    let set = prost_types::FileDescriptorSet::decode(rampart_proto::FILE_DESCRIPTOR_SET).unwrap();
+    let methods: Vec<(String, bool, bool)> = set
+        .file
+        .iter()
+        .flat_map(|f| {
+            let package = f.package().to_string();
+            f.service.iter().flat_map(move |s| {
+                let package = package.clone();
+                s.method.iter().map(move |m| {
+                    (
+                        format!("/{package}.{}/{}", s.name(), m.name()),
+                        m.client_streaming(),
+                        m.server_streaming(),
+                    )
+                })
+            })
+        })
+        .collect();
+    assert!(methods.len() >= 29, "{methods:?}");
+    assert!(
+        methods
+            .iter()
+            .any(|m| m.0 == "/rampart.v1.AgentService/Session")
+    );
+
+    let h = Harness::start();
+    let viewer = h
+        .rampart_ok(&[
+            "admin", "token", "create", "--role", "viewer", "--name", "fuzz",
+        ])
+        .trim()
+        .to_string();
+    let mut rng = Xorshift(0x5eed_1234_abcd_ef01);
+    let mut cases = 0usize;
+    let mut codes = std::collections::BTreeMap::<String, usize>::new();
+    runtime().block_on(async {
+        let ch = channel(&h).await;
+        for (path, client_streaming, server_streaming) in &methods {
+            for input in hostile_inputs(&mut rng) {
+                for token in [None, Some(viewer.as_str())] {
+                    let mut grpc = tonic::client::Grpc::new(ch.clone());
+                    grpc.ready().await.unwrap();
+                    let uri = http::uri::PathAndQuery::try_from(path.as_str()).unwrap();
+                    let result: Result<(), Status> = match (client_streaming, server_streaming) {
+                        (false, false) => grpc
+                            .unary(with_token(input.clone(), token), uri, Raw)
+                            .await
+                            .map(drop),
+                        (false, true) => {
+                            match grpc
+                                .server_streaming(with_token(input.clone(), token), uri, Raw)
+                                .await
+                            {
+                                Ok(r) => r.into_inner().message().await.map(drop),
+                                Err(e) => Err(e),
+                            }
+                        }
+                        _ => {
+                            let stream = tokio_stream::iter(vec![input.clone()]);
+                            match grpc.streaming(with_token(stream, token), uri, Raw).await {
+                                Ok(r) => r.into_inner().message().await.map(drop),
+                                Err(e) => Err(e),
+                            }
+                        }
+                    };
+                    cases += 1;
+                    let code = match &result {
+                        Ok(()) => "Ok".to_string(),
+                        Err(s) => format!("{:?}", s.code()),
+                    };
+                    if token.is_none() {
+                        assert!(result.is_err(), "{path} accepted {input:?} without a token");
+                    }
+                    if let Err(s) = &result {
+                        assert!(
+                            !matches!(s.code(), Code::Internal | Code::Unknown | Code::Unavailable),
+                            "{path} with {input:?}: {s:?}"
+                        );
+                    }
+                    *codes.entry(code).or_default() += 1;
+                }
+            }
+        }
+        let mut health = HealthClient::new(ch);
+        let r = health
+            .check(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(r.status(), ServingStatus::Serving);
+    });
+    eprintln!(
+        "{cases} hostile calls over {} methods: {codes:?}",
+        methods.len()
+    );
+    // Still serving real requests.
+    h.rampart_ok(&["agents", "ls"]);
+    assert!(h.rampart(&["audit", "verify"]).status.success());
+}

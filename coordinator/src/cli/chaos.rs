@@ -187,7 +187,9 @@ pub fn parse_rate(s: &str) -> Result<u64, String> {
         "gbit" => 1_000_000_000,
         u => return Err(format!("unknown rate unit {u:?} (bit, kbit, mbit, gbit)")),
     };
-    Ok(n * mult)
+    // Found by the property tests: "99999999999gbit" overflowed (a panic in debug builds).
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("{s:?} is too large"))
 }
 
 fn signal_number(s: &str) -> Result<i32, String> {
@@ -520,6 +522,12 @@ mod tests {
         assert!(parse_bytes("12 parsecs").is_err());
         assert_eq!(parse_rate("1mbit"), Ok(1_000_000));
         assert!(parse_rate("fast").is_err());
+        // Regression (found by tests/tests/properties.rs): this overflowed and panicked.
+        assert!(
+            parse_rate("99999999999gbit")
+                .unwrap_err()
+                .contains("too large")
+        );
         assert_eq!(signal_number("TERM"), Ok(15));
         assert_eq!(signal_number("SIGKILL"), Ok(9));
         assert_eq!(signal_number("2"), Ok(2));

@@ -11,6 +11,8 @@ mod remediate;
 mod sweep;
 mod tokens;
 
+pub use chaos::{parse_bytes, parse_rate};
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
