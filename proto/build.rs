@@ -31,6 +31,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ".rampart.v1",
             "#[derive(serde::Serialize, serde::Deserialize)]",
         )
+        // Labels in reports keep a stable (sorted) order.
+        .btree_map(".rampart.v1.HostResult.labels")
+        .btree_map(".rampart.v1.HostScore.labels")
         .build_client(true)
         .build_server(true)
         .compile_fds(fds)?;

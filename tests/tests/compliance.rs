@@ -596,3 +596,69 @@ fn remediation_dry_run_apply_resweep_rollback() {
     let out = h.rampart(&["remediate"]);
     assert_eq!(out.status.code(), Some(2), "no rule named");
 }
+
+#[test]
+fn reports_carry_host_labels_and_group_by_scores_each_group() {
+    let h = Harness::start();
+    let token = h.join_token(&[], 3, "10m");
+    let mut ids = Vec::new();
+    for (name, root, env) in [
+        ("p1", "hardened", "prod"),
+        ("p2", "weak", "prod"),
+        ("s1", "weak", "staging"),
+    ] {
+        let a = h.enroll_ok(name, None, &token, &[&format!("env={env}"), "team=ops"]);
+        h.run_agent(
+            name,
+            &a,
+            &["--fact-root", fixtures().join(root).to_str().unwrap()],
+        );
+        ids.push(a.id);
+    }
+    h.wait_online(&ids.iter().map(String::as_str).collect::<Vec<_>>());
+
+    let out = h.rampart_ok(&["sweep", "--wait", "-o", "json", "--group-by", "env"]);
+    let report: Value = serde_json::from_str(&out).unwrap();
+    for host in report["hosts"].as_array().unwrap() {
+        assert_eq!(host["labels"]["team"], "ops", "{host}");
+    }
+    let groups = report["groups"]["groups"].as_array().unwrap();
+    let prod = groups.iter().find(|g| g["value"] == "prod").unwrap();
+    let staging = groups.iter().find(|g| g["value"] == "staging").unwrap();
+    assert_eq!(
+        (prod["hosts"].as_u64(), staging["hosts"].as_u64()),
+        (Some(2), Some(1))
+    );
+    // prod has the hardened host: it scores better than staging (weak only).
+    assert!(prod["score"].as_f64().unwrap() > staging["score"].as_f64().unwrap());
+
+    let sweep_id = report["sweep_id"].as_str().unwrap().to_string();
+    let table = h.rampart_ok(&["sweep", "show", &sweep_id, "--group-by", "env"]);
+    assert!(
+        table.contains("env=prod,team=ops") && table.contains("ENV"),
+        "{table}"
+    );
+    for format in ["junit", "sarif", "oscal", "markdown"] {
+        let text = h.rampart_ok(&["sweep", "show", &sweep_id, "-o", format]);
+        assert!(text.contains("staging"), "{format} names the labels");
+    }
+    let status: Value = serde_json::from_str(&h.rampart_ok(&[
+        "compliance",
+        "status",
+        "-o",
+        "json",
+        "--group-by",
+        "env",
+    ]))
+    .unwrap();
+    assert_eq!(
+        status["groups"]["groups"].as_array().unwrap().len(),
+        2,
+        "{status}"
+    );
+    assert!(status["hosts"][0]["labels"]["env"].is_string());
+
+    let out = h.rampart(&["sweep", "--wait", "-o", "sarif", "--group-by", "env"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--group-by works with"));
+}

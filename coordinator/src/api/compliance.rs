@@ -165,7 +165,13 @@ impl ComplianceService for ComplianceApi {
             .result_history(None, 0)
             .await
             .map_err(store_status)?;
-        let (hosts, rules) = history::status(&rows);
+        let (mut hosts, rules) = history::status(&rows);
+        let agents = self.state.store.agents().await.map_err(store_status)?;
+        for h in &mut hosts {
+            if let Some(a) = agents.iter().find(|a| a.id == h.agent_id) {
+                h.labels = a.labels.clone();
+            }
+        }
         Ok(Response::new(StatusResponse { hosts, rules }))
     }
 

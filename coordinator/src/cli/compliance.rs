@@ -24,6 +24,20 @@ pub fn parse_since(s: &str) -> anyhow::Result<i64> {
         .unwrap_or(0))
 }
 
+/// Hosts' latest scores summed per value of `label`.
+fn score_groups(scores: &[HostScore], label: &str) -> Vec<crate::report::GroupScore> {
+    crate::report::group_scores(
+        scores.iter().map(|h| crate::report::HostCounts {
+            labels: &h.labels,
+            reachable: true,
+            pass: h.pass,
+            fail: h.fail,
+            error: h.error,
+        }),
+        label,
+    )
+}
+
 fn score_rows(scores: &[HostScore]) -> Vec<Vec<String>> {
     scores
         .iter()
@@ -49,7 +63,7 @@ const SCORE_HEADERS: [&str; 9] = [
 
 pub async fn run(client: Client, cmd: ComplianceCommand) -> anyhow::Result<i32> {
     match cmd {
-        ComplianceCommand::Status { output } => {
+        ComplianceCommand::Status { output, group_by } => {
             let r = client
                 .compliance()
                 .status(StatusRequest {})
@@ -57,14 +71,22 @@ pub async fn run(client: Client, cmd: ComplianceCommand) -> anyhow::Result<i32> 
                 .map_err(rpc)?
                 .into_inner();
             match output {
-                Output::Json => println!(
-                    "{}",
-                    serde_json::to_string_pretty(
-                        &serde_json::json!({"hosts": r.hosts, "rules": r.rules})
-                    )?
-                ),
+                Output::Json => {
+                    let mut j = serde_json::json!({"hosts": r.hosts, "rules": r.rules});
+                    if let Some(label) = &group_by {
+                        j["groups"] = serde_json::json!({
+                            "label": label,
+                            "groups": score_groups(&r.hosts, label),
+                        });
+                    }
+                    println!("{}", serde_json::to_string_pretty(&j)?)
+                }
                 Output::Table => {
                     print_table(&SCORE_HEADERS, &score_rows(&r.hosts));
+                    if let Some(label) = &group_by {
+                        println!();
+                        super::sweep::print_groups(label, &score_groups(&r.hosts, label));
+                    }
                     println!();
                     let rows: Vec<Vec<String>> = r
                         .rules

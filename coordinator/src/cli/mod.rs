@@ -198,6 +198,9 @@ pub enum ComplianceCommand {
     Status {
         #[arg(short = 'o', long, value_enum, default_value_t)]
         output: Output,
+        /// Also score the hosts per value of this label (e.g. env, team).
+        #[arg(long, value_name = "LABEL")]
+        group_by: Option<String>,
     },
     /// Checks that flipped between pass and fail, when, and the evidence before and after.
     Drift {

@@ -64,6 +64,10 @@ pub struct SweepArgs {
     /// Report format; anything but table needs --wait.
     #[arg(short = 'o', long, value_enum, default_value_t)]
     pub output: ReportFormat,
+    /// With --wait: also score the hosts per value of this label (e.g. env, team), with table
+    /// or json output.
+    #[arg(long, value_name = "LABEL")]
+    pub group_by: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -77,14 +81,34 @@ pub enum SweepCommand {
         fail_on: Option<Severity>,
         #[arg(short = 'o', long, value_enum, default_value_t)]
         output: ReportFormat,
+        /// Also score the hosts per value of this label, with table or json output.
+        #[arg(long, value_name = "LABEL")]
+        group_by: Option<String>,
     },
+}
+
+/// `--group-by` is a view of the table and JSON reports; other formats have a fixed schema.
+fn check_group_by(group_by: Option<&str>, output: ReportFormat) -> Result<(), anyhow::Error> {
+    if group_by.is_some() && !matches!(output, ReportFormat::Table | ReportFormat::Json) {
+        return Err(usage("--group-by works with -o table or -o json"));
+    }
+    Ok(())
 }
 
 impl SweepArgs {
     /// Usage mistakes, found before dialing.
     pub fn check(&self) -> Result<(), anyhow::Error> {
-        if self.show.is_some() {
-            return Ok(());
+        if let Some(SweepCommand::Show {
+            group_by, output, ..
+        }) = &self.show
+        {
+            return check_group_by(group_by.as_deref(), *output);
+        }
+        check_group_by(self.group_by.as_deref(), self.output)?;
+        if !self.wait && self.group_by.is_some() {
+            return Err(usage(
+                "--group-by needs --wait (or group a finished sweep with `rampart sweep show ID --group-by LABEL`)",
+            ));
         }
         rampart_common::labels::Selector::parse(&self.selector).map_err(usage)?;
         if !self.wait && self.fail_on.is_some() {
@@ -147,6 +171,7 @@ fn print_table_report(r: &SweepReport) {
             vec![
                 h.hostname.clone(),
                 h.agent_id.clone(),
+                report::labels_text(&h.labels),
                 h.status.clone(),
                 count("pass"),
                 count("fail"),
@@ -156,7 +181,9 @@ fn print_table_report(r: &SweepReport) {
         })
         .collect();
     print_table(
-        &["HOST", "AGENT", "STATUS", "PASS", "FAIL", "ERROR", "N/A"],
+        &[
+            "HOST", "AGENT", "LABELS", "STATUS", "PASS", "FAIL", "ERROR", "N/A",
+        ],
         &rows,
     );
     let findings: Vec<Vec<String>> = r
@@ -188,12 +215,43 @@ fn print_table_report(r: &SweepReport) {
     );
 }
 
+/// Per-group scores as a table.
+pub fn print_groups(label: &str, groups: &[report::GroupScore]) {
+    let rows: Vec<Vec<String>> = groups
+        .iter()
+        .map(|g| {
+            vec![
+                g.value.clone(),
+                g.hosts.to_string(),
+                g.unreachable.to_string(),
+                format!("{:.1}%", g.score),
+                g.pass.to_string(),
+                g.fail.to_string(),
+                g.error.to_string(),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            &label.to_uppercase(),
+            "HOSTS",
+            "UNREACHABLE",
+            "SCORE",
+            "PASS",
+            "FAIL",
+            "ERROR",
+        ],
+        &rows,
+    );
+}
+
 /// Prints `hosts` in `format` and returns the exit status `fail_on` asks for.
 async fn print_report(
     client: &Client,
     mut r: SweepReport<'_>,
     format: ReportFormat,
     fail_on: Option<Severity>,
+    group_by: Option<&str>,
 ) -> anyhow::Result<i32> {
     let needs_checks = matches!(
         format,
@@ -207,8 +265,23 @@ async fn print_report(
     r.pack_version = &version;
     r.checks = &checks;
     match format {
-        ReportFormat::Table => print_table_report(&r),
-        ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report::json(&r))?),
+        ReportFormat::Table => {
+            print_table_report(&r);
+            if let Some(label) = group_by {
+                println!();
+                print_groups(label, &report::groups(r.hosts, label));
+            }
+        }
+        ReportFormat::Json => {
+            let mut j = report::json(&r);
+            if let Some(label) = group_by {
+                j["groups"] = serde_json::json!({
+                    "label": label,
+                    "groups": report::groups(r.hosts, label),
+                });
+            }
+            println!("{}", serde_json::to_string_pretty(&j)?)
+        }
         ReportFormat::Junit => print!("{}", report::junit(&r)),
         ReportFormat::Sarif => println!("{}", serde_json::to_string_pretty(&report::sarif(&r))?),
         ReportFormat::Oscal => println!("{}", serde_json::to_string_pretty(&report::oscal(&r))?),
@@ -230,9 +303,10 @@ pub async fn run(client: Client, args: SweepArgs) -> anyhow::Result<i32> {
         sweep_id,
         fail_on,
         output,
+        group_by,
     }) = args.show
     {
-        return show(client, &sweep_id, fail_on, output).await;
+        return show(client, &sweep_id, fail_on, output, group_by.as_deref()).await;
     }
     let req = SweepRequest {
         selector: args.selector,
@@ -309,7 +383,14 @@ pub async fn run(client: Client, args: SweepArgs) -> anyhow::Result<i32> {
         profiled: args.profile,
         interrupted: false,
     };
-    print_report(&client, r, args.output, args.fail_on).await
+    print_report(
+        &client,
+        r,
+        args.output,
+        args.fail_on,
+        args.group_by.as_deref(),
+    )
+    .await
 }
 
 async fn show(
@@ -317,6 +398,7 @@ async fn show(
     sweep_id: &str,
     fail_on: Option<Severity>,
     output: ReportFormat,
+    group_by: Option<&str>,
 ) -> anyhow::Result<i32> {
     let s = client
         .compliance()
@@ -360,5 +442,5 @@ async fn show(
         profiled,
         interrupted: s.interrupted,
     };
-    print_report(&client, r, output, fail_on).await
+    print_report(&client, r, output, fail_on, group_by).await
 }

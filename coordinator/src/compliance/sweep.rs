@@ -65,6 +65,7 @@ fn unreachable(agent: &AgentRecord, message: String) -> HostResult {
         results: Vec::new(),
         collect_ms: 0,
         eval_micros: 0,
+        labels: agent.labels.clone().into_iter().collect(),
     }
 }
 
@@ -251,6 +252,7 @@ async fn sweep_host(
         results,
         collect_ms: facts.collect_ms,
         eval_micros,
+        labels: agent.labels.into_iter().collect(),
     };
     (host, to_store)
 }
@@ -318,6 +320,7 @@ pub async fn run(
             message: host.message.clone(),
             collect_ms: host.collect_ms,
             eval_micros: host.eval_micros,
+            labels: host.labels.clone().into_iter().collect(),
         };
         let results: Vec<SweepResultRecord> = host
             .results
@@ -397,6 +400,7 @@ pub fn stored_report(
                 message: h.message,
                 collect_ms: h.collect_ms,
                 eval_micros: h.eval_micros,
+                labels: h.labels.into_iter().collect(),
             }
         })
         .collect();

@@ -44,11 +44,19 @@ pub fn junit(r: &SweepReport) -> String {
             super::rfc3339(r.started_unix_ms),
         ));
         out.push_str(&format!(
-            "    <properties>\n      <property name=\"agent_id\" value=\"{}\"/>\n      <property name=\"pack\" value=\"{}\"/>\n      <property name=\"sweep_id\" value=\"{}\"/>\n    </properties>\n",
+            "    <properties>\n      <property name=\"agent_id\" value=\"{}\"/>\n      <property name=\"pack\" value=\"{}\"/>\n      <property name=\"sweep_id\" value=\"{}\"/>\n",
             attr(&h.agent_id),
             attr(r.pack),
             attr(r.sweep_id)
         ));
+        for (k, v) in &h.labels {
+            out.push_str(&format!(
+                "      <property name=\"label.{}\" value=\"{}\"/>\n",
+                attr(k),
+                attr(v)
+            ));
+        }
+        out.push_str("    </properties>\n");
         let classname = attr(&format!("{}.{}", r.pack, h.hostname));
         if !reachable {
             out.push_str(&format!(

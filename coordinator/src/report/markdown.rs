@@ -27,13 +27,14 @@ pub fn markdown(r: &SweepReport) -> String {
         s.not_applicable,
         s.duration_ms
     );
-    out.push_str("## Hosts\n\n| Host | Agent | Status | Pass | Fail | Error | N/A |\n|---|---|---|---:|---:|---:|---:|\n");
+    out.push_str("## Hosts\n\n| Host | Agent | Labels | Status | Pass | Fail | Error | N/A |\n|---|---|---|---|---:|---:|---:|---:|\n");
     for h in r.hosts {
         let count = |st: &str| h.results.iter().filter(|v| v.status == st).count();
         out.push_str(&format!(
-            "| {} | `{}` | {} | {} | {} | {} | {} |\n",
+            "| {} | `{}` | {} | {} | {} | {} | {} | {} |\n",
             cell(&h.hostname),
             cell(&h.agent_id),
+            cell(&super::labels_text(&h.labels)),
             if h.status == "ok" {
                 "checked".to_string()
             } else {
@@ -143,9 +144,18 @@ mod tests {
         assert_eq!(hosts.len(), 3, "header and two hosts");
         assert_eq!(
             hosts[1],
-            ["web-1", "agent-1", "checked", "1", "1", "1", "1"]
+            [
+                "web-1",
+                "agent-1",
+                "env=prod,team/owner=web-ops",
+                "checked",
+                "1",
+                "1",
+                "1",
+                "1"
+            ]
         );
-        assert_eq!(hosts[2][2], "unreachable");
+        assert_eq!(hosts[2][3], "unreachable");
         let findings = &tables[1];
         assert_eq!(findings.len(), 3);
         assert_eq!(

@@ -43,6 +43,90 @@ impl SweepReport<'_> {
     }
 }
 
+/// A host's labels as `k=v,k2=v2` (sorted), for formats without a map type.
+pub fn labels_text(labels: &std::collections::BTreeMap<String, String>) -> String {
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Per-group scores of a report's hosts by the value of `label` (hosts without it form the group
+/// `(none)`): hosts, unreachable hosts, check counts and pass / (pass + fail + error) in percent.
+pub fn groups(hosts: &[HostResult], label: &str) -> Vec<GroupScore> {
+    group_scores(
+        hosts.iter().map(|h| {
+            let count = |st: &str| h.results.iter().filter(|v| v.status == st).count() as u32;
+            HostCounts {
+                labels: &h.labels,
+                reachable: h.status == "ok",
+                pass: count("pass"),
+                fail: count("fail"),
+                error: count("error"),
+            }
+        }),
+        label,
+    )
+}
+
+/// One host's counts, as [`group_scores`] sums them.
+#[derive(Debug, Clone, Copy)]
+pub struct HostCounts<'a> {
+    pub labels: &'a std::collections::BTreeMap<String, String>,
+    pub reachable: bool,
+    pub pass: u32,
+    pub fail: u32,
+    pub error: u32,
+}
+
+/// Sums hosts' counts per value of `label`; see [`groups`].
+pub fn group_scores<'a>(
+    hosts: impl IntoIterator<Item = HostCounts<'a>>,
+    label: &str,
+) -> Vec<GroupScore> {
+    let mut by: std::collections::BTreeMap<String, GroupScore> = Default::default();
+    for h in hosts {
+        let value = h
+            .labels
+            .get(label)
+            .cloned()
+            .unwrap_or_else(|| "(none)".into());
+        let g = by.entry(value.clone()).or_insert_with(|| GroupScore {
+            value,
+            ..Default::default()
+        });
+        g.hosts += 1;
+        g.unreachable += u32::from(!h.reachable);
+        g.pass += h.pass;
+        g.fail += h.fail;
+        g.error += h.error;
+    }
+    by.into_values()
+        .map(|mut g| {
+            let applied = g.pass + g.fail + g.error;
+            g.score = if applied == 0 {
+                100.0
+            } else {
+                f64::from(g.pass) * 100.0 / f64::from(applied)
+            };
+            g
+        })
+        .collect()
+}
+
+/// One group of [`groups`].
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct GroupScore {
+    pub value: String,
+    pub hosts: u32,
+    pub unreachable: u32,
+    pub pass: u32,
+    pub fail: u32,
+    pub error: u32,
+    pub score: f64,
+}
+
 /// RFC 3339 in UTC with milliseconds, as SARIF and OSCAL want.
 pub fn rfc3339(unix_ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(unix_ms)
@@ -82,6 +166,7 @@ pub fn json(r: &SweepReport) -> serde_json::Value {
             serde_json::json!({
                 "agent_id": h.agent_id,
                 "hostname": h.hostname,
+                "labels": h.labels,
                 "status": h.status,
                 "message": h.message,
                 "collect_ms": h.collect_ms,
@@ -150,6 +235,9 @@ pub(crate) mod fixture {
                 ],
                 collect_ms: 25,
                 eval_micros: 3600,
+                labels: [("env", "prod"), ("team/owner", "web-ops")]
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .into(),
             },
             HostResult {
                 agent_id: "agent-2".into(),
@@ -159,6 +247,7 @@ pub(crate) mod fixture {
                 results: vec![],
                 collect_ms: 0,
                 eval_micros: 0,
+                labels: [("env".to_string(), "staging".to_string())].into(),
             },
         ]
     }
@@ -227,5 +316,59 @@ pub(crate) mod fixture {
             profiled: false,
             interrupted: false,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixture::{hosts, with_report};
+    use super::*;
+
+    #[test]
+    fn every_format_names_each_hosts_labels() {
+        with_report(|r| {
+            let outputs = [
+                ("json", json(r).to_string()),
+                ("junit", junit(r)),
+                ("sarif", sarif(r).to_string()),
+                ("oscal", oscal(r).to_string()),
+                ("markdown", markdown(r)),
+            ];
+            for (format, text) in outputs {
+                for needle in ["team/owner", "web-ops", "staging"] {
+                    assert!(text.contains(needle), "{format} lacks {needle}");
+                }
+            }
+            let j = json(r);
+            assert_eq!(j["hosts"][0]["labels"]["env"], "prod");
+            assert!(junit(r).contains(r#"<property name="label.team/owner" value="web-ops"/>"#));
+            assert!(
+                oscal(r)
+                    .to_string()
+                    .contains(r#""name":"label","value":"env=prod""#)
+            );
+        });
+    }
+
+    #[test]
+    fn group_scores_count_hosts_by_a_label() {
+        let g = groups(&hosts(), "env");
+        assert_eq!(g.len(), 2);
+        let prod = &g[0];
+        assert_eq!(
+            (prod.value.as_str(), prod.hosts, prod.unreachable),
+            ("prod", 1, 0)
+        );
+        assert_eq!((prod.pass, prod.fail, prod.error), (1, 1, 1));
+        assert!((prod.score - 100.0 / 3.0).abs() < 1e-9);
+        let staging = &g[1];
+        assert_eq!(
+            (staging.value.as_str(), staging.unreachable),
+            ("staging", 1)
+        );
+        assert_eq!(staging.score, 100.0);
+        let none = groups(&hosts(), "zone");
+        assert_eq!(none.len(), 1);
+        assert_eq!((none[0].value.as_str(), none[0].hosts), ("(none)", 2));
     }
 }

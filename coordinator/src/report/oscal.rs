@@ -53,10 +53,18 @@ pub fn oscal(r: &SweepReport) -> Value {
     let mut findings = Vec::new();
     for h in r.hosts {
         let host_uuid = id(&["host", sweep, &h.agent_id]);
+        // Labels as `label` props ("env=prod"): OSCAL prop names are tokens, label keys may
+        // hold '/'.
+        let mut props = vec![prop("fqdn", &h.hostname), prop("asset-id", &h.agent_id)];
+        props.extend(
+            h.labels
+                .iter()
+                .map(|(k, v)| prop("label", &format!("{k}={v}"))),
+        );
         items.push(json!({
             "uuid": host_uuid,
             "description": format!("Host {} (Rampart agent {})", h.hostname, h.agent_id),
-            "props": [prop("fqdn", &h.hostname), prop("asset-id", &h.agent_id)],
+            "props": props,
         }));
         let subject = json!([{"subject-uuid": host_uuid, "type": "inventory-item"}]);
         if h.status != "ok" {

@@ -60,6 +60,7 @@ pub fn sarif(r: &SweepReport) -> Value {
                 "message": {"text": format!("host {} ({}) was not checked: {}", h.hostname, h.agent_id, h.message)},
                 "descriptor": {"id": "host-unreachable"},
                 "locations": [{"logicalLocations": [{"name": h.hostname, "fullyQualifiedName": h.agent_id, "kind": "resource"}]}],
+                "properties": {"labels": h.labels},
             }));
             continue;
         }
@@ -88,7 +89,7 @@ pub fn sarif(r: &SweepReport) -> Value {
                 "message": {"text": format!("{}: {title} — {what}. Evidence: {}", h.hostname, v.evidence_json)},
                 "locations": [{"logicalLocations": [{"name": h.hostname, "fullyQualifiedName": h.agent_id, "kind": "resource"}]}],
                 "partialFingerprints": {"rampartHostRule/v1": format!("{}/{}", h.agent_id, v.rule)},
-                "properties": {"agent_id": h.agent_id, "status": v.status, "severity": v.severity, "evidence": super::evidence(&v.evidence_json)},
+                "properties": {"agent_id": h.agent_id, "labels": h.labels, "status": v.status, "severity": v.severity, "evidence": super::evidence(&v.evidence_json)},
             }));
         }
     }

@@ -53,8 +53,9 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         let mut hosts = sqlx::query(
-            "INSERT INTO sweep_hosts (sweep_id, agent_id, hostname, status, message, collect_ms, eval_micros)
-             SELECT t.run_id, t.agent_id, t.hostname, 'unreachable', ?, 0, 0
+            "INSERT INTO sweep_hosts (sweep_id, agent_id, hostname, status, message, collect_ms, eval_micros, labels)
+             SELECT t.run_id, t.agent_id, t.hostname, 'unreachable', ?, 0, 0,
+                    COALESCE((SELECT a.labels FROM agents a WHERE a.id = t.agent_id), '{}')
              FROM run_targets t JOIN sweeps s ON s.id = t.run_id
              WHERE s.finished_at IS NULL
                AND NOT EXISTS (SELECT 1 FROM sweep_hosts h WHERE h.sweep_id = t.run_id AND h.agent_id = t.agent_id)",
@@ -117,6 +118,7 @@ mod tests {
             message: String::new(),
             collect_ms: 1,
             eval_micros: 1,
+            labels: Default::default(),
         };
         s.record_sweep_host("sweep-a", &ok("agent-2"), &[])
             .await

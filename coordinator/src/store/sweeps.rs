@@ -4,7 +4,9 @@
 use rampart_common::time::now_ms;
 use sqlx::Row;
 
-use super::{Result, Store, StoreError};
+use rampart_common::labels::Labels;
+
+use super::{Result, Store, StoreError, labels_json, parse_json};
 
 /// One host's outcome in a sweep.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +18,8 @@ pub struct SweepHostRecord {
     pub message: String,
     pub collect_ms: u32,
     pub eval_micros: u32,
+    /// The host's labels when it was swept.
+    pub labels: Labels,
 }
 
 /// One check's result on one host in a sweep.
@@ -101,7 +105,7 @@ impl Store {
         results: &[SweepResultRecord],
     ) -> Result<()> {
         let mut tx = self.writer.begin().await?;
-        sqlx::query("INSERT INTO sweep_hosts (sweep_id, agent_id, hostname, status, message, collect_ms, eval_micros) VALUES (?, ?, ?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO sweep_hosts (sweep_id, agent_id, hostname, status, message, collect_ms, eval_micros, labels) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
             .bind(sweep_id)
             .bind(&host.agent_id)
             .bind(&host.hostname)
@@ -109,6 +113,7 @@ impl Store {
             .bind(&host.message)
             .bind(i64::from(host.collect_ms))
             .bind(i64::from(host.eval_micros))
+            .bind(labels_json(&host.labels))
             .execute(&mut *tx)
             .await?;
         // One statement per 100 results (7 parameters each stays far below SQLite's limit).
@@ -266,6 +271,10 @@ impl Store {
                         collect_ms: u32::try_from(r.try_get::<i64, _>("collect_ms")?).unwrap_or(0),
                         eval_micros: u32::try_from(r.try_get::<i64, _>("eval_micros")?)
                             .unwrap_or(0),
+                        labels: parse_json(
+                            "sweep host labels",
+                            &r.try_get::<String, _>("labels")?,
+                        )?,
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
