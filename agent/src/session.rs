@@ -452,7 +452,7 @@ pub fn bounded(result: CommandResult) -> CommandResult {
     let blame = match &result.outcome {
         Some(command_result::Outcome::Facts(r)) => {
             let mut parts = crate::facts::sizes(r);
-            parts.sort_by(|a, b| b.1.cmp(&a.1));
+            parts.sort_by_key(|p| std::cmp::Reverse(p.1));
             let top: Vec<String> = parts
                 .iter()
                 .take(3)

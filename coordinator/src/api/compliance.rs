@@ -414,7 +414,8 @@ impl ComplianceService for ComplianceApi {
                         ))
                     })
                     .and_then(|a| {
-                        remediate::parse_action(a).map_err(Status::failed_precondition)
+                        crate::compliance::action::parse_action(a)
+                            .map_err(Status::failed_precondition)
                     })?;
                 let agents = sweep::select(&state.store, &selector)
                     .await
@@ -584,7 +585,7 @@ fn check_info(c: &CheckMeta) -> CheckInfo {
     CheckInfo {
         id: c.id.clone(),
         title: c.title.clone(),
-        severity: sweep::severity_name(c.severity).into(),
+        severity: c.severity.name().into(),
         rationale: c.rationale.clone(),
         remediation: c.remediation.clone(),
         cis: c.references.cis.clone(),

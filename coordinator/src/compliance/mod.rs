@@ -2,9 +2,11 @@
 //! JSON form of an agent's facts) and their verdicts. Policies run here, not on agents, so stored
 //! facts can be evaluated again when a pack changes.
 //!
-//! `pack` and `history` are pure (facts and rows in, verdicts out); `sweep`, `schedule` and
-//! `remediate` drive agents through the fleet and record through the store, never with SQL.
+//! `action`, `pack` and `history` are pure (facts and rows in, verdicts out); `facts`, `sweep`,
+//! `schedule` and `remediate` drive agents through the fleet and record through the store, never with SQL.
 
+pub mod action;
+pub mod facts;
 pub mod history;
 pub mod pack;
 pub mod remediate;

@@ -90,6 +90,30 @@ pub enum Status {
     NotApplicable,
 }
 
+impl Status {
+    /// The name reports and the store use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Fail => "fail",
+            Status::Error => "error",
+            Status::NotApplicable => "not_applicable",
+        }
+    }
+}
+
+impl Severity {
+    /// The name reports and the store use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
 /// References to the benchmarks and controls a check implements.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct References {
@@ -270,7 +294,7 @@ impl Pack {
         for (id, m) in meta {
             match serde_json::from_value::<CheckMeta>(m) {
                 Ok(mut c) => {
-                    if let Some(Err(e)) = c.action.as_ref().map(super::remediate::parse_action) {
+                    if let Some(Err(e)) = c.action.as_ref().map(super::action::parse_action) {
                         problems.push(format!("check {id}: action: {e}"));
                     }
                     c.id = id;

@@ -8,10 +8,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use rampart_common::labels::Selector;
 use rampart_common::time::format_ms;
-use rampart_proto::v1::{
-    CollectFacts, FactReport, GetSweepResponse, HostResult, RuleVerdict, SweepSummary, command,
-    command_result,
-};
+use rampart_proto::v1::{GetSweepResponse, HostResult, RuleVerdict, SweepSummary};
 
 use super::pack::{Pack, RuleResult, Status};
 use crate::fleet::Fleet;
@@ -36,24 +33,6 @@ pub struct SweepPlan {
     /// Evaluate each host's stored facts instead of asking the agents (e.g. after a pack changed).
     pub stored_facts: bool,
     pub actor: String,
-}
-
-pub(crate) fn status_name(s: Status) -> &'static str {
-    match s {
-        Status::Pass => "pass",
-        Status::Fail => "fail",
-        Status::Error => "error",
-        Status::NotApplicable => "not_applicable",
-    }
-}
-
-pub(crate) fn severity_name(s: super::Severity) -> &'static str {
-    match s {
-        super::Severity::Low => "low",
-        super::Severity::Medium => "medium",
-        super::Severity::High => "high",
-        super::Severity::Critical => "critical",
-    }
 }
 
 fn unreachable(agent: &AgentRecord, message: String) -> HostResult {
@@ -105,7 +84,7 @@ async fn host_facts(
         });
     }
     let start = Instant::now();
-    let report = collect_facts(fleet, agent, plan.timeout).await?;
+    let report = super::facts::collect_facts(fleet, agent, plan.timeout).await?;
     let message = report
         .errors
         .iter()
@@ -125,36 +104,6 @@ async fn host_facts(
         message,
         fresh: true,
     })
-}
-
-/// Asks an online agent for its facts; `Err` says why the host is unreachable.
-pub async fn collect_facts(
-    fleet: &Fleet,
-    agent: &AgentRecord,
-    timeout: Duration,
-) -> Result<FactReport, String> {
-    if agent.state != AgentState::Online || fleet.get(&agent.id).is_none() {
-        return Err(format!(
-            "agent is {} (last seen {})",
-            agent.state.as_str(),
-            format_ms(agent.last_seen)
-        ));
-    }
-    let kind = command::Kind::CollectFacts(CollectFacts {
-        file_paths: Vec::new(),
-    });
-    match fleet
-        .call(&agent.id, kind, timeout)
-        .await
-        .map_err(|e| e.to_string())?
-        .outcome
-    {
-        Some(command_result::Outcome::Facts(f)) => Ok(f),
-        Some(command_result::Outcome::Error(e)) => {
-            Err(format!("the agent could not collect facts: {e}"))
-        }
-        _ => Err("the agent answered with something other than facts".into()),
-    }
 }
 
 /// What a report says about collectors cut to keep it bounded, if any were.
@@ -234,8 +183,8 @@ async fn sweep_host(
             RuleVerdict {
                 rule: r.rule,
                 title,
-                status: status_name(r.status).into(),
-                severity: severity_name(r.severity).into(),
+                status: r.status.name().into(),
+                severity: r.severity.name().into(),
                 evidence_json: r.evidence.to_string(),
                 micros: r.micros,
             }
