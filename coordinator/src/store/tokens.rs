@@ -55,6 +55,18 @@ pub enum RevokeRefusal {
     LastAdmin,
 }
 
+fn token_info(r: &sqlx::sqlite::SqliteRow) -> Result<OperatorTokenInfo> {
+    Ok(OperatorTokenInfo {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        role: role_of(r)?,
+        created_at: r.try_get("created_at")?,
+        last_used_at: r.try_get("last_used_at")?,
+        expires_at: r.try_get("expires_at")?,
+        revoked_at: r.try_get("revoked_at")?,
+    })
+}
+
 fn role_of(r: &sqlx::sqlite::SqliteRow) -> Result<Role> {
     let role: String = r.try_get("role")?;
     role.parse().map_err(|detail| StoreError::Corrupt {
@@ -187,19 +199,7 @@ impl Store {
         let rows = sqlx::query("SELECT * FROM operator_tokens ORDER BY created_at, id")
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(OperatorTokenInfo {
-                    id: r.try_get("id")?,
-                    name: r.try_get("name")?,
-                    role: role_of(r)?,
-                    created_at: r.try_get("created_at")?,
-                    last_used_at: r.try_get("last_used_at")?,
-                    expires_at: r.try_get("expires_at")?,
-                    revoked_at: r.try_get("revoked_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(token_info).collect()
     }
 
     /// Revokes the token with this id, or the one live token with this name.
@@ -211,25 +211,12 @@ impl Store {
         let live =
             |t: &OperatorTokenInfo| t.revoked_at.is_none() && t.expires_at.is_none_or(|e| e > now);
         let mut tx = self.writer.begin().await?;
-        let tokens = {
-            let rows =
-                sqlx::query("SELECT id, name, role, revoked_at, expires_at FROM operator_tokens")
-                    .fetch_all(&mut *tx)
-                    .await?;
-            rows.iter()
-                .map(|r| {
-                    Ok(OperatorTokenInfo {
-                        id: r.try_get("id")?,
-                        name: r.try_get("name")?,
-                        role: role_of(r)?,
-                        created_at: 0,
-                        last_used_at: None,
-                        expires_at: r.try_get("expires_at")?,
-                        revoked_at: r.try_get("revoked_at")?,
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?
-        };
+        let tokens = sqlx::query("SELECT * FROM operator_tokens")
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(token_info)
+            .collect::<Result<Vec<_>>>()?;
         let named: Vec<&OperatorTokenInfo> = tokens
             .iter()
             .filter(|t| t.name == id_or_name && live(t))

@@ -393,6 +393,36 @@ fn fleet(agents: usize, window: Duration, repeats: usize) -> anyhow::Result<()> 
 }
 
 /// Time to evaluate every check of linux-baseline over one host's facts (this machine's).
+/// The duplicate-UID rule as it was (a count over all accounts for each account: O(n²)) and as it
+/// is (sorted, each UID compared with its neighbour), side by side over `n` accounts: medians, ms.
+fn duplicate_uid_rules(n: usize, repeats: usize) -> anyhow::Result<(f64, f64)> {
+    const BEFORE: &str = "package bench\ndups := sort({sprintf(\"%d\", [u]) | some a in input.accounts; u := a.uid; count([b | some b in input.accounts; b.uid == u]) > 1})\n";
+    const AFTER: &str = "package bench\nuids := sort([a.uid | some a in input.accounts])\ndups := sort({sprintf(\"%d\", [u]) | some i, u in uids; i > 0; uids[i - 1] == u})\n";
+    let accounts: Vec<serde_json::Value> = (0..n)
+        .map(|i| serde_json::json!({"name": format!("u{i}"), "uid": if i == 7 { 0 } else { 10_000 + i }}))
+        .collect();
+    let input =
+        regorus::Value::from_json_str(&serde_json::json!({"accounts": accounts}).to_string())?;
+    let mut medians = Vec::new();
+    for policy in [BEFORE, AFTER] {
+        let mut engine = regorus::Engine::new();
+        engine.add_policy("bench.rego".into(), policy.into())?;
+        let mut times = Vec::new();
+        for _ in 0..repeats.max(1) {
+            engine.set_input(input.clone());
+            let start = Instant::now();
+            let v = engine.eval_rule("data.bench.dups".into())?;
+            times.push(start.elapsed().as_secs_f64() * 1000.0);
+            anyhow::ensure!(
+                v.as_array().map(|a| a.is_empty()).unwrap_or(false),
+                "no duplicates expected"
+            );
+        }
+        medians.push(median(times));
+    }
+    Ok((medians[0], medians[1]))
+}
+
 fn evaluate(repeats: usize) -> anyhow::Result<()> {
     use rampart_agent::facts::{FactSource, collect};
     use rampart_coordinator::compliance::Packs;
@@ -423,6 +453,21 @@ fn evaluate(repeats: usize) -> anyhow::Result<()> {
         pack.evaluate(&small);
         per_small_host.push(start.elapsed().as_secs_f64() * 1000.0);
     }
+    // The largest host a report carries: 20,000 accounts and groups (the collectors' limit).
+    let mut large = small.clone();
+    large["accounts"] = (0..20_000)
+        .map(|i| serde_json::json!({"name": format!("user{i}"), "uid": 10_000 + i, "gid": 100, "password": "locked", "shell": "/usr/sbin/nologin"}))
+        .collect();
+    large["groups"] = (0..20_000)
+        .map(|i| serde_json::json!({"name": format!("group{i}"), "gid": 10_000 + i}))
+        .collect();
+    let mut per_large_host = Vec::new();
+    for _ in 0..repeats.min(20) {
+        let start = Instant::now();
+        pack.evaluate(&large);
+        per_large_host.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    let (before, after) = duplicate_uid_rules(5_000, repeats.min(5))?;
     let size = |v: &serde_json::Value, k: &str| v[k].as_array().map_or(0, Vec::len);
     let results = pack.evaluate_profiled(&facts);
     let slowest = results.iter().max_by_key(|r| r.micros).context("results")?;
@@ -445,6 +490,14 @@ fn evaluate(repeats: usize) -> anyhow::Result<()> {
         median(per_small_host),
         size(&small, "packages"),
         small["sysctl"].as_object().map_or(0, |m| m.len())
+    );
+    println!(
+        "  per large host      {:.2} ms (the weak fixture with 20,000 accounts and groups)",
+        median(per_large_host)
+    );
+    println!(
+        "  duplicate-UID rule over 5,000 accounts: count per account {before:.1} ms, sorted {after:.2} ms ({:.0}x)",
+        before / after
     );
     println!(
         "  per host, profiled  {:.2} ms (each check on its own, timed)",
