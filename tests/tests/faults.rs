@@ -342,7 +342,7 @@ fn network_faults_drop_delay_and_limit_traffic_and_leave_no_trace() {
         .iter()
         .map(|f| f["state"].as_str().unwrap())
         .collect();
-    assert_eq!(states, ["reverted"; 4], "{listed}");
+    assert_eq!(states, ["reverted"; 5], "{listed}");
 }
 
 #[test]
