@@ -477,3 +477,69 @@ fn hosts_with_oversized_facts_answer_at_once_and_keep_their_session() {
         assert_eq!(h.agent_state(id).as_deref(), Some("online"));
     }
 }
+
+#[test]
+fn a_call_whose_audit_entry_cannot_be_written_is_not_carried_out() {
+    let h = Harness::start();
+    let count_tokens = |h: &Harness| -> i64 {
+        let db = h.data_dir.join("rampart.db");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let pool = sqlx::SqlitePool::connect_with(
+                sqlx::sqlite::SqliteConnectOptions::new().filename(&db),
+            )
+            .await
+            .unwrap();
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM join_tokens")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            n
+        })
+    };
+    h.join_token(&[], 1, "10m");
+    assert_eq!(count_tokens(&h), 1);
+
+    // The audit table stops accepting rows (as a full disk or a broken database would).
+    let db = h.data_dir.join("rampart.db");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let pool =
+            sqlx::SqlitePool::connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(&db))
+                .await
+                .unwrap();
+        sqlx::query(
+            "CREATE TRIGGER audit_broken BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'audit storage failed'); END",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+    });
+    let out = h.rampart(&["token", "create"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("was not carried out") && err.contains("audit entry cannot be written"),
+        "{err}"
+    );
+    assert_eq!(
+        count_tokens(&h),
+        1,
+        "no token was created without its audit entry"
+    );
+    let out = h.rampart(&[
+        "admin", "token", "create", "--role", "viewer", "--name", "x",
+    ]);
+    assert!(!out.status.success());
+    let list: Vec<Value> =
+        serde_json::from_str(&h.rampart_ok(&["admin", "token", "ls", "-o", "json"])).unwrap();
+    assert_eq!(list.len(), 1, "only the initial admin token: {list:?}");
+}
