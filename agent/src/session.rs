@@ -211,12 +211,12 @@ async fn session_once(
         Ok(c) => c,
         Err(e) => return Ok(Ended::Lost(e.to_string())),
     };
-    // The session is gzip-compressed both ways (fact reports shrink several times over).
+    // What the agent sends is gzip-compressed (fact reports shrink several times over); the
+    // coordinator's small commands are not.
     let mut client = AgentServiceClient::new(channel)
         .max_decoding_message_size(rampart_proto::MAX_MESSAGE_BYTES)
         .max_encoding_message_size(rampart_proto::MAX_MESSAGE_BYTES)
-        .send_compressed(tonic::codec::CompressionEncoding::Gzip)
-        .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
+        .send_compressed(tonic::codec::CompressionEncoding::Gzip);
     let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
     // The queue is empty, so this cannot fail.
     while let Ok(e) = link.events.try_recv() {

@@ -314,7 +314,14 @@ pub async fn start(
         .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
         .layer(InputStatusLayer)
-        .add_service(bounded!(AgentServiceServer, AgentApi::new(state.clone())))
+        // Agents send compressed fact reports; commands to them are small and go uncompressed
+        // (a compressing encoder per session costs the coordinator memory for every agent).
+        .add_service(
+            AgentServiceServer::new(AgentApi::new(state.clone()))
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES)
+                .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
+        )
         .add_service(bounded!(FleetServiceServer, FleetApi::new(state.clone())))
         .add_service(bounded!(TokenServiceServer, TokenApi::new(state.clone())))
         .add_service(bounded!(AuditServiceServer, AuditApi::new(state.clone())))
