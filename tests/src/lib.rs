@@ -499,6 +499,30 @@ impl Harness {
         self.spawn(name, agent.netns.as_deref(), &binaries().agent, &args, &[]);
     }
 
+    /// Runs `sql` on the coordinator's database from outside, as an operator with `sqlite3`
+    /// would (to tamper with it, or to break it), and returns the first column of the first row
+    /// as an integer when there is one.
+    pub fn sql(&self, sql: &str) -> Option<i64> {
+        let db = self.data_dir.join("rampart.db");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let pool = sqlx::SqlitePool::connect_with(
+                sqlx::sqlite::SqliteConnectOptions::new().filename(&db),
+            )
+            .await
+            .expect("open the coordinator's database");
+            let row: Option<i64> = sqlx::query_scalar(sql)
+                .fetch_optional(&pool)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            pool.close().await;
+            row
+        })
+    }
+
     /// Waits until every id is `online`.
     pub fn wait_online(&self, ids: &[&str]) {
         for id in ids {

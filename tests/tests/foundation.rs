@@ -280,22 +280,7 @@ fn audit_verify_passes_on_a_real_log_and_fails_after_a_row_is_edited() {
     // Join token and operator token: a `started` and an outcome entry each; the enrolment: one.
     assert!(out.contains("intact: 5 entries"), "{out}");
 
-    let db = h.data_dir.join("rampart.db");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        use sqlx::sqlite::SqliteConnectOptions;
-        let pool = sqlx::SqlitePool::connect_with(SqliteConnectOptions::new().filename(&db))
-            .await
-            .unwrap();
-        sqlx::query("UPDATE audit SET actor = 'someone else' WHERE seq = 2")
-            .execute(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-    });
+    h.sql("UPDATE audit SET actor = 'someone else' WHERE seq = 2");
     let out = h.rampart(&["audit", "verify"]);
     assert_eq!(out.status.code(), Some(4));
     let text = String::from_utf8_lossy(&out.stdout);

@@ -481,48 +481,14 @@ fn hosts_with_oversized_facts_answer_at_once_and_keep_their_session() {
 #[test]
 fn a_call_whose_audit_entry_cannot_be_written_is_not_carried_out() {
     let h = Harness::start();
-    let count_tokens = |h: &Harness| -> i64 {
-        let db = h.data_dir.join("rampart.db");
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let pool = sqlx::SqlitePool::connect_with(
-                sqlx::sqlite::SqliteConnectOptions::new().filename(&db),
-            )
-            .await
-            .unwrap();
-            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM join_tokens")
-                .fetch_one(&pool)
-                .await
-                .unwrap();
-            pool.close().await;
-            n
-        })
-    };
+    let count_tokens = |h: &Harness| h.sql("SELECT COUNT(*) FROM join_tokens").unwrap_or(0);
     h.join_token(&[], 1, "10m");
     assert_eq!(count_tokens(&h), 1);
 
     // The audit table stops accepting rows (as a full disk or a broken database would).
-    let db = h.data_dir.join("rampart.db");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let pool =
-            sqlx::SqlitePool::connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(&db))
-                .await
-                .unwrap();
-        sqlx::query(
-            "CREATE TRIGGER audit_broken BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'audit storage failed'); END",
-        )
-        .execute(&pool)
-        .await
-        .unwrap();
-        pool.close().await;
-    });
+    h.sql(
+        "CREATE TRIGGER audit_broken BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'audit storage failed'); END",
+    );
     let out = h.rampart(&["token", "create"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
