@@ -12,7 +12,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "rampart/v1/compliance.proto",
         "rampart/v1/facts.proto",
         "rampart/v1/faults.proto",
+        "rampart/v1/experiments.proto",
         "rampart/v1/operator.proto",
+        "rampart/v1/probes.proto",
         "rampart/v1/remediation.proto",
     ];
     for f in files {

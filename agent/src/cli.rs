@@ -233,6 +233,7 @@ async fn run(cli: Cli) -> Result<(), AgentError> {
                 },
                 faults,
                 state: Some(StateDir::new(&state_dir)),
+                probes: file.probes.clone(),
             };
             info!(agent = %enrolment.identity.agent_id, coordinator = %session.coordinator, "starting");
             let cancel = CancellationToken::new();

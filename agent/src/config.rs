@@ -39,6 +39,8 @@ pub struct FileConfig {
     pub remediation: Option<bool>,
     /// The `[faults]` section: this host's own limits on fault injection.
     pub faults: crate::faults::FaultPolicy,
+    /// The `[probes]` section: which programs command probes may run.
+    pub probes: crate::probes::ProbePolicy,
 }
 
 impl FileConfig {
@@ -75,6 +77,7 @@ impl FileConfig {
             let fact_commands = s.bool("fact_commands");
             let remediation = s.bool("remediation");
             let faults = s.section("faults", read_fault_policy).unwrap_or_default();
+            let probes = s.section("probes", read_probe_policy).unwrap_or_default();
             FileConfig {
                 coordinator,
                 state_dir,
@@ -86,9 +89,24 @@ impl FileConfig {
                 fact_commands,
                 remediation,
                 faults,
+                probes,
             }
         })
     }
+}
+
+/// Reads `[probes]`: `commands`, absolute paths of the programs command probes may run.
+fn read_probe_policy(s: &mut config::Section<'_, '_>) -> crate::probes::ProbePolicy {
+    let commands = s.string_list("commands").unwrap_or_default();
+    for c in &commands {
+        if !Path::new(c).is_absolute() {
+            s.error(
+                "commands",
+                format!("{c:?} must be an absolute path (command probes run no shell and search no PATH)"),
+            );
+        }
+    }
+    crate::probes::ProbePolicy { commands }
 }
 
 /// Reads `[faults]`: every field optional, defaults from [`crate::faults::policy`].
@@ -163,6 +181,14 @@ mod tests {
             "{errs}"
         );
         assert!(errs.contains("unknown field `faults.speed`"), "{errs}");
+        std::fs::write(&p, "[probes]\ncommands = [\"check-shop\"]\n").unwrap();
+        let errs = FileConfig::load(&p).unwrap_err().to_string();
+        assert!(errs.contains("must be an absolute path"), "{errs}");
+        std::fs::write(&p, "[probes]\ncommands = [\"/usr/local/bin/check-shop\"]\n").unwrap();
+        assert_eq!(
+            FileConfig::load(&p).unwrap().probes.commands,
+            vec!["/usr/local/bin/check-shop".to_string()]
+        );
         assert!(errs.to_string().contains("a.toml:2:"), "{errs}");
     }
 }

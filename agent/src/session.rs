@@ -46,6 +46,8 @@ pub struct SessionConfig {
     pub faults: crate::faults::Faults,
     /// Where a renewed certificate is saved; without it the agent does not renew.
     pub state: Option<crate::state::StateDir>,
+    /// Which programs command probes may run (none by default).
+    pub probes: crate::probes::ProbePolicy,
 }
 
 /// Exponential backoff with jitter: each delay is drawn from the upper half of the current step,
@@ -275,8 +277,22 @@ async fn session_once(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut seq = 0u64;
     let mut renewal = renewal::Renewal::new(&enrolment.cert_pem, config.state.is_some());
+    // Host metrics, sampled only while a coordinator asked for them.
+    let mut metrics: Option<MetricStream> = None;
     loop {
         tokio::select! {
+            _ = async { metrics.as_mut().map(|m| m.interval.tick()).expect("guarded").await }, if metrics.is_some() => {
+                let Some(m) = metrics.as_mut() else { continue };
+                if Instant::now() >= m.until {
+                    debug!("metric stream ended");
+                    metrics = None;
+                    continue;
+                }
+                let sample = AgentMessage { body: Some(agent_message::Body::Metrics(m.sampler.sample())) };
+                if tx.send(sample).await.is_err() {
+                    return Ok(Ended::Lost("session stream closed".into()));
+                }
+            }
             _ = renewal.due() => {
                 match renewal.request(&enrolment.identity.agent_id) {
                     Ok(msg) => {
@@ -308,6 +324,38 @@ async fn session_once(
             }
             msg = inbound.message() => match msg {
                 Ok(Some(m)) => match m.body {
+                    Some(coordinator_message::Body::Command(cmd)) if matches!(cmd.kind, Some(command::Kind::RunProbe(_))) => {
+                        // Probes run beside other commands: a slow one must not delay a revert.
+                        let Some(command::Kind::RunProbe(probe)) = cmd.kind else { continue };
+                        let (tx, policy) = (tx.clone(), config.probes.clone());
+                        tokio::spawn(async move {
+                            let outcome = if cmd.deadline_unix_ms > 0 && now_ms() > cmd.deadline_unix_ms {
+                                command_result::Outcome::Error("the command's deadline passed before the agent received it".into())
+                            } else {
+                                command_result::Outcome::Probe(crate::probes::run(probe, &policy).await)
+                            };
+                            let result = CommandResult { command_id: cmd.id, outcome: Some(outcome) };
+                            let _ = tx.send(AgentMessage { body: Some(agent_message::Body::Result(result)) }).await;
+                        });
+                    }
+                    Some(coordinator_message::Body::Command(cmd)) if matches!(cmd.kind, Some(command::Kind::StreamMetrics(_))) => {
+                        let Some(command::Kind::StreamMetrics(req)) = cmd.kind else { continue };
+                        let outcome = match MetricStream::start(&req) {
+                            Some(mut m) => {
+                                let first = m.sampler.sample();
+                                metrics = Some(m);
+                                command_result::Outcome::Metrics(first)
+                            }
+                            None => {
+                                metrics = None;
+                                command_result::Outcome::Metrics(Default::default())
+                            }
+                        };
+                        let out = AgentMessage { body: Some(agent_message::Body::Result(CommandResult { command_id: cmd.id, outcome: Some(outcome) })) };
+                        if tx.send(out).await.is_err() {
+                            return Ok(Ended::Lost("session stream closed".into()));
+                        }
+                    }
                     Some(coordinator_message::Body::Command(cmd)) => {
                         let result = executor.execute(cmd).await;
                         let out = AgentMessage { body: Some(agent_message::Body::Result(result)) };
@@ -327,6 +375,36 @@ async fn session_once(
                 Err(s) => return Ok(Ended::Lost(s.message().to_string())),
             }
         }
+    }
+}
+
+/// Shortest interval between metric samples: a typo must not turn the agent into a busy loop.
+const MIN_METRICS_INTERVAL: Duration = Duration::from_millis(200);
+/// Longest a metric stream may run without being asked again.
+const MAX_METRICS_DURATION: Duration = Duration::from_secs(6 * 3600);
+
+/// A metric stream the coordinator asked for; it ends by itself at `until`.
+struct MetricStream {
+    sampler: crate::probes::metrics::Sampler,
+    interval: tokio::time::Interval,
+    until: Instant,
+}
+
+impl MetricStream {
+    /// None when the request stops the stream (duration 0).
+    fn start(req: &rampart_proto::v1::StreamMetrics) -> Option<Self> {
+        if req.duration_ms == 0 {
+            return None;
+        }
+        let every = Duration::from_millis(u64::from(req.interval_ms)).max(MIN_METRICS_INTERVAL);
+        let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Some(Self {
+            sampler: crate::probes::metrics::Sampler::new(),
+            interval,
+            until: Instant::now()
+                + Duration::from_millis(u64::from(req.duration_ms)).min(MAX_METRICS_DURATION),
+        })
     }
 }
 
@@ -416,6 +494,11 @@ impl Executor {
                 Some(command::Kind::ListFaults(_)) => {
                     remember = false;
                     report(self.faults.list())
+                }
+                // Handled by the session loop (they run beside other commands).
+                Some(command::Kind::RunProbe(_) | command::Kind::StreamMetrics(_)) => {
+                    remember = false;
+                    command_result::Outcome::Error("probes run only on a live session".into())
                 }
                 None => command_result::Outcome::Error(
                     "unknown command kind: this agent may be older than the coordinator".into(),

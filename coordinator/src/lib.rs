@@ -2,6 +2,7 @@
 //! parses arguments and calls [`cli::run`].
 
 pub mod api;
+pub mod chaos;
 pub mod cli;
 pub mod compliance;
 pub mod config;

@@ -10,6 +10,7 @@ use rampart_proto::v1::agent_service_server::AgentServiceServer;
 use rampart_proto::v1::audit_service_server::AuditServiceServer;
 use rampart_proto::v1::chaos_service_server::ChaosServiceServer;
 use rampart_proto::v1::compliance_service_server::ComplianceServiceServer;
+use rampart_proto::v1::experiment_service_server::ExperimentServiceServer;
 use rampart_proto::v1::fleet_service_server::FleetServiceServer;
 use rampart_proto::v1::token_service_server::TokenServiceServer;
 use tokio::net::TcpListener;
@@ -23,6 +24,7 @@ use crate::api::agent::AgentApi;
 use crate::api::audit::AuditApi;
 use crate::api::chaos::ChaosApi;
 use crate::api::compliance::ComplianceApi;
+use crate::api::experiments::ExperimentApi;
 use crate::api::fleet::FleetApi;
 use crate::api::tokens::{TokenApi, new_secret};
 use crate::api::{AppState, InputStatusLayer};
@@ -217,6 +219,13 @@ pub async fn start(
             "settled work that the previous run of the coordinator did not finish"
         );
     }
+    let aborted = store.settle_interrupted_runs().await?;
+    if !aborted.is_empty() {
+        warn!(
+            runs = ?aborted,
+            "experiment runs and game days the previous run of the coordinator did not finish are aborted; their faults are reverted as agents reconnect"
+        );
+    }
     let went_offline = store.all_offline().await?;
     if went_offline > 0 {
         info!(
@@ -267,9 +276,12 @@ pub async fn start(
         warn!("policy pack rejected: {err}");
     }
     info!(packs = ?packs.packs.keys().collect::<Vec<_>>(), "policy packs loaded");
+    let fleet = Fleet::new();
+    let chaos = crate::chaos::Chaos::new(store.clone(), fleet.clone(), shutdown.clone());
     let state = Arc::new(AppState {
+        chaos,
         store,
-        fleet: Fleet::new(),
+        fleet,
         ca: Arc::new(ca),
         packs: Arc::new(packs),
         shutdown: shutdown.clone(),
@@ -288,6 +300,9 @@ pub async fn start(
         .set_serving::<ComplianceServiceServer<ComplianceApi>>()
         .await;
     health.set_serving::<ChaosServiceServer<ChaosApi>>().await;
+    health
+        .set_serving::<ExperimentServiceServer<ExperimentApi>>()
+        .await;
     // Both reflection versions: grpcurl and newer tools speak v1, the official Python client and
     // several GUI clients still speak only v1alpha.
     let reflection_builder = || {
@@ -330,6 +345,10 @@ pub async fn start(
             ComplianceApi::new(state.clone())
         ))
         .add_service(bounded!(ChaosServiceServer, ChaosApi::new(state.clone())))
+        .add_service(bounded!(
+            ExperimentServiceServer,
+            ExperimentApi::new(state.clone())
+        ))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_v1alpha);

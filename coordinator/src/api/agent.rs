@@ -339,6 +339,10 @@ impl AgentService for AgentApi {
                 warn!(%err, agent = %cert_id, "could not record a fault");
             }
         }
+        // Faults of runs that ended while this agent was away (or the coordinator was down).
+        let chaos = state.chaos.clone();
+        let reconcile_id = cert_id.clone();
+        tokio::spawn(async move { chaos.reconcile_agent(&reconcile_id).await });
         tokio::spawn(serve_session(
             state,
             cert_id,
@@ -453,6 +457,9 @@ async fn serve_session(
                     if let Err(err) = state.store.upsert_fault(&agent_id, &hostname, &f, "").await {
                         warn!(%err, agent = %agent_id, "could not record a fault");
                     }
+                }
+                Some(agent_message::Body::Metrics(m)) => {
+                    state.fleet.record_metrics(&agent_id, m);
                 }
                 Some(agent_message::Body::Renew(r)) => {
                     let answer = renew(&state, &agent_id, &r.csr_pem).await;

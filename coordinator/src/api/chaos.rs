@@ -269,6 +269,16 @@ impl ChaosService for ChaosApi {
             "every fault on every agent".to_string(),
             |who| async move {
                 tracing::warn!(by = %who.actor(), "emergency stop");
+                // Runs halt too: they revert their own faults and end `aborted`.
+                let halted = state
+                    .chaos
+                    .abort_all(&format!("emergency stop by {}", who.actor()), &who.actor());
+                if halted > 0 {
+                    tracing::warn!(
+                        runs = halted,
+                        "experiment runs halted by the emergency stop"
+                    );
+                }
                 let agents = selected(&state, "").await?;
                 Ok(Response::new(
                     fan_out(&state, agents, &who.actor(), |_| {

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod chaos;
 pub mod compliance;
 pub mod enroll_guard;
+pub mod experiments;
 pub mod fleet;
 pub mod tokens;
 
@@ -35,6 +36,8 @@ pub struct AppState {
     pub enroll_guard: Arc<enroll_guard::EnrollGuard>,
     /// How long agent certificates live (agents renew them at two thirds).
     pub agent_cert_lifetime: std::time::Duration,
+    /// Experiments and game days in progress.
+    pub chaos: Arc<crate::chaos::Chaos>,
 }
 
 /// A caller's timeout in milliseconds: 0 means `default`, anything above `max` is capped.

@@ -146,6 +146,65 @@ pub struct InjectArgs {
     output: Output,
 }
 
+/// `InjectArgs` alone, so that an experiment file's `fault:` mapping (whose fields are exactly
+/// the `fault inject` flags) is read by the same parser and checks as the command line.
+#[derive(Debug, clap::Parser)]
+#[command(no_binary_name = true, disable_help_flag = true)]
+struct FaultFlags {
+    #[command(flatten)]
+    inject: InjectArgs,
+}
+
+/// Flags of `fault inject` that an experiment sets elsewhere (targets by its scope, duration per
+/// step) or that mean nothing there.
+const NOT_FAULT_FIELDS: &[&str] = &["selector", "duration", "output"];
+
+/// The field names an experiment's `fault:` mapping accepts.
+pub fn fault_fields() -> Vec<String> {
+    use clap::CommandFactory;
+    FaultFlags::command()
+        .get_arguments()
+        .filter_map(|a| a.get_long().map(str::to_string))
+        .filter(|l| !NOT_FAULT_FIELDS.contains(&l.as_str()))
+        .collect()
+}
+
+/// Reads a fault from `--flag value` pairs (an experiment step), with the same defaults and
+/// checks as `rampart fault inject`. Returns the spec and its kind name.
+pub fn fault_from_flags(
+    flags: &[(String, Vec<String>)],
+    duration: Duration,
+) -> Result<(FaultSpec, String), String> {
+    use clap::Parser;
+    let mut argv = vec![
+        "--duration".to_string(),
+        format!("{}ms", duration.as_millis().max(1)),
+    ];
+    for (name, values) in flags {
+        for v in values {
+            argv.push(format!("--{name}"));
+            argv.push(v.clone());
+        }
+        if values.is_empty() {
+            argv.push(format!("--{name}"));
+        }
+    }
+    let parsed = FaultFlags::try_parse_from(argv).map_err(|e| {
+        let text = e.to_string();
+        let first = text.lines().next().unwrap_or_default();
+        first
+            .trim_start_matches("error: ")
+            .replace("'--", "`")
+            .replace("' ", "` ")
+            .replace("'", "`")
+    })?;
+    let spec = parsed
+        .inject
+        .spec()
+        .map_err(|e| e.to_string().replace("--", ""))?;
+    Ok((spec, parsed.inject.kind_name()))
+}
+
 /// "512MiB", "2GB", "4k", "1048576".
 pub fn parse_bytes(s: &str) -> Result<u64, String> {
     let t = s.trim();

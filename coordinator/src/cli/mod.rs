@@ -2,10 +2,11 @@
 //! any other (they find the coordinator from --coordinator / RAMPART_ADDR, their token from
 //! --token / RAMPART_TOKEN and the CA from --ca / RAMPART_CA).
 
-mod chaos;
+pub mod chaos;
 mod compliance;
 mod dev;
 mod docs;
+mod experiment;
 mod output;
 mod remediate;
 mod sweep;
@@ -25,6 +26,7 @@ use rampart_common::{labels, tls};
 use rampart_proto::v1::audit_service_client::AuditServiceClient;
 use rampart_proto::v1::chaos_service_client::ChaosServiceClient;
 use rampart_proto::v1::compliance_service_client::ComplianceServiceClient;
+use rampart_proto::v1::experiment_service_client::ExperimentServiceClient;
 use rampart_proto::v1::fleet_service_client::FleetServiceClient;
 use rampart_proto::v1::token_service_client::TokenServiceClient;
 use rampart_proto::v1::{
@@ -160,8 +162,15 @@ pub enum Command {
     /// Fault injection: inject, list, revert. Needs the operator role (ls: viewer).
     #[command(subcommand)]
     Fault(chaos::FaultCommand),
-    /// The emergency stop: every agent reverts every fault now; one confirmation per agent.
-    /// Exits 1 if an agent did not confirm. Needs the operator role.
+    /// Chaos experiments: validate, run (halting when the steady state breaks), follow, abort,
+    /// report.
+    #[command(subcommand)]
+    Experiment(experiment::ExperimentCommand),
+    /// Game days: experiments in stages with approval gates and notes, followed by many people.
+    #[command(subcommand)]
+    Gameday(experiment::GameDayCommand),
+    /// The emergency stop: every agent reverts every fault now, and every experiment run halts;
+    /// one confirmation per agent. Exits 1 if an agent did not confirm. Needs the operator role.
     Stop {
         #[arg(short = 'o', long, value_enum, default_value_t)]
         output: Output,
@@ -370,6 +379,11 @@ impl Client {
         ChaosServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
     }
 
+    pub fn experiments(&self) -> ExperimentServiceClient<Authed> {
+        ExperimentServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+            .max_decoding_message_size(rampart_proto::MAX_MESSAGE_BYTES)
+    }
+
     pub fn audit(&self) -> AuditServiceClient<Authed> {
         AuditServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
     }
@@ -461,6 +475,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Dev(args) => dev::run(args).await.map(|()| 0),
         Command::Completions(args) => docs::completions(&args).map(|()| 0),
         Command::Man(args) => docs::man(&args).map(|()| 0),
+        Command::Experiment(experiment::ExperimentCommand::Validate { file }) => {
+            experiment::validate(&file)
+        }
         Command::Ca(CaCommand::Fingerprint { data_dir }) => {
             let path = data_dir.join("ca.pem");
             let pem = std::fs::read(&path).with_context(|| {
@@ -503,6 +520,8 @@ async fn operator(client: Client, remote: &Remote, command: Command) -> anyhow::
         Command::Sweep(args) => sweep::run(client, args).await,
         Command::Fault(cmd) => chaos::fault(client, cmd).await,
         Command::Stop { output } => chaos::stop(client, output).await,
+        Command::Experiment(cmd) => experiment::experiment(client, cmd).await,
+        Command::Gameday(cmd) => experiment::gameday(client, cmd).await,
         Command::Remediate(args) => remediate::run(client, args).await,
         Command::Compliance(cmd) => compliance::run(client, cmd).await,
         Command::Schedule(cmd) => compliance::schedule(client, cmd).await,

@@ -64,6 +64,9 @@ impl SessionHandle {
 #[derive(Debug, Default)]
 pub struct Fleet {
     sessions: Mutex<HashMap<String, SessionHandle>>,
+    /// The latest host-metrics sample of each agent streaming them (only while an experiment
+    /// watches it), with when it arrived.
+    metrics: Mutex<HashMap<String, (std::time::Instant, rampart_proto::v1::HostMetrics)>>,
     next_session: AtomicU64,
     next_command: AtomicU64,
 }
@@ -124,6 +127,34 @@ impl Fleet {
             }
             None => false,
         }
+    }
+
+    /// Keeps an agent's latest metrics sample.
+    pub fn record_metrics(&self, agent_id: &str, m: rampart_proto::v1::HostMetrics) {
+        self.metrics
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(agent_id.to_string(), (std::time::Instant::now(), m));
+    }
+
+    /// An agent's latest metrics sample and when it arrived.
+    pub fn metrics(
+        &self,
+        agent_id: &str,
+    ) -> Option<(std::time::Instant, rampart_proto::v1::HostMetrics)> {
+        self.metrics
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(agent_id)
+            .cloned()
+    }
+
+    /// Forgets an agent's metrics (its stream ended).
+    pub fn forget_metrics(&self, agent_id: &str) {
+        self.metrics
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(agent_id);
     }
 
     /// How many sessions are open.

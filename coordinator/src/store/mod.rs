@@ -4,6 +4,7 @@
 
 mod agents;
 mod audit;
+mod chaos;
 mod faults;
 mod remediation;
 mod runs;
@@ -13,6 +14,7 @@ mod tokens;
 
 pub use agents::{AgentRecord, AgentState, CertMatch, HostInfo};
 pub use audit::{AUDIT_GENESIS, AuditEntry, AuditVerification};
+pub use chaos::{INTERRUPTED_RUN, UnsettledFault};
 pub use faults::FaultRecord;
 pub use remediation::{RemediationHostRecord, RemediationRunRecord};
 pub use runs::{INTERRUPTED_HOST, Settled};

@@ -297,6 +297,7 @@ fn fleet(agents: usize, window: Duration, repeats: usize) -> anyhow::Result<()> 
             ),
             // Certificates last 30 days: a bench never reaches renewal.
             state: None,
+            probes: Default::default(),
         };
         runtime.spawn(session::run(e, config, cancel.clone()));
     }
