@@ -1,0 +1,674 @@
+//! End-to-end chaos experiments and game days: agents in namespace hosts, a small HTTP service
+//! in one of them, experiments run through the CLI, and every outcome checked from outside (the
+//! service reachable again, the host's nftables and qdisc state as before, no fault active).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rampart_e2e::netns::{network_state, run_in};
+use rampart_e2e::{Harness, WAIT, eventually};
+use serde_json::Value;
+
+/// An HTTP server answering every request with `body()` (200), one thread per connection.
+fn http_server(listener: TcpListener, body: impl Fn() -> String + Send + Sync + 'static) {
+    let body = Arc::new(body);
+    std::thread::spawn(move || {
+        for s in listener.incoming().flatten() {
+            let body = body.clone();
+            std::thread::spawn(move || {
+                let mut s = s;
+                let mut buf = [0u8; 4096];
+                let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+                if s.read(&mut buf).unwrap_or(0) == 0 {
+                    return;
+                }
+                let b = body();
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{b}",
+                    b.len()
+                );
+            });
+        }
+    });
+}
+
+fn connects(addr: SocketAddr) -> bool {
+    TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok()
+}
+
+/// Writes an experiment file in the test's dir.
+fn file(h: &Harness, name: &str, text: &str) -> PathBuf {
+    let p = h.dir.path().join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn run_json(h: &Harness, args: &[&str]) -> Value {
+    let out = h.rampart(args);
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{args:?}: {e}\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn show(h: &Harness, id: &str) -> Value {
+    run_json(h, &["experiment", "show", id, "-o", "json"])
+}
+
+fn active_faults(h: &Harness) -> usize {
+    let v: Value =
+        serde_json::from_str(&h.rampart_ok(&["fault", "ls", "--active", "-o", "json"])).unwrap();
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| x["faults"].as_array().map_or(0, Vec::len))
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn table_exists(netns: &str) -> bool {
+    Command::new("ip")
+        .args([
+            "netns", "exec", netns, "nft", "list", "table", "inet", "rampart",
+        ])
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+#[test]
+fn experiments_halt_on_a_broken_hypothesis_pass_when_it_holds_and_respect_their_scope() {
+    let Some(h) = Harness::start_with_hosts(4) else {
+        return;
+    };
+    let net = h.network.as_ref().unwrap();
+    let hosts = net.hosts.clone();
+    let before: Vec<String> = hosts.iter().map(|x| network_state(&x.netns)).collect();
+    let token = h.join_token(&["tier=pool"], 4, "10m");
+    let mut agents = Vec::new();
+    for (i, host) in hosts.iter().enumerate() {
+        let labels: &[&str] = if i == 0 { &["role=svc"] } else { &[] };
+        let a = h.enroll_ok(&format!("agent{i}"), Some(&host.netns), &token, labels);
+        h.run_agent(&format!("agent{i}"), &a, &[]);
+        agents.push(a);
+    }
+    let ids: Vec<&str> = agents.iter().map(|a| a.id.as_str()).collect();
+    h.wait_online(&ids);
+    // The service lives in the first host.
+    let listener = run_in(&hosts[0].netns, || {
+        TcpListener::bind("0.0.0.0:18080").unwrap()
+    });
+    http_server(listener, || "ok".into());
+    let service = SocketAddr::from((hosts[0].ip, 18080));
+    assert!(connects(service));
+    let url = format!("http://{service}/health");
+
+    // A file with errors: every one listed, located, and nothing runs.
+    let bad = file(
+        &h,
+        "bad.yaml",
+        "kind: Experiment\nname: bad\nscope: {selector: tier=pool}\nhypothesis:\n  - name: x\n    http: {url: \"gopher://x\"}\nmethod:\n  - fault: {kind: teleport}\n    duration: 10s\n  - fault: {kind: cpu}\n    duration: 20m\n",
+    );
+    let out = h.rampart(&["experiment", "validate", bad.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("bad.yaml:6:17:") && err.contains("only http"),
+        "{err}"
+    );
+    assert!(
+        err.contains("bad.yaml:8:") && err.contains("teleport"),
+        "{err}"
+    );
+    assert!(err.contains("after `abort.max_duration`"), "{err}");
+    let out = h.rampart(&["experiment", "run", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        run_json(&h, &["experiment", "ls", "-o", "json"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // Scope: 50 % of 4 matching agents is exactly 2; --preview injects and records nothing.
+    let cpu = file(
+        &h,
+        "cpu.yaml",
+        &format!(
+            "kind: Experiment\nname: cpu-headroom\nscope:\n  selector: tier=pool\n  max_percent: 50\nhypothesis:\n  - name: shop-up\n    http: {{url: \"{url}\", status: 200, max_latency: 2s}}\n    interval: 300ms\n  - name: cpu-known\n    metric: {{name: cpu_percent, below: 101}}\n    interval: 300ms\nmethod:\n  - fault: {{kind: cpu, load: 50, workers: 1}}\n    duration: 2s\nabort:\n  max_duration: 1m\n"
+        ),
+    );
+    let preview = run_json(
+        &h,
+        &[
+            "experiment",
+            "run",
+            cpu.to_str().unwrap(),
+            "--preview",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(preview["targets"].as_array().unwrap().len(), 2, "{preview}");
+    assert_eq!(
+        preview["plan"][0], "at 0s for 2s: cpu load=50 workers=1",
+        "{preview}"
+    );
+    assert_eq!(active_faults(&h), 0);
+    assert!(
+        run_json(&h, &["experiment", "ls", "-o", "json"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // CPU load where the hypothesis holds: passed, on exactly two targets, metrics streamed.
+    let passed = run_json(
+        &h,
+        &[
+            "experiment",
+            "run",
+            cpu.to_str().unwrap(),
+            "--wait",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(passed["verdict"], "passed", "{passed:#}");
+    assert_eq!(passed["targets"].as_array().unwrap().len(), 2);
+    let faults = passed["faults"].as_array().unwrap();
+    assert_eq!(faults.len(), 2);
+    assert!(
+        faults.iter().all(|f| f["state"] == "reverted"),
+        "{passed:#}"
+    );
+    let metric = passed["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["kind"] == "metric")
+        .unwrap()
+        .clone();
+    assert!(
+        metric["checks"].as_u64().unwrap() >= 2 && metric["misses"] == 0,
+        "{metric}"
+    );
+    assert!(passed["recovery_ms"].as_i64().unwrap() >= 0);
+
+    // Partition the service's host: the probe from the coordinator misses, the run halts within
+    // the tolerance (2 misses of 300 ms), the fault is reverted and the service answers again.
+    let part = file(
+        &h,
+        "partition.yaml",
+        &format!(
+            "kind: Experiment\nname: shop-survives-partition\nscope: {{selector: role=svc}}\nhypothesis:\n  - name: shop-up\n    http: {{url: \"{url}\", status: 200, timeout: 500ms}}\n    interval: 300ms\n    tolerance: 2\nmethod:\n  - fault: {{kind: network-partition, port: 18080}}\n    duration: 2m\nabort:\n  max_duration: 3m\n"
+        ),
+    );
+    let started = std::time::Instant::now();
+    let failed = run_json(
+        &h,
+        &[
+            "experiment",
+            "run",
+            part.to_str().unwrap(),
+            "--wait",
+            "-o",
+            "json",
+        ],
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "halted long before the 2-minute step ended"
+    );
+    assert_eq!(failed["verdict"], "failed", "{failed:#}");
+    assert!(
+        failed["reason"]
+            .as_str()
+            .unwrap()
+            .contains("missed 2 time(s) in a row"),
+        "{failed:#}"
+    );
+    assert_eq!(failed["faults"][0]["state"], "reverted", "{failed:#}");
+    assert!(
+        failed["halt_latency_ms"].as_i64().unwrap() >= 0,
+        "{failed:#}"
+    );
+    assert!(failed["recovery_ms"].as_i64().unwrap() >= 0, "{failed:#}");
+    assert!(connects(service), "reachable again, from outside");
+    let kinds: Vec<&str> = failed["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    for k in [
+        "targets",
+        "hypothesis",
+        "inject",
+        "probe",
+        "halt",
+        "revert",
+        "recovered",
+        "verdict",
+    ] {
+        assert!(kinds.contains(&k), "{k} missing from {kinds:?}");
+    }
+    let report = h.rampart_ok(&[
+        "experiment",
+        "report",
+        failed["id"].as_str().unwrap(),
+        "-o",
+        "markdown",
+    ]);
+    assert!(
+        report.contains("# Experiment `shop-survives-partition` — failed"),
+        "{report}"
+    );
+    assert!(
+        report.contains("| shop-up | http | coordinator |"),
+        "{report}"
+    );
+
+    // A hypothesis that already fails: not_started, nothing injected.
+    let down = file(
+        &h,
+        "down.yaml",
+        &format!(
+            "kind: Experiment\nname: down\nscope: {{selector: role=svc}}\nhypothesis:\n  - name: nothing-there\n    tcp: {{address: \"{}:18099\", timeout: 500ms}}\nmethod:\n  - fault: {{kind: network-partition, port: 18080}}\n    duration: 1m\n",
+            hosts[0].ip
+        ),
+    );
+    let out = h.rampart(&[
+        "experiment",
+        "run",
+        down.to_str().unwrap(),
+        "--wait",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let not_started: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(not_started["verdict"], "not_started", "{not_started:#}");
+    assert!(not_started["faults"].as_array().unwrap().is_empty());
+
+    // A command probe the agent's config does not allow: refused, so the run does not start.
+    let cmd = file(
+        &h,
+        "cmd.yaml",
+        "kind: Experiment\nname: self-check\nscope: {selector: role=svc}\nhypothesis:\n  - name: app-self-check\n    command: {argv: [\"/bin/true\"], exit_code: 0}\nmethod:\n  - fault: {kind: cpu, load: 10}\n    duration: 1s\n",
+    );
+    let refused = run_json(
+        &h,
+        &[
+            "experiment",
+            "run",
+            cmd.to_str().unwrap(),
+            "--wait",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(refused["verdict"], "not_started", "{refused:#}");
+    assert!(
+        refused["reason"].as_str().unwrap().contains("allow-list"),
+        "{refused:#}"
+    );
+    assert!(refused["faults"].as_array().unwrap().is_empty());
+
+    // Every run is listed; no fault is left; the hosts are as they were.
+    assert_eq!(
+        run_json(&h, &["experiment", "ls", "-o", "json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+    assert_eq!(active_faults(&h), 0);
+    for (host, b) in hosts.iter().zip(&before) {
+        assert_eq!(&network_state(&host.netns), b, "{} changed", host.netns);
+    }
+    let audit = h.rampart_ok(&["audit", "ls", "-o", "json"]);
+    assert!(
+        audit.contains("ExperimentService/StartExperiment"),
+        "runs are audited"
+    );
+}
+
+#[test]
+fn a_coordinator_killed_mid_run_aborts_it_and_reverts_its_faults_when_back() {
+    let Some(h) = Harness::start_with_hosts(1) else {
+        return;
+    };
+    let host = h.network.as_ref().unwrap().hosts[0].clone();
+    let before = network_state(&host.netns);
+    let token = h.join_token(&[], 1, "10m");
+    let a = h.enroll_ok("agent", Some(&host.netns), &token, &[]);
+    h.run_agent("agent", &a, &[]);
+    h.wait_online(&[&a.id]);
+    let x = file(
+        &h,
+        "long.yaml",
+        &format!(
+            "kind: Experiment\nname: long-partition\nscope: {{selector: \"\"}}\nhypothesis:\n  - name: coordinator-up\n    tcp: {{address: \"{}\"}}\nmethod:\n  - fault: {{kind: network-partition, port: 18080}}\n    duration: 10m\nabort:\n  max_duration: 15m\n",
+            h.addr
+        ),
+    );
+    let id = h
+        .rampart_ok(&["experiment", "run", x.to_str().unwrap()])
+        .trim()
+        .to_string();
+    eventually(WAIT, "the partition to be applied", || {
+        if table_exists(&host.netns) {
+            Ok(())
+        } else {
+            Err("no table yet".to_string())
+        }
+    });
+    h.with_proc("coordinator", |p| p.kill());
+    assert!(
+        table_exists(&host.netns),
+        "the fault outlives the coordinator (its lease protects the host later)"
+    );
+    h.start_coordinator();
+    eventually(WAIT, "the run to be aborted and its fault reverted", || {
+        let r = show(&h, &id);
+        if r["verdict"] == "aborted"
+            && r["faults"][0]["state"] == "reverted"
+            && !table_exists(&host.netns)
+        {
+            Ok(())
+        } else {
+            Err(r.to_string())
+        }
+    });
+    let r = show(&h, &id);
+    assert!(
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .contains("coordinator stopped"),
+        "{r:#}"
+    );
+    assert_eq!(network_state(&host.netns), before);
+    assert_eq!(
+        h.sql("SELECT COUNT(*) FROM chaos_run_faults WHERE settled = 0"),
+        Some(0)
+    );
+}
+
+#[test]
+fn a_game_day_waits_at_its_gate_takes_notes_and_aborts_everything() {
+    let Some(h) = Harness::start_with_hosts(1) else {
+        return;
+    };
+    let host = h.network.as_ref().unwrap().hosts[0].clone();
+    let before = network_state(&host.netns);
+    let token = h.join_token(&["role=db"], 1, "10m");
+    let a = h.enroll_ok("agent", Some(&host.netns), &token, &[]);
+    h.run_agent("agent", &a, &[]);
+    h.wait_online(&[&a.id]);
+    let hypothesis = format!(
+        "hypothesis:\n  - name: coordinator-up\n    tcp: {{address: \"{}\"}}\n",
+        h.addr
+    );
+    std::fs::create_dir_all(h.dir.path().join("day")).unwrap();
+    file(
+        &h,
+        "day/warm.yaml",
+        &format!(
+            "kind: Experiment\nname: warm-up\nscope: {{selector: role=db}}\n{hypothesis}method:\n  - fault: {{kind: cpu, load: 20}}\n    duration: 1s\n"
+        ),
+    );
+    file(
+        &h,
+        "day/db.yaml",
+        &format!(
+            "kind: Experiment\nname: db-partition\nscope: {{selector: role=db}}\n{hypothesis}method:\n  - fault: {{kind: network-partition, port: 5432}}\n    duration: 10m\nabort:\n  max_duration: 15m\n"
+        ),
+    );
+    let plan = file(
+        &h,
+        "day/plan.yaml",
+        "kind: GameDay\nname: q4-resilience\nstages:\n  - name: warm-up\n    experiments: [warm.yaml]\n  - name: go/no-go\n    gate: approval\n  - name: database\n    parallel: true\n    experiments: [db.yaml]\n",
+    );
+    let id = h
+        .rampart_ok(&["gameday", "run", plan.to_str().unwrap()])
+        .trim()
+        .to_string();
+    let status = |h: &Harness| run_json(h, &["gameday", "status", &id, "-o", "json"]);
+    eventually(WAIT, "the game day to wait at its gate", || {
+        let s = status(&h);
+        if s["state"] == "waiting_approval" {
+            Ok(s)
+        } else {
+            Err(s.to_string())
+        }
+    });
+    let s = status(&h);
+    assert_eq!(s["stage"], "go/no-go");
+    assert_eq!(s["children"].as_array().unwrap().len(), 1);
+    assert_eq!(s["children"][0]["verdict"], "passed", "{s:#}");
+    // It keeps waiting: nothing of the next stage runs.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(status(&h)["state"], "waiting_approval");
+    assert!(!table_exists(&host.netns));
+    // A viewer may watch and note, but not approve.
+    let viewer = h
+        .rampart_ok(&[
+            "admin", "token", "create", "--name", "watcher", "--role", "viewer",
+        ])
+        .trim()
+        .to_string();
+    let out = h.rampart_as(Some(&viewer), &["gameday", "approve", &id]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("operator"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    h.rampart_as(
+        Some(&viewer),
+        &["gameday", "note", &id, "DBA on call confirmed"],
+    );
+    h.rampart_ok(&["gameday", "approve", &id]);
+    eventually(WAIT, "the database stage to partition the host", || {
+        if table_exists(&host.netns) {
+            Ok(())
+        } else {
+            Err(status(&h).to_string())
+        }
+    });
+    assert_eq!(status(&h)["stage"], "database");
+    let out = h.rampart(&["gameday", "abort", &id, "--reason", "pager went off"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = status(&h);
+    assert_eq!(s["verdict"], "aborted", "{s:#}");
+    assert!(s["reason"].as_str().unwrap().contains("pager went off"));
+    assert_eq!(s["children"][1]["verdict"], "aborted", "{s:#}");
+    assert!(
+        !table_exists(&host.netns),
+        "the abort reverted the partition"
+    );
+    assert_eq!(network_state(&host.netns), before);
+    let timeline = s["timeline"].as_array().unwrap();
+    let note = timeline
+        .iter()
+        .find(|e| e["kind"] == "note")
+        .expect("the note is on the timeline");
+    assert_eq!(note["detail"], "DBA on call confirmed");
+    assert!(
+        note["actor"].as_str().unwrap().starts_with("watcher"),
+        "{note}"
+    );
+    assert!(timeline.iter().any(
+        |e| e["kind"] == "approval" && e["detail"].as_str().unwrap().starts_with("approved by")
+    ));
+    let report = h.rampart_ok(&["gameday", "report", &id]);
+    assert!(
+        report.contains("# Game day `q4-resilience` — aborted"),
+        "{report}"
+    );
+    assert!(report.contains("DBA on call confirmed"), "{report}");
+    assert!(report.contains("| warm-up | warm.yaml |"), "{report}");
+}
+
+/// A free TCP port on loopback.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn a_prometheus_probe_fails_the_run_when_the_exporter_crosses_its_threshold() {
+    let prometheus = std::path::Path::new("/usr/bin/prometheus");
+    if !prometheus.exists() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI=true: .ci/run installs Debian's prometheus package"
+        );
+        eprintln!("skipped: /usr/bin/prometheus is not installed (apt-get install prometheus)");
+        return;
+    }
+    let Some(h) = Harness::start_with_hosts(1) else {
+        return;
+    };
+    let host = h.network.as_ref().unwrap().hosts[0].clone();
+    let token = h.join_token(&["role=shop"], 1, "10m");
+    let a = h.enroll_ok("agent", Some(&host.netns), &token, &[]);
+    h.run_agent("agent", &a, &[]);
+    h.wait_online(&[&a.id]);
+    // The exporter runs in the namespace host; Prometheus scrapes it every second.
+    let errors = Arc::new(AtomicU64::new(0));
+    let e = errors.clone();
+    let listener = run_in(&host.netns, || TcpListener::bind("0.0.0.0:19100").unwrap());
+    http_server(listener, move || {
+        format!(
+            "# TYPE shop_errors gauge\nshop_errors {}\n",
+            e.load(Ordering::SeqCst)
+        )
+    });
+    let port = free_port();
+    let config = file(
+        &h,
+        "prometheus.yml",
+        &format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: shop\n    static_configs:\n      - targets: [\"{}:19100\"]\n",
+            host.ip
+        ),
+    );
+    let data = h.dir.path().join("prometheus-data");
+    let log = std::fs::File::create(h.dir.path().join("prometheus.log")).unwrap();
+    let server = Command::new(prometheus)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.tsdb.path={}", data.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start prometheus");
+    struct Stop(std::process::Child);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _guard = Stop(server);
+    eventually(
+        Duration::from_secs(60),
+        "Prometheus to have scraped the exporter",
+        || {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+            write!(
+                s,
+                "GET /api/v1/query?query=shop_errors HTTP/1.0\r\nHost: localhost\r\n\r\n"
+            )
+            .map_err(|e| e.to_string())?;
+            let mut body = String::new();
+            s.read_to_string(&mut body).map_err(|e| e.to_string())?;
+            if body.contains("\"value\"") {
+                Ok(())
+            } else {
+                Err(body)
+            }
+        },
+    );
+    let x = file(
+        &h,
+        "errors.yaml",
+        &format!(
+            "kind: Experiment\nname: error-budget\nscope: {{selector: role=shop}}\nhypothesis:\n  - name: error-rate\n    prometheus: {{url: \"http://127.0.0.1:{port}\", query: \"max(shop_errors)\", below: 5}}\n    interval: 500ms\n    tolerance: 2\nmethod:\n  - fault: {{kind: cpu, load: 10}}\n    duration: 2m\nabort:\n  max_duration: 3m\n"
+        ),
+    );
+    let id = h
+        .rampart_ok(&["experiment", "run", x.to_str().unwrap()])
+        .trim()
+        .to_string();
+    eventually(
+        WAIT,
+        "the run to inject its fault with the hypothesis holding",
+        || {
+            let r = show(&h, &id);
+            if r["faults"][0]["state"] == "active" {
+                Ok(())
+            } else {
+                Err(r.to_string())
+            }
+        },
+    );
+    errors.store(12, Ordering::SeqCst);
+    eventually(WAIT, "the probe to halt the run", || {
+        let r = show(&h, &id);
+        let halted = r["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "halt");
+        if halted && r["faults"][0]["state"] == "reverted" {
+            Ok(())
+        } else {
+            Err(r.to_string())
+        }
+    });
+    // The errors stop: the hypothesis holds again, and the recovery is timed.
+    errors.store(0, Ordering::SeqCst);
+    eventually(WAIT, "the run to finish", || {
+        let r = show(&h, &id);
+        if r["state"] == "finished" {
+            Ok(())
+        } else {
+            Err(r.to_string())
+        }
+    });
+    let r = show(&h, &id);
+    assert_eq!(r["verdict"], "failed", "{r:#}");
+    assert!(
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .contains("max(shop_errors) = 12"),
+        "{r:#}"
+    );
+    assert_eq!(r["faults"][0]["state"], "reverted");
+    assert!(r["recovery_ms"].as_i64().unwrap() > 0, "{r:#}");
+    assert!(r["halt_latency_ms"].as_i64().unwrap() >= 0, "{r:#}");
+    assert_eq!(active_faults(&h), 0);
+}
