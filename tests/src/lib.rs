@@ -7,6 +7,7 @@
 //! it removes what earlier, killed runs left behind. Processes are ended only by their own pid.
 
 pub mod netns;
+pub mod sim;
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -263,7 +263,7 @@ fn random_and_truncated_messages_to_every_method_get_error_statuses_and_the_serv
             })
         })
         .collect();
-    assert!(methods.len() >= 29, "{methods:?}");
+    assert!(methods.len() >= 36, "{methods:?}");
     assert!(
         methods
             .iter()

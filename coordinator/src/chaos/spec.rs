@@ -497,11 +497,10 @@ fn read_experiment(r: &mut Reader, root: &Node) -> Experiment {
         }
         e.max_duration = d;
     }
-    let mut names = BTreeMap::new();
+    let mut names = std::collections::BTreeSet::new();
     for node in r.items(map, "hypothesis") {
         if let Some(p) = read_probe(r, node) {
-            if let Some(prev) = names.insert(p.name.clone(), ()) {
-                let _ = prev;
+            if !names.insert(p.name.clone()) {
                 r.error_at(node.span(), format!("two probes are named {:?}", p.name));
             }
             e.hypothesis.push(p);
@@ -1007,6 +1006,26 @@ abort:
         let errs = experiment("c.yaml", &text).unwrap_err().to_string();
         assert!(errs.contains("absolute path"), "{errs}");
         assert!(errs.contains("runs on agents only"), "{errs}");
+    }
+
+    #[test]
+    fn the_examples_in_the_repository_are_valid() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+        let mut files = BTreeMap::new();
+        for entry in std::fs::read_dir(dir.join("experiments")).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let name = format!(
+                "experiments/{}",
+                path.file_name().unwrap().to_string_lossy()
+            );
+            experiment(&name, &text).unwrap_or_else(|e| panic!("{e}"));
+            files.insert(name, text);
+        }
+        assert!(files.len() >= 3);
+        let plan = std::fs::read_to_string(dir.join("gameday.yaml")).unwrap();
+        let day = gameday("gameday.yaml", &plan, &files).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(day.stages.len(), 3);
     }
 
     #[test]

@@ -13,11 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use rampart_agent::enroll::{EnrollOptions, enroll};
-use rampart_agent::session::{self, SessionConfig};
-use rampart_agent::state::StateDir;
 use rampart_e2e::{Harness, eventually};
-use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Parser)]
 #[command(about = "Rampart foundation benchmarks (run with --release)")]
@@ -56,6 +52,15 @@ enum Bench {
         #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
         window: Duration,
         #[arg(long, default_value_t = 3)]
+        repeats: usize,
+    },
+    /// Experiment halt latency: N simulated agents each holding a (harmless) fault of one run;
+    /// the hypothesis breaks, and the time from that probe result to the last revert
+    /// confirmation is the run's halt latency.
+    Halt {
+        #[arg(long, default_value_t = 100)]
+        agents: usize,
+        #[arg(long, default_value_t = 20)]
         repeats: usize,
     },
     /// Coordinator with N simulated agents: memory and CPU.
@@ -225,9 +230,9 @@ fn agent_idle(window: Duration, repeats: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn fleet(agents: usize, window: Duration, repeats: usize) -> anyhow::Result<()> {
+/// A coordinator that lets every simulated agent enrol from 127.0.0.1 (no enrolment limits).
+fn bench_coordinator() -> anyhow::Result<Harness> {
     let h = Harness::start();
-    // Every simulated agent enrols from 127.0.0.1: lift the per-source enrolment limit.
     let config = h.dir.path().join("coordinator.toml");
     std::fs::write(
         &config,
@@ -235,6 +240,119 @@ fn fleet(agents: usize, window: Duration, repeats: usize) -> anyhow::Result<()> 
     )?;
     h.with_proc("coordinator", |p| p.kill());
     h.start_coordinator_with(&["--config", config.to_str().unwrap_or_default()]);
+    Ok(h)
+}
+
+/// A TCP service on loopback that can be taken down and brought back (the hypothesis).
+struct Service {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Service {
+    fn up(addr: std::net::SocketAddr) -> anyhow::Result<Self> {
+        let listener = std::net::TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let s = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !s.load(std::sync::atomic::Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((c, _)) => drop(c),
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    fn down(mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn halt(agents: usize, repeats: usize) -> anyhow::Result<()> {
+    let h = bench_coordinator()?;
+    let sim = rampart_e2e::sim::start(&h, agents, &["sim=true"], Default::default())?;
+    let addr: std::net::SocketAddr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let spec = h.dir.path().join("halt.yaml");
+    std::fs::write(
+        &spec,
+        format!(
+            "kind: Experiment\nname: halt-bench\nscope: {{selector: sim=true}}\nhypothesis:\n  - name: service\n    tcp: {{address: \"{addr}\", timeout: 500ms}}\n    interval: 200ms\nmethod:\n  - fault: {{kind: memory, bytes: 4KiB}}\n    duration: 10m\nabort:\n  max_duration: 15m\n"
+        ),
+    )?;
+    let mut latencies = Vec::new();
+    for i in 0..repeats {
+        let service = Service::up(addr)?;
+        let id = h.rampart_ok(&["experiment", "run", spec.to_str().unwrap_or_default()]);
+        let id = id.trim().to_string();
+        let show = || -> serde_json::Value {
+            serde_json::from_slice(&h.rampart(&["experiment", "show", &id, "-o", "json"]).stdout)
+                .unwrap_or_default()
+        };
+        eventually(
+            Duration::from_secs(60),
+            "every target's fault active",
+            || {
+                let r = show();
+                let active = r["faults"]
+                    .as_array()
+                    .map(|f| f.iter().filter(|x| x["state"] == "active").count())
+                    .unwrap_or(0);
+                if active == agents {
+                    Ok(())
+                } else {
+                    Err(format!("{active}/{agents} active"))
+                }
+            },
+        );
+        service.down();
+        eventually(Duration::from_secs(120), "the run to halt", || {
+            let r = show();
+            if r["state"] == "finished" {
+                Ok(())
+            } else {
+                Err(r["state"].to_string())
+            }
+        });
+        let r = show();
+        let reverted = r["faults"]
+            .as_array()
+            .map(|f| f.iter().filter(|x| x["state"] == "reverted").count())
+            .unwrap_or(0);
+        if reverted != agents {
+            bail!("only {reverted}/{agents} faults confirmed reverted: {r}");
+        }
+        let ms = r["halt_latency_ms"].as_f64().unwrap_or(-1.0);
+        println!(
+            "repeat {}: verdict {}, halt latency {ms:.0} ms, {reverted}/{agents} reverted",
+            i + 1,
+            r["verdict"]
+        );
+        latencies.push(ms);
+    }
+    sim.stop();
+    println!(
+        "halt latency with {agents} targets ({repeats} runs; probe result that broke the tolerance → last revert confirmation):"
+    );
+    println!(
+        "  median {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+        median(latencies.clone()),
+        percentile(latencies.clone(), 0.99),
+        latencies.iter().cloned().fold(0.0, f64::max)
+    );
+    Ok(())
+}
+
+fn fleet(agents: usize, window: Duration, repeats: usize) -> anyhow::Result<()> {
+    let h = bench_coordinator()?;
     let coord = h.with_proc("coordinator", |p| p.pid().as_raw());
     std::thread::sleep(Duration::from_secs(2));
     let base_rss = rss_kib(coord)? as f64 / 1024.0;
@@ -243,77 +361,8 @@ fn fleet(agents: usize, window: Duration, repeats: usize) -> anyhow::Result<()> 
     let base_cpu = (cpu_seconds(coord)? - c0) / window.as_secs_f64() * 100.0;
     println!("coordinator with 0 agents: rss {base_rss:.1} MiB, cpu {base_cpu:.3} %");
 
-    let token = h.join_token(&["sim=true"], agents as u32, "1h");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let cancel = CancellationToken::new();
-    let dir = h.dir.path().join("sim");
-    let url = h.url();
-    let fingerprint = h.ca_fingerprint.clone();
-    let started = Instant::now();
-    let enrolments = runtime.block_on(async {
-        use futures::StreamExt;
-        futures::stream::iter(0..agents)
-            .map(|i| {
-                enroll(EnrollOptions {
-                    coordinator: url.clone(),
-                    token: rampart_common::Secret::new(token.clone()),
-                    ca_fingerprint: fingerprint.clone(),
-                    state: StateDir::new(dir.join(format!("a{i}"))),
-                    labels: Default::default(),
-                    force: false,
-                })
-            })
-            .buffer_unordered(16)
-            .collect::<Vec<_>>()
-            .await
-    });
-    let enrolments = enrolments.into_iter().collect::<Result<Vec<_>, _>>()?;
-    let enrol_time = started.elapsed();
-    let started = Instant::now();
-    let fixture = rampart_agent::facts::FactSource::fixture(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/hosts/weak"),
-    );
-    for e in enrolments {
-        let config = SessionConfig {
-            coordinator: url.clone(),
-            heartbeat_interval: Duration::from_secs(10),
-            reconnect_max: Duration::from_secs(30),
-            labels: Default::default(),
-            // Simulated hosts read a fixture tree: the sweep measures the coordinator, not this
-            // machine's /proc a thousand times over.
-            facts: fixture.clone(),
-            // Simulated hosts never change their (shared) fixture tree.
-            remediation: rampart_agent::remediate::Remediator {
-                source: fixture.clone(),
-                state_dir: h.dir.path().join("simulated-agents"),
-                enabled: false,
-            },
-            faults: rampart_agent::faults::Faults::new(
-                rampart_agent::faults::FaultPolicy::default(),
-                &h.dir.path().join("simulated-agents"),
-                Vec::new(),
-            ),
-            // Certificates last 30 days: a bench never reaches renewal.
-            state: None,
-            probes: Default::default(),
-        };
-        runtime.spawn(session::run(e, config, cancel.clone()));
-    }
-    eventually(
-        Duration::from_secs(300),
-        "all simulated agents online",
-        || {
-            let online = h.agents().iter().filter(|a| a["state"] == "online").count();
-            if online == agents {
-                Ok(())
-            } else {
-                Err(format!("{online}/{agents} online"))
-            }
-        },
-    );
-    let connect_time = started.elapsed();
+    let sim = rampart_e2e::sim::start(&h, agents, &["sim=true"], Default::default())?;
+    let (enrol_time, connect_time) = (sim.enrol_time, sim.connect_time);
     std::thread::sleep(Duration::from_secs(5));
     let (mut rss, mut cpu) = (vec![], vec![]);
     for i in 0..repeats {
@@ -361,8 +410,7 @@ fn fleet(agents: usize, window: Duration, repeats: usize) -> anyhow::Result<()> 
             stops.last().unwrap_or(&0.0)
         );
     }
-    cancel.cancel();
-    runtime.shutdown_timeout(Duration::from_secs(5));
+    sim.stop();
     let rss = median(rss);
     println!(
         "coordinator with {agents} simulated agents (median of {repeats} x {window:?}, heartbeat 10s):"
@@ -675,6 +723,7 @@ fn main() -> anyhow::Result<()> {
             repeats,
         } => fleet(agents, window, repeats),
         Bench::Facts { repeats } => facts(repeats),
+        Bench::Halt { agents, repeats } => halt(agents, repeats),
         Bench::Evaluate { repeats } => evaluate(repeats),
     }
 }
