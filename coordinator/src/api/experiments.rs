@@ -14,7 +14,7 @@ use tonic::{Request, Response, Status};
 
 use super::auth::{audited, authorize};
 use super::{AppState, store_status};
-use crate::chaos::{ChaosError, gameday, run, spec};
+use crate::chaos::{ChaosError, gameday, run, spec, targets};
 use crate::store::Role;
 
 /// Runs listed when the caller gives no limit, and the most it may ask for.
@@ -102,8 +102,8 @@ impl ExperimentService for ExperimentApi {
             .await?;
             let e = spec::experiment(&file, &req.yaml).map_err(|e| chaos_status(e.into()))?;
             let agents = self.state.store.agents().await.map_err(store_status)?;
-            let targets = run::pick_targets(agents, &e).map_err(chaos_status)?;
-            let mut r = run::new_run(&e, &req.yaml, &who.actor(), &targets);
+            let targets = targets::pick_targets(agents, &e).map_err(chaos_status)?;
+            let mut r = targets::new_run(&e, &req.yaml, &who.actor(), &targets);
             r.id = String::new();
             r.state = "preview".into();
             r.preview = true;
@@ -121,8 +121,8 @@ impl ExperimentService for ExperimentApi {
             |who| async move {
                 let e = parsed.map_err(|e| chaos_status(e.into()))?;
                 let agents = state.store.agents().await.map_err(store_status)?;
-                let targets = run::pick_targets(agents, &e).map_err(chaos_status)?;
-                let r = run::new_run(&e, &req.yaml, &who.actor(), &targets);
+                let targets = targets::pick_targets(agents, &e).map_err(chaos_status)?;
+                let r = targets::new_run(&e, &req.yaml, &who.actor(), &targets);
                 let (snapshot, _) = run::launch(&state.chaos, e, r, None)
                     .await
                     .map_err(chaos_status)?;

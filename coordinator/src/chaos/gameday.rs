@@ -9,8 +9,9 @@ use rampart_common::time::now_ms;
 use rampart_proto::v1::Run;
 use tracing::info;
 
-use super::run::{event, launch, new_run, pick_targets};
+use super::run::{event, launch};
 use super::spec::{Experiment, GameDay};
+use super::targets::{new_run, pick_targets};
 use super::{Chaos, ChaosError, Control};
 
 /// Records the game day and starts it.

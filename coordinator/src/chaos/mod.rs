@@ -11,6 +11,7 @@ pub mod gameday;
 pub mod probes;
 pub mod run;
 pub mod spec;
+pub mod targets;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -236,5 +237,41 @@ impl Chaos {
                 .await;
             info!(agent = %agent_id, fault = %f.fault_id, %state, "fault of an ended run settled");
         }
+    }
+}
+
+/// A fault command's answer as (state, detail).
+pub(crate) fn fault_answer(
+    answer: Result<rampart_proto::v1::CommandResult, crate::fleet::FleetError>,
+) -> (String, String) {
+    match answer {
+        Ok(r) => match r.outcome {
+            Some(command_result::Outcome::Faults(rep)) => match rep.faults.into_iter().next() {
+                Some(st) => (st.state, st.detail),
+                None => ("unknown".into(), "the agent answered with no fault".into()),
+            },
+            Some(command_result::Outcome::Error(e)) => ("unknown".into(), e),
+            _ => (
+                "unknown".into(),
+                "the agent answered with something else".into(),
+            ),
+        },
+        Err(e) => ("unknown".into(), e.to_string()),
+    }
+}
+
+/// A run's fault as the fault table records it (so `rampart fault ls` shows it too).
+pub(crate) fn fault_status(f: &RunFault) -> rampart_proto::v1::FaultStatus {
+    rampart_proto::v1::FaultStatus {
+        fault_id: f.fault_id.clone(),
+        kind: f.kind.clone(),
+        state: f.state.clone(),
+        detail: f.detail.clone(),
+        started_unix_ms: if f.state == "active" {
+            rampart_common::time::now_ms()
+        } else {
+            0
+        },
+        ..Default::default()
     }
 }

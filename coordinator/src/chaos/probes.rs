@@ -126,6 +126,52 @@ pub async fn check(fleet: &Fleet, probe: &Probe, place: &Place) -> ProbeResult {
     }
 }
 
+/// Agents commanded at once.
+const CONCURRENCY: usize = 256;
+
+/// Starts the metric streams of `agents` for `lifetime` when a probe of `hypothesis` reads
+/// metrics (or stops them, with `None`); true when streams were started.
+pub async fn metric_streams(
+    fleet: &Fleet,
+    agents: &[String],
+    hypothesis: &[Probe],
+    lifetime: Option<Duration>,
+) -> bool {
+    use futures::StreamExt;
+    let Some(every) = hypothesis
+        .iter()
+        .filter(|p| matches!(p.check, Check::Metric { .. }))
+        .map(|p| p.interval)
+        .min()
+    else {
+        return false;
+    };
+    let millis = |d: Duration| d.as_millis().min(u128::from(u32::MAX)) as u32;
+    let duration_ms = lifetime.map(millis).unwrap_or(0);
+    futures::stream::iter(agents)
+        .for_each_concurrent(CONCURRENCY, |id| async move {
+            if lifetime.is_none() {
+                fleet.forget_metrics(id);
+            }
+            let kind = command::Kind::StreamMetrics(rampart_proto::v1::StreamMetrics {
+                interval_ms: millis(every),
+                duration_ms,
+            });
+            match fleet.call(id, kind, super::AGENT_TIMEOUT).await {
+                Ok(r) => {
+                    if let Some(command_result::Outcome::Metrics(m)) = r.outcome
+                        && lifetime.is_some()
+                    {
+                        fleet.record_metrics(id, m);
+                    }
+                }
+                Err(e) => tracing::warn!(%e, agent = %id, "metric stream not changed"),
+            }
+        })
+        .await;
+    lifetime.is_some()
+}
+
 /// Percent-encodes a query-string value.
 fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len() * 3);

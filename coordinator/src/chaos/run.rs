@@ -10,16 +10,15 @@ use futures::StreamExt;
 use rampart_common::labels::Selector;
 use rampart_common::time::now_ms;
 use rampart_proto::v1::{
-    InjectFault, ProbeResult, ProbeSummary, RevertFault, Run, RunFault, RunTarget, StreamMetrics,
-    command, command_result,
+    InjectFault, ProbeResult, ProbeSummary, RevertFault, Run, RunFault, command, command_result,
 };
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use super::probes::{Place, check};
-use super::spec::{Check, Experiment, Source};
-use super::{AGENT_TIMEOUT, Chaos, ChaosError, Control};
-use crate::store::{AgentRecord, AgentState};
+use super::spec::{Experiment, Source};
+use super::{AGENT_TIMEOUT, Chaos, ChaosError, Control, fault_answer, fault_status};
+use crate::store::AgentState;
 
 /// How long the hypothesis may take to hold again after the last revert before the run counts
 /// as `failed` (the system did not recover).
@@ -35,57 +34,6 @@ struct Instance {
     probe: usize,
     place: Place,
     consecutive: u32,
-}
-
-/// Picks the run's targets: online agents the selector matches, at most `max_targets` or
-/// `max_percent` of them (at least one), chosen at random, sorted by hostname.
-pub fn pick_targets(
-    agents: Vec<AgentRecord>,
-    e: &Experiment,
-) -> Result<Vec<AgentRecord>, ChaosError> {
-    let selector = Selector::parse(&e.selector).map_err(ChaosError::State)?;
-    let mut matching: Vec<AgentRecord> = agents
-        .into_iter()
-        .filter(|a| a.state == AgentState::Online && selector.matches(&a.labels))
-        .collect();
-    if matching.is_empty() {
-        return Err(ChaosError::NoTargets(e.selector.clone()));
-    }
-    let n = matching.len();
-    let keep = match (e.max_targets, e.max_percent) {
-        (Some(m), _) => (m as usize).min(n),
-        (None, Some(p)) => (n * p as usize / 100).max(1),
-        (None, None) => n,
-    };
-    use rand::seq::SliceRandom;
-    matching.shuffle(&mut rand::rng());
-    matching.truncate(keep);
-    matching.sort_by(|a, b| (&a.hostname, &a.id).cmp(&(&b.hostname, &b.id)));
-    Ok(matching)
-}
-
-/// A new run record for an experiment (not yet stored).
-pub fn new_run(e: &Experiment, yaml: &str, actor: &str, targets: &[AgentRecord]) -> Run {
-    Run {
-        id: format!("run-{}", hex::encode(rand::random::<[u8; 6]>())),
-        kind: "experiment".into(),
-        name: e.name.clone(),
-        state: "running".into(),
-        created_by: actor.into(),
-        started_unix_ms: now_ms(),
-        recovery_ms: -1,
-        halt_latency_ms: -1,
-        targets: targets
-            .iter()
-            .map(|a| RunTarget {
-                agent_id: a.id.clone(),
-                hostname: a.hostname.clone(),
-            })
-            .collect(),
-        plan: e.plan(),
-        spec: yaml.into(),
-        ..Default::default()
-    }
 }
 
 /// Records the run and starts it; the handle yields the finished run.
@@ -446,46 +394,20 @@ impl Engine {
 
     /// Starts (or stops) the targets' metric streams when a probe reads them; true if started.
     async fn metric_streams(&self, start: bool) -> bool {
-        let intervals: Vec<Duration> = self
-            .e
-            .hypothesis
+        let lifetime = self.e.max_duration + RECOVERY_TIMEOUT + METRICS_GRACE;
+        let agents: Vec<String> = self
+            .run
+            .targets
             .iter()
-            .filter(|p| matches!(p.check, Check::Metric { .. }))
-            .map(|p| p.interval)
+            .map(|t| t.agent_id.clone())
             .collect();
-        let Some(every) = intervals.iter().min().copied() else {
-            return false;
-        };
-        let duration = if start {
-            (self.e.max_duration + RECOVERY_TIMEOUT + METRICS_GRACE)
-                .as_millis()
-                .min(u128::from(u32::MAX)) as u32
-        } else {
-            0
-        };
-        let fleet = &self.chaos.fleet;
-        futures::stream::iter(self.run.targets.iter())
-            .for_each_concurrent(CONCURRENCY, |t| async move {
-                if !start {
-                    fleet.forget_metrics(&t.agent_id);
-                }
-                let kind = command::Kind::StreamMetrics(StreamMetrics {
-                    interval_ms: every.as_millis().min(u128::from(u32::MAX)) as u32,
-                    duration_ms: duration,
-                });
-                match fleet.call(&t.agent_id, kind, AGENT_TIMEOUT).await {
-                    Ok(r) => {
-                        if let Some(command_result::Outcome::Metrics(m)) = r.outcome
-                            && start
-                        {
-                            fleet.record_metrics(&t.agent_id, m);
-                        }
-                    }
-                    Err(e) => warn!(%e, agent = %t.agent_id, "metric stream not changed"),
-                }
-            })
-            .await;
-        start
+        super::probes::metric_streams(
+            &self.chaos.fleet,
+            &agents,
+            &self.e.hypothesis,
+            start.then_some(lifetime),
+        )
+        .await
     }
 
     /// Injects step `step` on every target; an error names the first target that did not apply it.
@@ -703,37 +625,5 @@ impl Engine {
         };
         self.event("verdict", "", &detail).await;
         info!(run = %self.run.id, name = %self.run.name, %verdict, %reason, "experiment finished");
-    }
-}
-
-/// A fault command's answer as (state, detail).
-fn fault_answer(
-    answer: Result<rampart_proto::v1::CommandResult, crate::fleet::FleetError>,
-) -> (String, String) {
-    match answer {
-        Ok(r) => match r.outcome {
-            Some(command_result::Outcome::Faults(rep)) => match rep.faults.into_iter().next() {
-                Some(st) => (st.state, st.detail),
-                None => ("unknown".into(), "the agent answered with no fault".into()),
-            },
-            Some(command_result::Outcome::Error(e)) => ("unknown".into(), e),
-            _ => (
-                "unknown".into(),
-                "the agent answered with something else".into(),
-            ),
-        },
-        Err(e) => ("unknown".into(), e.to_string()),
-    }
-}
-
-/// A run's fault as the fault table records it (so `rampart fault ls` shows it too).
-fn fault_status(f: &RunFault) -> rampart_proto::v1::FaultStatus {
-    rampart_proto::v1::FaultStatus {
-        fault_id: f.fault_id.clone(),
-        kind: f.kind.clone(),
-        state: f.state.clone(),
-        detail: f.detail.clone(),
-        started_unix_ms: if f.state == "active" { now_ms() } else { 0 },
-        ..Default::default()
     }
 }

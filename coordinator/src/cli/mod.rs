@@ -7,6 +7,7 @@ mod compliance;
 mod dev;
 mod docs;
 mod experiment;
+mod experiment_view;
 mod output;
 mod remediate;
 mod sweep;

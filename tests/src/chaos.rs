@@ -1,0 +1,95 @@
+//! Helpers for the chaos tests: a tiny HTTP service, experiment files, reading runs through the
+//! CLI, and looking at a namespace host's nftables state.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::Harness;
+
+/// An HTTP server answering every request with `body()` (200), one thread per connection.
+pub fn http_server(listener: TcpListener, body: impl Fn() -> String + Send + Sync + 'static) {
+    let body = Arc::new(body);
+    std::thread::spawn(move || {
+        for s in listener.incoming().flatten() {
+            let body = body.clone();
+            std::thread::spawn(move || {
+                let mut s = s;
+                let mut buf = [0u8; 4096];
+                let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+                if s.read(&mut buf).unwrap_or(0) == 0 {
+                    return;
+                }
+                let b = body();
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{b}",
+                    b.len()
+                );
+            });
+        }
+    });
+}
+
+pub fn connects(addr: SocketAddr) -> bool {
+    TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok()
+}
+
+/// Writes an experiment file in the test's dir.
+pub fn file(h: &Harness, name: &str, text: &str) -> PathBuf {
+    let p = h.dir.path().join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+pub fn run_json(h: &Harness, args: &[&str]) -> Value {
+    let out = h.rampart(args);
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{args:?}: {e}\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+pub fn show(h: &Harness, id: &str) -> Value {
+    run_json(h, &["experiment", "show", id, "-o", "json"])
+}
+
+pub fn active_faults(h: &Harness) -> usize {
+    let v: Value =
+        serde_json::from_str(&h.rampart_ok(&["fault", "ls", "--active", "-o", "json"])).unwrap();
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| x["faults"].as_array().map_or(0, Vec::len))
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+pub fn table_exists(netns: &str) -> bool {
+    Command::new("ip")
+        .args([
+            "netns", "exec", netns, "nft", "list", "table", "inet", "rampart",
+        ])
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
