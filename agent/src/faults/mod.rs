@@ -36,6 +36,9 @@ pub use policy::FaultPolicy;
 
 /// Ended faults remembered for `ListFaults` and repeated ids.
 const REMEMBERED: usize = 256;
+/// How long a revert request waits for a revert of the same fault already under way (a process
+/// that must continue, threads that must stop: seconds at most).
+const REVERT_WAIT: Duration = Duration::from_secs(30);
 
 /// Something a fault keeps running inside the agent (CPU workers, memory, a repeat killer, a
 /// proxy); stopping it is the first half of a revert.
@@ -117,6 +120,9 @@ struct Active {
 struct State {
     active: HashMap<String, Active>,
     ended: VecDeque<FaultStatus>,
+    /// Faults being reverted right now (no longer active, not yet ended): a second revert of the
+    /// same id waits for the first one's outcome instead of answering "no such fault".
+    reverting: std::collections::HashSet<String>,
     /// Where the coordinator session goes: always excluded from network faults.
     coordinator: Vec<SocketAddr>,
     /// Since when no session is open (None: connected, or never connected yet).
@@ -520,10 +526,15 @@ impl Faults {
 
     /// Reverts one fault now; `None` when the agent does not know it.
     pub async fn revert(&self, fault_id: &str, by: &str) -> Option<FaultStatus> {
-        match self.revert_inner(fault_id, by, true).await {
-            Some(s) => Some(s),
-            None => self.known(fault_id),
+        if let Some(s) = self.revert_inner(fault_id, by, true).await {
+            return Some(s);
         }
+        // Its own timer (or another request) may be reverting it this moment: wait for that.
+        let give_up = Instant::now() + REVERT_WAIT;
+        while self.state().reverting.contains(fault_id) && Instant::now() < give_up {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.known(fault_id)
     }
 
     async fn revert_inner(
@@ -532,7 +543,12 @@ impl Faults {
         by: &str,
         stop_timer: bool,
     ) -> Option<FaultStatus> {
-        let mut active = self.state().active.remove(fault_id)?;
+        let mut active = {
+            let mut state = self.state();
+            let active = state.active.remove(fault_id)?;
+            state.reverting.insert(fault_id.to_string());
+            active
+        };
         if stop_timer && let Some(t) = active.timer.take() {
             t.abort();
         }
@@ -567,6 +583,7 @@ impl Faults {
             }
         }
         self.remember(st.clone());
+        self.state().reverting.remove(fault_id);
         let _ = self.inner.events.send(st.clone());
         Some(st)
     }

@@ -445,3 +445,35 @@ async fn memory_is_held_then_released() {
     assert_eq!(back.state, "reverted", "{back:?}");
     assert!(rss() < grown - (32 << 20), "released");
 }
+
+#[tokio::test]
+async fn a_revert_asked_while_another_is_under_way_gets_its_outcome() {
+    // The coordinator confirms a step's end while the fault's own timer reverts it: both must
+    // learn `reverted`, neither "no such fault".
+    let dir = tempfile::tempdir().unwrap();
+    let f = faults(dir.path(), FaultPolicy::default());
+    let st = f
+        .inject(inject(
+            "c-1",
+            fault_spec::Kind::Cpu(CpuFault {
+                workers: 1,
+                load_percent: 10,
+                cpus: vec![],
+            }),
+            60_000,
+        ))
+        .await;
+    assert_eq!(st.state, "active", "{st:?}");
+    let (first, second) = tokio::join!(f.revert("c-1", "duration"), f.revert("c-1", "request"));
+    let (first, second) = (first.expect("first"), second.expect("second"));
+    assert_eq!(first.state, "reverted", "{first:?}");
+    assert_eq!(second.state, "reverted", "{second:?}");
+    assert_eq!(
+        second.reverted_by, "duration",
+        "one revert happened, and it is reported"
+    );
+    assert!(
+        f.revert("c-2", "request").await.is_none(),
+        "unknown ids stay unknown"
+    );
+}
