@@ -280,3 +280,77 @@ fn runs_side_by_side_never_touch_each_others_faults_and_the_emergency_stop_halts
         Some(0)
     );
 }
+
+#[test]
+fn a_fault_whose_agent_stops_answering_is_reported_unconfirmed_then_reverted_when_it_is_back() {
+    let Some(h) = Harness::start_with_hosts(1) else {
+        return;
+    };
+    let host = h.network.as_ref().unwrap().hosts[0].clone();
+    let before = network_state(&host.netns);
+    let token = h.join_token(&[], 1, "10m");
+    let a = h.enroll_ok("agent", Some(&host.netns), &token, &[]);
+    h.run_agent("agent", &a, &[]);
+    h.wait_online(&[&a.id]);
+    let x = file(
+        &h,
+        "x.yaml",
+        &format!(
+            "kind: Experiment\nname: frozen\nscope: {{selector: \"\"}}\nhypothesis:\n  - name: coordinator-up\n    tcp: {{address: \"{}\"}}\nmethod:\n  - fault: {{kind: network-partition, port: 18080}}\n    duration: 10m\nabort:\n  max_duration: 15m\n",
+            h.addr
+        ),
+    );
+    let id = h
+        .rampart_ok(&["experiment", "run", x.to_str().unwrap()])
+        .trim()
+        .to_string();
+    eventually(WAIT, "the partition applied", || {
+        if table_exists(&host.netns) {
+            Ok(())
+        } else {
+            Err("not yet".to_string())
+        }
+    });
+    // The agent freezes (SIGSTOP): it answers nothing, and its session times out.
+    h.with_proc("agent", |p| p.signal(nix::sys::signal::Signal::SIGSTOP));
+    h.wait_state(&a.id, "offline", WAIT);
+    let out = h.rampart(&["experiment", "abort", &id]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("not confirmed reverted"), "{err}");
+    let r = show(&h, &id);
+    assert_eq!(r["verdict"], "aborted", "{r:#}");
+    assert_eq!(
+        r["faults"][0]["state"], "unknown",
+        "never reported reverted unless confirmed: {r:#}"
+    );
+    assert!(table_exists(&host.netns), "nothing reached the host");
+    assert_eq!(
+        h.sql("SELECT COUNT(*) FROM chaos_run_faults WHERE settled = 0"),
+        Some(1)
+    );
+    // Back: at its next session the coordinator reverts the run's fault and records it.
+    h.with_proc("agent", |p| p.signal(nix::sys::signal::Signal::SIGCONT));
+    eventually(WAIT, "the fault reverted once the agent is back", || {
+        let r = show(&h, &id);
+        if r["faults"][0]["state"] == "reverted" && !table_exists(&host.netns) {
+            Ok(())
+        } else {
+            Err(r["faults"].to_string())
+        }
+    });
+    assert_eq!(network_state(&host.netns), before);
+    assert_eq!(
+        h.sql("SELECT COUNT(*) FROM chaos_run_faults WHERE settled = 0"),
+        Some(0)
+    );
+    let r = show(&h, &id);
+    let timeline = r["timeline"].as_array().unwrap();
+    assert!(
+        timeline
+            .iter()
+            .any(|e| e["kind"] == "revert"
+                && e["detail"].as_str().unwrap().contains("NOT confirmed")),
+        "{r:#}"
+    );
+}

@@ -25,10 +25,21 @@ fn experiments_halt_on_a_broken_hypothesis_pass_when_it_holds_and_respect_their_
     let before: Vec<String> = hosts.iter().map(|x| network_state(&x.netns)).collect();
     let token = h.join_token(&["tier=pool"], 4, "10m");
     let mut agents = Vec::new();
+    // The second host is a client: its agent may run `/bin/true` as a command probe.
+    let client_config = file(&h, "client.toml", "[probes]\ncommands = [\"/bin/true\"]\n");
     for (i, host) in hosts.iter().enumerate() {
-        let labels: &[&str] = if i == 0 { &["role=svc"] } else { &[] };
+        let labels: &[&str] = match i {
+            0 => &["role=svc"],
+            1 => &["role=client"],
+            _ => &[],
+        };
         let a = h.enroll_ok(&format!("agent{i}"), Some(&host.netns), &token, labels);
-        h.run_agent(&format!("agent{i}"), &a, &[]);
+        let extra: Vec<&str> = if i == 1 {
+            vec!["--config", client_config.to_str().unwrap()]
+        } else {
+            vec![]
+        };
+        h.run_agent(&format!("agent{i}"), &a, &extra);
         agents.push(a);
     }
     let ids: Vec<&str> = agents.iter().map(|a| a.id.as_str()).collect();
@@ -74,7 +85,7 @@ fn experiments_halt_on_a_broken_hypothesis_pass_when_it_holds_and_respect_their_
         &h,
         "cpu.yaml",
         &format!(
-            "kind: Experiment\nname: cpu-headroom\nscope:\n  selector: tier=pool\n  max_percent: 50\nhypothesis:\n  - name: shop-up\n    http: {{url: \"{url}\", status: 200, max_latency: 2s}}\n    interval: 300ms\n  - name: cpu-known\n    metric: {{name: cpu_percent, below: 101}}\n    interval: 300ms\nmethod:\n  - fault: {{kind: cpu, load: 50, workers: 1}}\n    duration: 2s\nabort:\n  max_duration: 1m\n"
+            "kind: Experiment\nname: cpu-headroom\nscope:\n  selector: tier=pool\n  max_percent: 50\nhypothesis:\n  - name: shop-up\n    http: {{url: \"{url}\", status: 200, max_latency: 2s}}\n    interval: 300ms\n  - name: cpu-known\n    metric: {{name: cpu_percent, below: 101}}\n    interval: 300ms\n  - name: shop-up-from-client\n    http: {{url: \"{url}\", status: 200}}\n    from: {{selector: role=client}}\n    interval: 300ms\n  - name: client-self-check\n    command: {{argv: [\"/bin/true\"]}}\n    from: {{selector: role=client}}\n    interval: 300ms\nmethod:\n  - fault: {{kind: cpu, load: 50, workers: 1}}\n    duration: 2s\nabort:\n  max_duration: 1m\n"
         ),
     );
     let preview = run_json(
@@ -132,6 +143,24 @@ fn experiments_halt_on_a_broken_hypothesis_pass_when_it_holds_and_respect_their_
         metric["checks"].as_u64().unwrap() >= 2 && metric["misses"] == 0,
         "{metric}"
     );
+    // Probes run by the client host's agent: HTTP across the network, and an allowed command.
+    for (name, kind) in [
+        ("shop-up-from-client", "http"),
+        ("client-self-check", "command"),
+    ] {
+        let p = passed["probes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in {passed:#}"))
+            .clone();
+        assert_eq!(p["kind"], kind);
+        assert!(
+            p["checks"].as_u64().unwrap() >= 2 && p["misses"] == 0,
+            "{p}"
+        );
+    }
     assert!(passed["recovery_ms"].as_i64().unwrap() >= 0);
 
     // Partition the service's host: the probe from the coordinator misses, the run halts within
