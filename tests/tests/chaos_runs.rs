@@ -203,7 +203,7 @@ fn runs_side_by_side_never_touch_each_others_faults_and_the_emergency_stop_halts
     h.wait_online(&[&a.id]);
     let spec = |name: &str, port: u16| {
         format!(
-            "kind: Experiment\nname: {name}\nscope: {{selector: \"\"}}\nhypothesis:\n  - name: coordinator-up\n    tcp: {{address: \"{}\"}}\nmethod:\n  - fault: {{kind: network-partition, port: {port}}}\n    duration: 10m\nabort:\n  max_duration: 15m\n",
+            "kind: Experiment\nname: {name}\nscope: {{selector: \"\"}}\nhypothesis:\n  - name: coordinator-up\n    tcp: {{address: \"{}\"}}\n  - name: memory-known\n    metric: {{name: memory_percent, below: 101}}\n    interval: 300ms\nmethod:\n  - fault: {{kind: network-partition, port: {port}}}\n    duration: 10m\nabort:\n  max_duration: 15m\n",
             h.addr
         )
     };
@@ -249,9 +249,21 @@ fn runs_side_by_side_never_touch_each_others_faults_and_the_emergency_stop_halts
         !rules.contains("18080") && rules.contains("18081"),
         "{rules}"
     );
+    // Both runs watched the host's metrics; the first one's end must not stop the second's
+    // stream (a sample older than 3 s would be a miss and halt it).
+    std::thread::sleep(Duration::from_secs(4));
     let r2 = show(&h, &two);
     assert_eq!(r2["state"], "running", "{r2:#}");
     assert_eq!(r2["faults"][0]["state"], "active", "{r2:#}");
+    let metric = r2["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["kind"] == "metric")
+        .unwrap()
+        .clone();
+    assert_eq!(metric["misses"], 0, "{metric}");
+    assert!(metric["checks"].as_u64().unwrap() >= 10, "{metric}");
     // A finished run cannot be aborted again.
     let out = h.rampart(&["experiment", "abort", &one]);
     assert!(!out.status.success());

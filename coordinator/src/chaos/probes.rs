@@ -150,7 +150,12 @@ pub async fn metric_streams(
     let duration_ms = lifetime.map(millis).unwrap_or(0);
     futures::stream::iter(agents)
         .for_each_concurrent(CONCURRENCY, |id| async move {
-            if lifetime.is_none() {
+            if lifetime.is_some() {
+                fleet.watch_metrics(id);
+            } else if fleet.unwatch_metrics(id) > 0 {
+                // Another run still reads this host's metrics: its stream goes on.
+                return;
+            } else {
                 fleet.forget_metrics(id);
             }
             let kind = command::Kind::StreamMetrics(rampart_proto::v1::StreamMetrics {

@@ -67,6 +67,8 @@ pub struct Fleet {
     /// The latest host-metrics sample of each agent streaming them (only while an experiment
     /// watches it), with when it arrived.
     metrics: Mutex<HashMap<String, (std::time::Instant, rampart_proto::v1::HostMetrics)>>,
+    /// How many runs watch each agent's metrics: its stream stops when the last one is done.
+    metric_watchers: Mutex<HashMap<String, usize>>,
     next_session: AtomicU64,
     next_command: AtomicU64,
 }
@@ -147,6 +149,31 @@ impl Fleet {
             .unwrap_or_else(|p| p.into_inner())
             .get(agent_id)
             .cloned()
+    }
+
+    /// One more run watches an agent's metrics.
+    pub fn watch_metrics(&self, agent_id: &str) {
+        *self
+            .metric_watchers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(agent_id.to_string())
+            .or_default() += 1;
+    }
+
+    /// One run stops watching; returns how many still do.
+    pub fn unwatch_metrics(&self, agent_id: &str) -> usize {
+        let mut w = self
+            .metric_watchers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let left = w.get(agent_id).copied().unwrap_or(0).saturating_sub(1);
+        if left == 0 {
+            w.remove(agent_id);
+        } else {
+            w.insert(agent_id.to_string(), left);
+        }
+        left
     }
 
     /// Forgets an agent's metrics (its stream ended).
@@ -284,6 +311,22 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, FleetError::Timeout(..)));
+    }
+
+    #[test]
+    fn a_metric_stream_stops_only_when_its_last_watcher_is_done() {
+        let fleet = Fleet::new();
+        fleet.watch_metrics("a1");
+        fleet.watch_metrics("a1");
+        fleet.watch_metrics("a2");
+        assert_eq!(
+            fleet.unwatch_metrics("a1"),
+            1,
+            "another run still watches a1"
+        );
+        assert_eq!(fleet.unwatch_metrics("a1"), 0);
+        assert_eq!(fleet.unwatch_metrics("a1"), 0, "never below zero");
+        assert_eq!(fleet.unwatch_metrics("a2"), 0);
     }
 
     #[tokio::test]
