@@ -122,6 +122,14 @@ fn a_game_day_waits_at_its_gate_takes_notes_and_aborts_everything() {
     assert_eq!(s["stage"], "go/no-go");
     assert_eq!(s["children"].as_array().unwrap().len(), 1);
     assert_eq!(s["children"][0]["verdict"], "passed", "{s:#}");
+    assert_eq!(s["children"][0]["file"], "warm.yaml");
+    assert!(
+        s["children"][0]["spec"]
+            .as_str()
+            .unwrap()
+            .starts_with("kind: Experiment")
+    );
+    assert_eq!(s["file"], plan.to_str().unwrap());
     // It keeps waiting: nothing of the next stage runs.
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(status(&h)["state"], "waiting_approval");

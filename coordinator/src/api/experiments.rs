@@ -122,7 +122,8 @@ impl ExperimentService for ExperimentApi {
                 let e = parsed.map_err(|e| chaos_status(e.into()))?;
                 let agents = state.store.agents().await.map_err(store_status)?;
                 let targets = targets::pick_targets(agents, &e).map_err(chaos_status)?;
-                let r = targets::new_run(&e, &req.yaml, &who.actor(), &targets);
+                let mut r = targets::new_run(&e, &req.yaml, &who.actor(), &targets);
+                r.file = file;
                 let (snapshot, _) = run::launch(&state.chaos, e, r, None)
                     .await
                     .map_err(chaos_status)?;
@@ -233,7 +234,7 @@ impl ExperimentService for ExperimentApi {
             ),
             |who| async move {
                 let day = parsed.map_err(|e| chaos_status(e.into()))?;
-                let run = gameday::start(&state.chaos, day, &req.yaml, &who.actor())
+                let run = gameday::start(&state.chaos, day, &file, &req.yaml, &who.actor())
                     .await
                     .map_err(chaos_status)?;
                 Ok(Response::new(run))

@@ -18,10 +18,12 @@ use super::{Chaos, ChaosError, Control};
 pub async fn start(
     chaos: &Arc<Chaos>,
     day: GameDay,
+    file: &str,
     yaml: &str,
     actor: &str,
 ) -> Result<Run, ChaosError> {
     let mut run = Run {
+        file: file.into(),
         id: format!("gd-{}", hex::encode(rand::random::<[u8; 6]>())),
         kind: "gameday".into(),
         name: day.name.clone(),
@@ -108,6 +110,7 @@ async fn one(
     gd: &Run,
     stage: &str,
     path: &str,
+    yaml: &str,
     e: Experiment,
 ) -> (String, String) {
     let agents = match chaos.store.agents().await {
@@ -121,10 +124,10 @@ async fn one(
             return ("error".into(), err.to_string());
         }
     };
-    let mut run = new_run(&e, "", &gd.created_by, &targets);
+    let mut run = new_run(&e, yaml, &gd.created_by, &targets);
     run.gameday_id = gd.id.clone();
     run.stage = stage.into();
-    run.spec = path.into();
+    run.file = path.into();
     match launch(chaos, e, run, Some(control.clone())).await {
         Ok((_, handle)) => match handle.await {
             Ok(done) => (
@@ -143,6 +146,7 @@ async fn execute(
     run: &mut Run,
     day: &GameDay,
 ) -> (String, String) {
+    let text = |path: &str| day.files.get(path).map(String::as_str).unwrap_or_default();
     let mut failures = Vec::new();
     for stage in &day.stages {
         if control.cancel.is_cancelled() {
@@ -178,12 +182,17 @@ async fn execute(
             set_state(chaos, run, "running", &stage.name).await;
         }
         let results: Vec<(String, String)> = if stage.parallel {
-            futures::future::join_all(
-                stage
-                    .experiments
-                    .iter()
-                    .map(|(path, e)| one(chaos, control, run, &stage.name, path, e.clone())),
-            )
+            futures::future::join_all(stage.experiments.iter().map(|(path, e)| {
+                one(
+                    chaos,
+                    control,
+                    run,
+                    &stage.name,
+                    path,
+                    text(path),
+                    e.clone(),
+                )
+            }))
             .await
         } else {
             let mut out = Vec::new();
@@ -191,7 +200,18 @@ async fn execute(
                 if control.cancel.is_cancelled() {
                     break;
                 }
-                out.push(one(chaos, control, run, &stage.name, path, e.clone()).await);
+                out.push(
+                    one(
+                        chaos,
+                        control,
+                        run,
+                        &stage.name,
+                        path,
+                        text(path),
+                        e.clone(),
+                    )
+                    .await,
+                );
             }
             out
         };

@@ -37,10 +37,14 @@ pub enum ReportFormat {
 pub enum ExperimentCommand {
     /// Check an experiment file and list every error (file:line:col); runs nothing. Exit 1 when
     /// there is an error. Needs no coordinator.
-    Validate { file: PathBuf },
+    Validate {
+        /// The experiment file (YAML).
+        file: PathBuf,
+    },
     /// Run an experiment: pick targets, check the hypothesis, inject the method's faults, halt
     /// and revert when the hypothesis breaks. Needs the operator role (--preview: viewer).
     Run {
+        /// The experiment file (YAML).
         file: PathBuf,
         /// List the targets and the plan; inject nothing, record nothing.
         #[arg(long)]
@@ -53,6 +57,7 @@ pub enum ExperimentCommand {
     },
     /// Runs and game days, newest first.
     Ls {
+        /// At most this many (newest first).
         #[arg(long, default_value_t = 50)]
         limit: u32,
         #[arg(short = 'o', long, value_enum, default_value_t)]
@@ -60,18 +65,22 @@ pub enum ExperimentCommand {
     },
     /// One run: verdict, targets, per-probe results, faults, timeline, recovery time.
     Show {
+        /// Run or game-day id (`rampart experiment ls`).
         run: String,
         #[arg(short = 'o', long, value_enum, default_value_t)]
         output: Output,
     },
     /// Halt a run: every fault it injected is reverted. Needs the operator role.
     Abort {
+        /// Run or game-day id (`rampart experiment ls`).
         run: String,
+        /// Why, for the timeline and the audit trail.
         #[arg(long, default_value = "")]
         reason: String,
     },
     /// A run's report, for the post-mortem.
     Report {
+        /// Run or game-day id (`rampart experiment ls`).
         run: String,
         #[arg(short = 'o', long, value_enum, default_value_t)]
         output: ReportFormat,
@@ -82,6 +91,7 @@ pub enum ExperimentCommand {
 pub enum GameDayCommand {
     /// Start a game day (its experiment paths are relative to the plan). Needs the operator role.
     Run {
+        /// The game-day plan (YAML); experiment paths in it are relative to it.
         plan: PathBuf,
         /// Follow it to the end (progress on stderr; exit 1 unless it passed).
         #[arg(long)]
@@ -91,23 +101,35 @@ pub enum GameDayCommand {
     },
     /// Where a game day is: stages, experiments and their verdicts, the timeline.
     Status {
+        /// Run or game-day id (`rampart experiment ls`).
         run: String,
         #[arg(short = 'o', long, value_enum, default_value_t)]
         output: Output,
     },
     /// Open the approval gate the game day waits at. Needs the operator role.
-    Approve { run: String },
+    Approve {
+        /// Game-day id.
+        run: String,
+    },
     /// Add a note to the timeline, with your name.
-    Note { run: String, text: String },
+    Note {
+        /// Game-day (or run) id.
+        run: String,
+        /// The note, shown on the timeline with your name.
+        text: String,
+    },
     /// Halt the game day and every experiment in it; all their faults are reverted. Needs the
     /// operator role.
     Abort {
+        /// Run or game-day id (`rampart experiment ls`).
         run: String,
+        /// Why, for the timeline and the audit trail.
         #[arg(long, default_value = "")]
         reason: String,
     },
     /// The game day's report: one timeline, a verdict per experiment.
     Report {
+        /// Run or game-day id (`rampart experiment ls`).
         run: String,
         #[arg(short = 'o', long, value_enum, default_value_t)]
         output: ReportFormat,

@@ -109,7 +109,7 @@ pub(super) fn print_run(r: &Run, output: Output) -> anyhow::Result<()> {
             .map(|c| {
                 vec![
                     c.stage.clone(),
-                    c.spec.clone(),
+                    c.file.clone(),
                     c.id.clone(),
                     c.state.clone(),
                     dash(&c.verdict),
@@ -239,7 +239,7 @@ pub fn markdown(r: &Run) -> String {
             out.push_str(&format!(
                 "| {} | {} | `{}` | {} | {} |\n",
                 md(&c.stage),
-                md(&c.spec),
+                md(&c.file),
                 c.id,
                 dash(&c.verdict),
                 md(&c.reason)

@@ -47,6 +47,7 @@ fn run_from(r: &SqliteRow) -> Result<Run> {
         gameday_id: r.try_get("gameday_id")?,
         stage: r.try_get("stage")?,
         spec: r.try_get("spec")?,
+        file: r.try_get("file")?,
         plan: parse(&r.try_get::<String, _>("plan")?, "run plan")?,
         targets: parse(&r.try_get::<String, _>("targets")?, "run targets")?,
         probes: parse(&r.try_get::<String, _>("probes")?, "run probes")?,
@@ -59,8 +60,8 @@ impl Store {
     pub async fn insert_run(&self, run: &Run) -> Result<()> {
         sqlx::query(
             "INSERT INTO chaos_runs (id, kind, name, state, verdict, reason, created_by, started_at, finished_at,
-               recovery_ms, halt_latency_ms, gameday_id, stage, spec, plan, targets, probes)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               recovery_ms, halt_latency_ms, gameday_id, stage, spec, plan, targets, probes, file)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&run.id)
         .bind(&run.kind)
@@ -79,6 +80,7 @@ impl Store {
         .bind(json(&run.plan))
         .bind(json(&run.targets))
         .bind(json(&run.probes))
+        .bind(&run.file)
         .execute(&self.writer)
         .await?;
         Ok(())
@@ -316,6 +318,7 @@ mod tests {
             recovery_ms: -1,
             halt_latency_ms: -1,
             spec: "kind: Experiment".into(),
+            file: "x.yaml".into(),
             plan: vec!["at 0s for 1m: cpu".into()],
             ..Default::default()
         };
@@ -348,6 +351,10 @@ mod tests {
         );
         assert_eq!(got.timeline.len(), 2);
         assert_eq!(got.plan, run.plan);
+        assert_eq!(
+            (got.file.as_str(), got.spec.as_str()),
+            ("x.yaml", "kind: Experiment")
+        );
         let open = s.unsettled_run_faults("a1").await.unwrap();
         assert_eq!(open.len(), 1);
         assert_eq!(open[0].fault_id, "f1");

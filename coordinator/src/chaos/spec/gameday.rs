@@ -18,6 +18,7 @@ pub fn gameday(
         name: String::new(),
         description: String::new(),
         stages: Vec::new(),
+        files: BTreeMap::new(),
     };
     let mut nested = Vec::new();
     if let Some(map) = r.mapping(
@@ -77,7 +78,10 @@ pub fn gameday(
                         ),
                     ),
                     Some(text) => match experiment(path.as_str(), text) {
-                        Ok(x) => stage.experiments.push((path.as_str().to_string(), x)),
+                        Ok(x) => {
+                            day.files.insert(path.as_str().to_string(), text.clone());
+                            stage.experiments.push((path.as_str().to_string(), x));
+                        }
                         Err(errs) => nested.extend(errs.0),
                     },
                 }

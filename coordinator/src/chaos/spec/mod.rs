@@ -188,4 +188,6 @@ pub struct GameDay {
     pub name: String,
     pub description: String,
     pub stages: Vec<Stage>,
+    /// The text of each experiment file the plan names, by its path in the plan.
+    pub files: std::collections::BTreeMap<String, String>,
 }
