@@ -109,8 +109,8 @@ async fn one(
     control: &Arc<Control>,
     gd: &Run,
     stage: &str,
-    path: &str,
-    yaml: &str,
+    path: String,
+    yaml: String,
     e: Experiment,
 ) -> (String, String) {
     let agents = match chaos.store.agents().await {
@@ -124,10 +124,10 @@ async fn one(
             return ("error".into(), err.to_string());
         }
     };
-    let mut run = new_run(&e, yaml, &gd.created_by, &targets);
+    let mut run = new_run(&e, &yaml, &gd.created_by, &targets);
     run.gameday_id = gd.id.clone();
     run.stage = stage.into();
-    run.file = path.into();
+    run.file = path.clone();
     match launch(chaos, e, run, Some(control.clone())).await {
         Ok((_, handle)) => match handle.await {
             Ok(done) => (
@@ -146,7 +146,7 @@ async fn execute(
     run: &mut Run,
     day: &GameDay,
 ) -> (String, String) {
-    let text = |path: &str| day.files.get(path).map(String::as_str).unwrap_or_default();
+    let text = |path: &str| day.files.get(path).cloned().unwrap_or_default();
     let mut failures = Vec::new();
     for stage in &day.stages {
         if control.cancel.is_cancelled() {
@@ -181,37 +181,27 @@ async fn execute(
             }
             set_state(chaos, run, "running", &stage.name).await;
         }
+        let run_one = |path: &String, e: &Experiment| {
+            one(
+                chaos,
+                control,
+                run,
+                &stage.name,
+                path.clone(),
+                text(path),
+                e.clone(),
+            )
+        };
         let results: Vec<(String, String)> = if stage.parallel {
-            futures::future::join_all(stage.experiments.iter().map(|(path, e)| {
-                one(
-                    chaos,
-                    control,
-                    run,
-                    &stage.name,
-                    path,
-                    text(path),
-                    e.clone(),
-                )
-            }))
-            .await
+            futures::future::join_all(stage.experiments.iter().map(|(path, e)| run_one(path, e)))
+                .await
         } else {
             let mut out = Vec::new();
             for (path, e) in &stage.experiments {
                 if control.cancel.is_cancelled() {
                     break;
                 }
-                out.push(
-                    one(
-                        chaos,
-                        control,
-                        run,
-                        &stage.name,
-                        path,
-                        text(path),
-                        e.clone(),
-                    )
-                    .await,
-                );
+                out.push(run_one(path, e).await);
             }
             out
         };
