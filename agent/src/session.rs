@@ -278,7 +278,7 @@ async fn session_once(
     let mut seq = 0u64;
     let mut renewal = renewal::Renewal::new(&enrolment.cert_pem, config.state.is_some());
     // Host metrics, sampled only while a coordinator asked for them.
-    let mut metrics: Option<MetricStream> = None;
+    let mut metrics: Option<crate::probes::metrics::Stream> = None;
     loop {
         tokio::select! {
             _ = async { metrics.as_mut().map(|m| m.interval.tick()).expect("guarded").await }, if metrics.is_some() => {
@@ -340,7 +340,7 @@ async fn session_once(
                     }
                     Some(coordinator_message::Body::Command(cmd)) if matches!(cmd.kind, Some(command::Kind::StreamMetrics(_))) => {
                         let Some(command::Kind::StreamMetrics(req)) = cmd.kind else { continue };
-                        let outcome = match MetricStream::start(&req, metrics.take()) {
+                        let outcome = match crate::probes::metrics::Stream::start(&req, metrics.take()) {
                             Some(mut m) => {
                                 let first = m.sampler.sample();
                                 metrics = Some(m);
@@ -375,49 +375,6 @@ async fn session_once(
                 Err(s) => return Ok(Ended::Lost(s.message().to_string())),
             }
         }
-    }
-}
-
-/// Shortest interval between metric samples: a typo must not turn the agent into a busy loop.
-const MIN_METRICS_INTERVAL: Duration = Duration::from_millis(200);
-/// Longest a metric stream may run without being asked again.
-const MAX_METRICS_DURATION: Duration = Duration::from_secs(6 * 3600);
-
-/// A metric stream the coordinator asked for; it ends by itself at `until`.
-struct MetricStream {
-    sampler: crate::probes::metrics::Sampler,
-    every: Duration,
-    interval: tokio::time::Interval,
-    until: Instant,
-}
-
-impl MetricStream {
-    /// The stream a request asks for, merged with the one running (several runs may watch the
-    /// same host: the faster interval and the later end win); None when the request stops it
-    /// (duration 0).
-    fn start(req: &rampart_proto::v1::StreamMetrics, running: Option<Self>) -> Option<Self> {
-        if req.duration_ms == 0 {
-            return None;
-        }
-        let mut every = Duration::from_millis(u64::from(req.interval_ms)).max(MIN_METRICS_INTERVAL);
-        let mut until = Instant::now()
-            + Duration::from_millis(u64::from(req.duration_ms)).min(MAX_METRICS_DURATION);
-        let sampler = match running {
-            Some(r) => {
-                every = every.min(r.every);
-                until = until.max(r.until);
-                r.sampler
-            }
-            None => crate::probes::metrics::Sampler::new(),
-        };
-        let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        Some(Self {
-            sampler,
-            every,
-            interval,
-            until,
-        })
     }
 }
 
@@ -588,26 +545,6 @@ async fn blocking(
 mod tests {
     use super::*;
     use rampart_proto::v1::Ping;
-
-    #[tokio::test]
-    async fn metric_streams_merge_and_stop() {
-        use rampart_proto::v1::StreamMetrics;
-        let ask = |interval_ms, duration_ms| StreamMetrics {
-            interval_ms,
-            duration_ms,
-        };
-        let first = MetricStream::start(&ask(1000, 60_000), None).unwrap();
-        let first_until = first.until;
-        // A second run with a faster interval and a shorter life: faster wins, later end wins.
-        let merged = MetricStream::start(&ask(300, 10_000), Some(first)).unwrap();
-        assert_eq!(merged.every, Duration::from_millis(300));
-        assert_eq!(merged.until, first_until);
-        // Intervals are bounded below, lives above.
-        let tiny = MetricStream::start(&ask(1, u32::MAX), None).unwrap();
-        assert_eq!(tiny.every, MIN_METRICS_INTERVAL);
-        assert!(tiny.until <= Instant::now() + MAX_METRICS_DURATION);
-        assert!(MetricStream::start(&ask(300, 0), Some(merged)).is_none());
-    }
 
     #[test]
     fn backoff_grows_with_jitter_and_caps() {

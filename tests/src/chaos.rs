@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::Harness;
+use crate::netns::{Host, network_state};
+use crate::{AgentHandle, Harness};
 
 /// An HTTP server answering every request with `body()` (200), one thread per connection.
 pub fn http_server(listener: TcpListener, body: impl Fn() -> String + Send + Sync + 'static) {
@@ -92,4 +93,18 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// A coordinator and one namespace host running an agent enrolled with `labels`, online, and
+/// the host's nftables and qdisc state before anything happened; None when namespaces are not
+/// available outside CI.
+pub fn one_host(labels: &[&str]) -> Option<(Harness, Host, AgentHandle, String)> {
+    let h = Harness::start_with_hosts(1)?;
+    let host = h.network.as_ref()?.hosts[0].clone();
+    let before = network_state(&host.netns);
+    let token = h.join_token(labels, 1, "10m");
+    let a = h.enroll_ok("agent", Some(&host.netns), &token, &[]);
+    h.run_agent("agent", &a, &[]);
+    h.wait_online(&[&a.id]);
+    Some((h, host, a, before))
 }

@@ -4,21 +4,15 @@
 
 use std::time::Duration;
 
-use rampart_e2e::chaos::{file, run_json, show, table_exists};
+use rampart_e2e::chaos::{file, one_host, run_json, show, table_exists};
 use rampart_e2e::netns::network_state;
 use rampart_e2e::{Harness, WAIT, eventually};
 
 #[test]
 fn a_coordinator_killed_mid_run_aborts_it_and_reverts_its_faults_when_back() {
-    let Some(h) = Harness::start_with_hosts(1) else {
+    let Some((h, host, _, before)) = one_host(&[]) else {
         return;
     };
-    let host = h.network.as_ref().unwrap().hosts[0].clone();
-    let before = network_state(&host.netns);
-    let token = h.join_token(&[], 1, "10m");
-    let a = h.enroll_ok("agent", Some(&host.netns), &token, &[]);
-    h.run_agent("agent", &a, &[]);
-    h.wait_online(&[&a.id]);
     let x = file(
         &h,
         "long.yaml",
@@ -72,15 +66,9 @@ fn a_coordinator_killed_mid_run_aborts_it_and_reverts_its_faults_when_back() {
 
 #[test]
 fn a_game_day_waits_at_its_gate_takes_notes_and_aborts_everything() {
-    let Some(h) = Harness::start_with_hosts(1) else {
+    let Some((h, host, _, before)) = one_host(&["role=db"]) else {
         return;
     };
-    let host = h.network.as_ref().unwrap().hosts[0].clone();
-    let before = network_state(&host.netns);
-    let token = h.join_token(&["role=db"], 1, "10m");
-    let a = h.enroll_ok("agent", Some(&host.netns), &token, &[]);
-    h.run_agent("agent", &a, &[]);
-    h.wait_online(&[&a.id]);
     let hypothesis = format!(
         "hypothesis:\n  - name: coordinator-up\n    tcp: {{address: \"{}\"}}\n",
         h.addr
@@ -200,15 +188,9 @@ fn a_game_day_waits_at_its_gate_takes_notes_and_aborts_everything() {
 
 #[test]
 fn runs_side_by_side_never_touch_each_others_faults_and_the_emergency_stop_halts_them_all() {
-    let Some(h) = Harness::start_with_hosts(1) else {
+    let Some((h, host, _, before)) = one_host(&[]) else {
         return;
     };
-    let host = h.network.as_ref().unwrap().hosts[0].clone();
-    let before = network_state(&host.netns);
-    let token = h.join_token(&[], 1, "10m");
-    let a = h.enroll_ok("agent", Some(&host.netns), &token, &[]);
-    h.run_agent("agent", &a, &[]);
-    h.wait_online(&[&a.id]);
     let spec = |name: &str, port: u16| {
         format!(
             "kind: Experiment\nname: {name}\nscope: {{selector: \"\"}}\nhypothesis:\n  - name: coordinator-up\n    tcp: {{address: \"{}\"}}\n  - name: memory-known\n    metric: {{name: memory_percent, below: 101}}\n    interval: 300ms\nmethod:\n  - fault: {{kind: network-partition, port: {port}}}\n    duration: 10m\nabort:\n  max_duration: 15m\n",
@@ -303,15 +285,9 @@ fn runs_side_by_side_never_touch_each_others_faults_and_the_emergency_stop_halts
 
 #[test]
 fn a_fault_whose_agent_stops_answering_is_reported_unconfirmed_then_reverted_when_it_is_back() {
-    let Some(h) = Harness::start_with_hosts(1) else {
+    let Some((h, host, a, before)) = one_host(&[]) else {
         return;
     };
-    let host = h.network.as_ref().unwrap().hosts[0].clone();
-    let before = network_state(&host.netns);
-    let token = h.join_token(&[], 1, "10m");
-    let a = h.enroll_ok("agent", Some(&host.netns), &token, &[]);
-    h.run_agent("agent", &a, &[]);
-    h.wait_online(&[&a.id]);
     let x = file(
         &h,
         "x.yaml",
