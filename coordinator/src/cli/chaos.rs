@@ -303,6 +303,26 @@ impl InjectArgs {
     pub fn spec(&self) -> Result<FaultSpec, anyhow::Error> {
         use fault_spec::Kind as K;
         let need = |what: &str| usage(format!("--kind {} needs {what}", self.kind_name()));
+        let range = |flag: &str, v: u32, lo: u32, hi: u32| {
+            if (lo..=hi).contains(&v) {
+                Ok(())
+            } else {
+                Err(usage(format!("--{flag} must be {lo} to {hi}, not {v}")))
+            }
+        };
+        match self.kind {
+            Kind::Cpu => {
+                range("load", self.load, 1, 100)?;
+                range("workers", self.workers, 1, 1024)?;
+            }
+            Kind::NetworkLoss => range("percent", self.percent.unwrap_or(1), 1, 100)?,
+            Kind::DiskFill => {
+                if let Some(p) = self.percent {
+                    range("percent", p, 1, 99)?;
+                }
+            }
+            _ => {}
+        }
         let kind = match self.kind {
             Kind::Cpu => K::Cpu(CpuFault {
                 workers: self.workers,
@@ -591,5 +611,31 @@ mod tests {
         assert_eq!(signal_number("SIGKILL"), Ok(9));
         assert_eq!(signal_number("2"), Ok(2));
         assert!(signal_number("SIGNOPE").is_err());
+        // Out-of-range values are refused before anything is sent (and in experiment files).
+        let flags = |pairs: &[(&str, &str)]| -> Vec<(String, Vec<String>)> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), vec![v.to_string()]))
+                .collect()
+        };
+        let err = fault_from_flags(
+            &flags(&[("kind", "cpu"), ("load", "500")]),
+            Duration::from_secs(1),
+        )
+        .unwrap_err();
+        assert!(err.contains("load must be 1 to 100, not 500"), "{err}");
+        let err = fault_from_flags(
+            &flags(&[("kind", "network-loss"), ("percent", "0")]),
+            Duration::from_secs(1),
+        )
+        .unwrap_err();
+        assert!(err.contains("percent must be 1 to 100"), "{err}");
+        assert!(
+            fault_from_flags(
+                &flags(&[("kind", "cpu"), ("load", "100")]),
+                Duration::from_secs(1)
+            )
+            .is_ok()
+        );
     }
 }
