@@ -93,8 +93,8 @@ struct Engine {
     e: Experiment,
     run: Run,
     instances: Vec<Instance>,
-    /// When the probe result that broke a tolerance arrived, and what it said.
-    violation: Option<(Instant, String)>,
+    /// When the probe result that broke a tolerance arrived.
+    violation: Option<Instant>,
 }
 
 impl Engine {
@@ -318,7 +318,7 @@ impl Engine {
                             self.e.hypothesis[self.instances[i].probe].tolerance,
                             r.detail
                         );
-                        self.violation = Some((at, why.clone()));
+                        self.violation = Some(at);
                         self.event("halt", "", &format!("hypothesis violated: {why}")).await;
                         verdict = "failed";
                         reason = why;
@@ -358,8 +358,8 @@ impl Engine {
         let last_confirm = self
             .revert(None, if halted { "halt" } else { "end of the method" })
             .await;
-        if let (Some((at, _)), Some(done)) = (&self.violation, last_confirm) {
-            self.run.halt_latency_ms = done.saturating_duration_since(*at).as_millis() as i64;
+        if let (Some(at), Some(done)) = (self.violation, last_confirm) {
+            self.run.halt_latency_ms = done.saturating_duration_since(at).as_millis() as i64;
         }
         if verdict != "aborted" && verdict != "error" {
             let since = last_confirm.unwrap_or_else(Instant::now);
