@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::netns::{Host, network_state};
-use crate::{AgentHandle, Harness};
+use crate::{AgentHandle, Harness, WAIT, eventually};
 
 /// An HTTP server answering every request with `body()` (200), one thread per connection.
 pub fn http_server(listener: TcpListener, body: impl Fn() -> String + Send + Sync + 'static) {
@@ -107,4 +107,17 @@ pub fn one_host(labels: &[&str]) -> Option<(Harness, Host, AgentHandle, String)>
     h.run_agent("agent", &a, &[]);
     h.wait_online(&[&a.id]);
     Some((h, host, a, before))
+}
+
+/// Waits until run `id` is finished and returns it.
+pub fn wait_finished(h: &Harness, id: &str) -> Value {
+    eventually(WAIT, &format!("run {id} to finish"), || {
+        let r = show(h, id);
+        if r["state"] == "finished" {
+            Ok(())
+        } else {
+            Err(r.to_string())
+        }
+    });
+    show(h, id)
 }

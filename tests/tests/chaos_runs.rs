@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use rampart_e2e::chaos::{file, one_host, run_json, show, table_exists};
+use rampart_e2e::chaos::{file, one_host, run_json, show, table_exists, wait_finished};
 use rampart_e2e::netns::network_state;
 use rampart_e2e::{Harness, WAIT, eventually};
 
@@ -260,15 +260,7 @@ fn runs_side_by_side_never_touch_each_others_faults_and_the_emergency_stop_halts
     assert!(String::from_utf8_lossy(&out.stderr).contains("not running"));
     // The emergency stop halts the other run, which ends aborted with its fault reverted.
     h.rampart_ok(&["stop"]);
-    eventually(WAIT, "the second run to end", || {
-        let r = show(&h, &two);
-        if r["state"] == "finished" {
-            Ok(())
-        } else {
-            Err(r.to_string())
-        }
-    });
-    let r2 = show(&h, &two);
+    let r2 = wait_finished(&h, &two);
     assert_eq!(r2["verdict"], "aborted", "{r2:#}");
     assert!(
         r2["reason"].as_str().unwrap().contains("emergency stop"),

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use rampart_e2e::chaos::{active_faults, connects, file, free_port, http_server, run_json, show};
+use rampart_e2e::chaos::{
+    active_faults, connects, file, free_port, http_server, run_json, show, wait_finished,
+};
 use rampart_e2e::netns::{network_state, run_in};
 use rampart_e2e::{Harness, WAIT, eventually};
 use serde_json::Value;
@@ -416,15 +418,7 @@ fn a_prometheus_probe_fails_the_run_when_the_exporter_crosses_its_threshold() {
     });
     // The errors stop: the hypothesis holds again, and the recovery is timed.
     errors.store(0, Ordering::SeqCst);
-    eventually(WAIT, "the run to finish", || {
-        let r = show(&h, &id);
-        if r["state"] == "finished" {
-            Ok(())
-        } else {
-            Err(r.to_string())
-        }
-    });
-    let r = show(&h, &id);
+    let r = wait_finished(&h, &id);
     assert_eq!(r["verdict"], "failed", "{r:#}");
     assert!(
         r["reason"]

@@ -12,8 +12,9 @@ mod output;
 mod remediate;
 mod sweep;
 mod tokens;
+mod units;
 
-pub use chaos::{parse_bytes, parse_rate};
+pub use units::{parse_bytes, parse_rate};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
