@@ -17,7 +17,7 @@ use rampart_proto::v1::{
 
 use super::experiment_view::{dash, event_line, print_run, report, status_line};
 use super::output::print_table;
-use super::{Authed, Client, Output, rpc, usage};
+use super::{Authed, Client, Command, Output, rpc, usage};
 use crate::chaos::spec;
 
 /// Exit status of `experiment run --wait` / `gameday run --wait` when the verdict is not
@@ -171,6 +171,30 @@ pub fn validate(file: &Path) -> anyhow::Result<i32> {
     }
 }
 
+/// An experiment file's text, once it has no error (all of them are the usage error otherwise).
+fn checked_experiment(file: &Path) -> anyhow::Result<String> {
+    let text = read(file)?;
+    if let Err(errs) = spec::experiment(&display_name(file), &text) {
+        return Err(usage(format!(
+            "{errs}\n{} problem(s); nothing runs",
+            errs.0.len()
+        )));
+    }
+    Ok(text)
+}
+
+/// Checks the files a command names before the coordinator is dialled, so a bad file is
+/// reported as such even when the coordinator is unreachable.
+pub fn precheck(cmd: &Command) -> anyhow::Result<()> {
+    match cmd {
+        Command::Experiment(ExperimentCommand::Run { file, .. }) => {
+            checked_experiment(file).map(drop)
+        }
+        Command::Gameday(GameDayCommand::Run { plan, .. }) => gameday_files(plan).map(drop),
+        _ => Ok(()),
+    }
+}
+
 /// The plan and every experiment file it names (relative to the plan), checked locally.
 fn gameday_files(plan: &Path) -> anyhow::Result<(String, BTreeMap<String, String>)> {
     let text = read(plan)?;
@@ -216,13 +240,7 @@ pub async fn experiment(c: Client, cmd: ExperimentCommand) -> anyhow::Result<i32
             wait,
             output,
         } => {
-            let text = read(&file)?;
-            if let Err(errs) = spec::experiment(&display_name(&file), &text) {
-                return Err(usage(format!(
-                    "{errs}\n{} problem(s); nothing runs",
-                    errs.0.len()
-                )));
-            }
+            let text = checked_experiment(&file)?;
             let run = api
                 .start_experiment(StartExperimentRequest {
                     yaml: text,

@@ -312,6 +312,7 @@ fn precheck(command: &Command) -> anyhow::Result<()> {
         Command::Sweep(args) => args.check()?,
         Command::Fault(chaos::FaultCommand::Inject(args)) => args.check()?,
         Command::Remediate(args) => args.check()?,
+        Command::Experiment(_) | Command::Gameday(_) => experiment::precheck(command)?,
         _ => {}
     }
     Ok(())
