@@ -16,6 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "rampart/v1/operator.proto",
         "rampart/v1/probes.proto",
         "rampart/v1/remediation.proto",
+        "rampart/v1/threats.proto",
     ];
     for f in files {
         println!("cargo:rerun-if-changed={f}");
@@ -36,6 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Labels in reports keep a stable (sorted) order.
         .btree_map(".rampart.v1.HostResult.labels")
         .btree_map(".rampart.v1.HostScore.labels")
+        .btree_map(".rampart.v1.UnmodeledHost.labels")
         .build_client(true)
         .build_server(true)
         .compile_fds(fds)?;

@@ -11,3 +11,5 @@ pub mod pki;
 pub mod report;
 pub mod server;
 pub mod store;
+pub mod threat;
+pub mod yaml;

@@ -12,6 +12,7 @@ use rampart_proto::v1::chaos_service_server::ChaosServiceServer;
 use rampart_proto::v1::compliance_service_server::ComplianceServiceServer;
 use rampart_proto::v1::experiment_service_server::ExperimentServiceServer;
 use rampart_proto::v1::fleet_service_server::FleetServiceServer;
+use rampart_proto::v1::threat_service_server::ThreatServiceServer;
 use rampart_proto::v1::token_service_server::TokenServiceServer;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -26,6 +27,7 @@ use crate::api::chaos::ChaosApi;
 use crate::api::compliance::ComplianceApi;
 use crate::api::experiments::ExperimentApi;
 use crate::api::fleet::FleetApi;
+use crate::api::threats::ThreatApi;
 use crate::api::tokens::{TokenApi, new_secret};
 use crate::api::{AppState, InputStatusLayer};
 use crate::fleet::Fleet;
@@ -303,6 +305,7 @@ pub async fn start(
     health
         .set_serving::<ExperimentServiceServer<ExperimentApi>>()
         .await;
+    health.set_serving::<ThreatServiceServer<ThreatApi>>().await;
     // Both reflection versions: grpcurl and newer tools speak v1, the official Python client and
     // several GUI clients still speak only v1alpha.
     let reflection_builder = || {
@@ -349,6 +352,7 @@ pub async fn start(
             ExperimentServiceServer,
             ExperimentApi::new(state.clone())
         ))
+        .add_service(bounded!(ThreatServiceServer, ThreatApi::new(state.clone())))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_v1alpha);

@@ -9,6 +9,7 @@ pub mod compliance;
 pub mod enroll_guard;
 pub mod experiments;
 pub mod fleet;
+pub mod threats;
 pub mod tokens;
 
 use std::sync::Arc;

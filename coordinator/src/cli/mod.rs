@@ -11,6 +11,7 @@ mod experiment_view;
 mod output;
 mod remediate;
 mod sweep;
+mod threats;
 mod tokens;
 mod units;
 
@@ -177,6 +178,10 @@ pub enum Command {
         #[arg(short = 'o', long, value_enum, default_value_t)]
         output: Output,
     },
+    /// The threat model: validate and apply it, list and explain its risks (residual risk from
+    /// the fleet's live evidence), diff, diagram, report, import and export.
+    #[command(subcommand)]
+    Threats(threats::ThreatsCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -313,6 +318,7 @@ fn precheck(command: &Command) -> anyhow::Result<()> {
         Command::Fault(chaos::FaultCommand::Inject(args)) => args.check()?,
         Command::Remediate(args) => args.check()?,
         Command::Experiment(_) | Command::Gameday(_) => experiment::precheck(command)?,
+        Command::Threats(cmd) => cmd.precheck()?,
         _ => {}
     }
     Ok(())
@@ -481,6 +487,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Experiment(experiment::ExperimentCommand::Validate { file }) => {
             experiment::validate(&file)
         }
+        Command::Threats(cmd) if cmd.is_local() => threats::local(cmd),
         Command::Ca(CaCommand::Fingerprint { data_dir }) => {
             let path = data_dir.join("ca.pem");
             let pem = std::fs::read(&path).with_context(|| {
@@ -525,6 +532,7 @@ async fn operator(client: Client, remote: &Remote, command: Command) -> anyhow::
         Command::Stop { output } => chaos::stop(client, output).await,
         Command::Experiment(cmd) => experiment::experiment(client, cmd).await,
         Command::Gameday(cmd) => experiment::gameday(client, cmd).await,
+        Command::Threats(cmd) => threats::remote(client, cmd).await,
         Command::Remediate(args) => remediate::run(client, args).await,
         Command::Compliance(cmd) => compliance::run(client, cmd).await,
         Command::Schedule(cmd) => compliance::schedule(client, cmd).await,

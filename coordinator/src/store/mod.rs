@@ -10,6 +10,7 @@ mod remediation;
 mod runs;
 mod schedules;
 mod sweeps;
+mod threats;
 mod tokens;
 
 pub use agents::{AgentRecord, AgentState, CertMatch, HostInfo};
@@ -20,6 +21,7 @@ pub use remediation::{RemediationHostRecord, RemediationRunRecord};
 pub use runs::{INTERRUPTED_HOST, Settled};
 pub use schedules::ScheduleRecord;
 pub use sweeps::{ResultHistoryRow, SweepHostRecord, SweepRecord, SweepResultRecord};
+pub use threats::{LatestResult, LatestRun, ThreatModelRecord};
 pub use tokens::{
     AcceptedJoin, OperatorToken, OperatorTokenInfo, RevokeRefusal, TokenRefusal, hash_secret,
 };

@@ -6,11 +6,11 @@ use marked_yaml::Node;
 use marked_yaml::types::MarkedMappingNode;
 use rampart_proto::v1::{CommandProbe, HttpProbe, TcpProbe};
 
-use super::reader::{Reader, load};
 use super::{
     Check, DEFAULT_INTERVAL, DEFAULT_MAX_DURATION, Experiment, LONGEST_MAX_DURATION, MIN_INTERVAL,
     Probe, Source, SpecErrors, Step,
 };
+use crate::yaml::{Reader, load};
 
 const EXPERIMENT_FIELDS: &[&str] = &[
     "kind",
@@ -36,7 +36,7 @@ const PROBE_KINDS: &[&str] = &["http", "tcp", "metric", "prometheus", "command"]
 
 /// Reads and checks an experiment file.
 pub fn experiment(file: &str, text: &str) -> Result<Experiment, SpecErrors> {
-    let (root, mut r) = load(file, text)?;
+    let (root, mut r) = load(file, text, super::LIMITS)?;
     let e = read_experiment(&mut r, &root);
     r.finish(e)
 }

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use super::experiment::experiment;
-use super::reader::load;
 use super::{GameDay, SpecErrors, Stage};
+use crate::yaml::load;
 
 /// Reads a game-day plan; `experiments` maps each path the plan names to its file's text (the
 /// CLI reads them relative to the plan).
@@ -13,7 +13,7 @@ pub fn gameday(
     text: &str,
     experiments: &BTreeMap<String, String>,
 ) -> Result<GameDay, SpecErrors> {
-    let (root, mut r) = load(file, text)?;
+    let (root, mut r) = load(file, text, super::LIMITS)?;
     let mut day = GameDay {
         name: String::new(),
         description: String::new(),

@@ -7,14 +7,14 @@
 
 mod experiment;
 mod gameday;
-mod reader;
 #[cfg(test)]
 mod tests;
 
 pub use experiment::experiment;
 pub use gameday::gameday;
 
-use std::fmt;
+pub use crate::yaml::{SpecError, SpecErrors};
+
 use std::time::Duration;
 
 use rampart_proto::v1::{CommandProbe, FaultSpec, HttpProbe, TcpProbe};
@@ -31,43 +31,10 @@ pub const MIN_INTERVAL: Duration = Duration::from_millis(200);
 pub const MAX_FILE_BYTES: usize = 1024 * 1024;
 /// Steps and probes per experiment, experiments per game day.
 pub const MAX_ITEMS: usize = 100;
-
-/// One located problem in a file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SpecError {
-    pub file: String,
-    pub line: usize,
-    pub column: usize,
-    pub message: String,
-}
-
-impl fmt::Display for SpecError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}",
-            self.file, self.line, self.column, self.message
-        )
-    }
-}
-
-/// Every problem found in a file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SpecErrors(pub Vec<SpecError>);
-
-impl fmt::Display for SpecErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{e}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for SpecErrors {}
+const LIMITS: crate::yaml::Limits = crate::yaml::Limits {
+    max_bytes: MAX_FILE_BYTES,
+    max_items: MAX_ITEMS,
+};
 
 /// Where a probe runs from.
 #[derive(Debug, Clone, PartialEq, Eq)]

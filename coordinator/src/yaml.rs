@@ -1,4 +1,6 @@
-//! Reading located YAML nodes: every problem is collected with its file, line and column.
+//! Model files in YAML (experiments, game days, threat models) read as located nodes
+//! (marked-yaml, on the maintained yaml-rust2), then field by field, so that every problem is
+//! collected with its file, line and column and reported at once.
 
 use std::time::Duration;
 
@@ -6,12 +8,59 @@ use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
 use marked_yaml::{LoaderOptions, Node};
 use rampart_common::labels::Selector;
 
-use super::{MAX_FILE_BYTES, MAX_ITEMS, SpecError, SpecErrors};
+/// How large a file and its lists may be: files are small, a huge one is a mistake (or an attack
+/// on the parser).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_bytes: usize,
+    pub max_items: usize,
+}
+
+/// One located problem in a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecError {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.column, self.message
+        )
+    }
+}
+
+/// Every problem found in a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecErrors(pub Vec<SpecError>);
+
+impl fmt::Display for SpecErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for SpecErrors {}
+
+use std::fmt;
 
 /// Collects errors while reading a file's nodes.
-pub(super) struct Reader {
+pub struct Reader {
     file: String,
-    pub(super) errors: Vec<SpecError>,
+    pub errors: Vec<SpecError>,
+    /// The longest list `items` accepts.
+    max_items: usize,
 }
 
 fn start(node_span: &marked_yaml::Span) -> (usize, usize) {
@@ -22,7 +71,7 @@ fn start(node_span: &marked_yaml::Span) -> (usize, usize) {
 }
 
 impl Reader {
-    pub(super) fn error_at(&mut self, span: &marked_yaml::Span, message: impl Into<String>) {
+    pub fn error_at(&mut self, span: &marked_yaml::Span, message: impl Into<String>) {
         let (line, column) = start(span);
         self.errors.push(SpecError {
             file: self.file.clone(),
@@ -33,7 +82,7 @@ impl Reader {
     }
 
     /// The node as a mapping whose keys are all in `allowed` and which has every `required` key.
-    pub(super) fn mapping<'n>(
+    pub fn mapping<'n>(
         &mut self,
         node: &'n Node,
         what: &str,
@@ -64,7 +113,7 @@ impl Reader {
         Some(map)
     }
 
-    pub(super) fn scalar<'n>(
+    pub fn scalar<'n>(
         &mut self,
         map: &'n MarkedMappingNode,
         key: &str,
@@ -79,11 +128,11 @@ impl Reader {
         }
     }
 
-    pub(super) fn string(&mut self, map: &MarkedMappingNode, key: &str) -> Option<String> {
+    pub fn string(&mut self, map: &MarkedMappingNode, key: &str) -> Option<String> {
         self.scalar(map, key).map(|s| s.as_str().to_string())
     }
 
-    pub(super) fn number<T: std::str::FromStr>(
+    pub fn number<T: std::str::FromStr>(
         &mut self,
         map: &MarkedMappingNode,
         key: &str,
@@ -102,7 +151,7 @@ impl Reader {
         }
     }
 
-    pub(super) fn duration(&mut self, map: &MarkedMappingNode, key: &str) -> Option<Duration> {
+    pub fn duration(&mut self, map: &MarkedMappingNode, key: &str) -> Option<Duration> {
         let s = self.scalar(map, key)?;
         match rampart_common::time::parse_duration(s.as_str()) {
             Ok(d) => Some(d),
@@ -113,13 +162,13 @@ impl Reader {
         }
     }
 
-    pub(super) fn millis(&mut self, map: &MarkedMappingNode, key: &str) -> u32 {
+    pub fn millis(&mut self, map: &MarkedMappingNode, key: &str) -> u32 {
         self.duration(map, key)
             .map(|d| d.as_millis().min(u128::from(u32::MAX)) as u32)
             .unwrap_or(0)
     }
 
-    pub(super) fn selector(&mut self, map: &MarkedMappingNode, key: &str) -> Option<String> {
+    pub fn selector(&mut self, map: &MarkedMappingNode, key: &str) -> Option<String> {
         let s = self.scalar(map, key)?;
         match Selector::parse(s.as_str()) {
             Ok(_) => Some(s.as_str().to_string()),
@@ -130,15 +179,19 @@ impl Reader {
         }
     }
 
-    pub(super) fn items<'n>(&mut self, map: &'n MarkedMappingNode, key: &str) -> Vec<&'n Node> {
+    pub fn items<'n>(&mut self, map: &'n MarkedMappingNode, key: &str) -> Vec<&'n Node> {
         let Some(node) = map.get_node(key) else {
             return Vec::new();
         };
         match node.as_sequence() {
-            Some(seq) if seq.len() > MAX_ITEMS => {
+            Some(seq) if seq.len() > self.max_items => {
                 self.error_at(
                     node.span(),
-                    format!("`{key}` has {} items; at most {MAX_ITEMS}", seq.len()),
+                    format!(
+                        "`{key}` has {} items; at most {}",
+                        seq.len(),
+                        self.max_items
+                    ),
                 );
                 Vec::new()
             }
@@ -151,7 +204,7 @@ impl Reader {
     }
 
     /// `kind:` must be `expected`.
-    pub(super) fn kind(&mut self, map: &MarkedMappingNode, expected: &str) {
+    pub fn kind(&mut self, map: &MarkedMappingNode, expected: &str) {
         match map.get_scalar("kind") {
             Some(k) if k.as_str() == expected => {}
             Some(k) => self.error_at(
@@ -162,7 +215,7 @@ impl Reader {
         }
     }
 
-    pub(super) fn name(&mut self, map: &MarkedMappingNode) -> String {
+    pub fn name(&mut self, map: &MarkedMappingNode) -> String {
         let name = self.string(map, "name").unwrap_or_default();
         if let Some(n) = map.get_scalar("name")
             && (name.trim().is_empty() || name.len() > 128)
@@ -172,7 +225,7 @@ impl Reader {
         name
     }
 
-    pub(super) fn finish<T>(self, value: T) -> Result<T, SpecErrors> {
+    pub fn finish<T>(self, value: T) -> Result<T, SpecErrors> {
         if self.errors.is_empty() {
             Ok(value)
         } else {
@@ -182,10 +235,11 @@ impl Reader {
 }
 
 /// Parses the text into its top-level mapping, or the syntax error, located.
-pub(super) fn load(file: &str, text: &str) -> Result<(Node, Reader), SpecErrors> {
+pub fn load(file: &str, text: &str, limits: Limits) -> Result<(Node, Reader), SpecErrors> {
     let reader = Reader {
         file: file.to_string(),
         errors: Vec::new(),
+        max_items: limits.max_items,
     };
     let located = |line: usize, column: usize, message: String| {
         SpecErrors(vec![SpecError {
@@ -195,11 +249,15 @@ pub(super) fn load(file: &str, text: &str) -> Result<(Node, Reader), SpecErrors>
             message,
         }])
     };
-    if text.len() > MAX_FILE_BYTES {
+    if text.len() > limits.max_bytes {
         return Err(located(
             1,
             1,
-            format!("the file is {} bytes; at most {MAX_FILE_BYTES}", text.len()),
+            format!(
+                "the file is {} bytes; at most {}",
+                text.len(),
+                limits.max_bytes
+            ),
         ));
     }
     let options = LoaderOptions::default()

@@ -1,0 +1,628 @@
+//! `rampart threats …`: the threat model from the command line. `validate`, `rules`, `import`,
+//! `diff OLD NEW` and the file forms of `diagram` and `export` work offline; the rest ask the
+//! coordinator, which assesses the applied model with the fleet's latest evidence.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Subcommand, ValueEnum};
+use rampart_common::time::{format_ms, now_ms};
+use rampart_proto::v1::threat_service_client::ThreatServiceClient;
+use rampart_proto::v1::{ApplyModelRequest, Assessment, GetAssessmentRequest};
+
+use super::output::print_table;
+use super::{Authed, Client, rpc, usage};
+use crate::threat::{self, assess::severity_of, diff, model::Model, risk::Severity};
+
+/// Exit status of `threats diff` when a new open (unmitigated or unproven) high or critical risk
+/// appears.
+pub const EXIT_NEW_RISK: i32 = 7;
+/// Exit status of `threats validate` when the model has errors.
+pub const EXIT_INVALID: i32 = 1;
+
+#[derive(Debug, Clone, Copy, ValueEnum, Default, PartialEq, Eq)]
+pub enum ListFormat {
+    #[default]
+    Table,
+    Json,
+    Markdown,
+    Sarif,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, Default, PartialEq, Eq)]
+pub enum TextFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, Default, PartialEq, Eq)]
+pub enum DiagramFormat {
+    #[default]
+    Svg,
+    Dot,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, Default, PartialEq, Eq)]
+pub enum ReportFormat {
+    #[default]
+    Markdown,
+    Html,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ImportFormat {
+    /// OWASP Threat Dragon v2 JSON.
+    ThreatDragon,
+    /// Open Threat Model 0.2 JSON.
+    Otm,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// Open Threat Model 0.2 JSON.
+    Otm,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ThreatsCommand {
+    /// Check a model file; print every error as file:line:col (exit 1), or a summary.
+    Validate { file: PathBuf },
+    /// Apply a model file as a new version (operator role; the previous versions are kept) and
+    /// print its risks. With --dry-run (viewer role) nothing is stored: the risks it would have
+    /// and what changes against the applied version.
+    Apply {
+        file: PathBuf,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: TextFormat,
+    },
+    /// The risk register of the applied model, highest residual severity first.
+    Ls {
+        /// Only risks whose residual severity is at least this (note, low, medium, high, critical).
+        #[arg(long, value_name = "SEVERITY")]
+        min_severity: Option<String>,
+        /// An older version instead of the applied one.
+        #[arg(long)]
+        version: Option<u32>,
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: ListFormat,
+    },
+    /// One risk's evidence chain: threat → mitigations → controls and experiments → hosts →
+    /// latest results, and why its residual risk is what it is.
+    Show {
+        /// A threat id, or rule:RULE@ELEMENT.
+        id: String,
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: TextFormat,
+    },
+    /// Risks that appear, go away or change between two models. Exit 7 when a new open
+    /// (unmitigated or unproven) high or critical risk appears — for CI. OLD NEW are files,
+    /// assessed offline (only manual evidence counts); --applied FILE compares the applied
+    /// model with FILE, both assessed by the coordinator with live evidence.
+    Diff {
+        /// OLD NEW, or FILE with --applied.
+        #[arg(required = true, num_args = 1..=2)]
+        files: Vec<PathBuf>,
+        #[arg(long)]
+        applied: bool,
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: TextFormat,
+    },
+    /// The data-flow diagram with nested boundaries, as SVG (rendered here, no Graphviz needed)
+    /// or DOT. Of FILE, or of the applied model coloured by residual risk.
+    Diagram {
+        file: Option<PathBuf>,
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: DiagramFormat,
+        /// Write to this file instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// The applied model's risk register with every risk's evidence, as Markdown or a
+    /// self-contained HTML page.
+    Report {
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: ReportFormat,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Convert another tool's model into a Rampart model file (printed, or written with --out);
+    /// what could not be carried over is listed at its top.
+    Import {
+        /// The source format.
+        #[arg(long, visible_alias = "format", value_enum)]
+        from: ImportFormat,
+        file: PathBuf,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// A model as Open Threat Model JSON: FILE, or the applied model.
+    Export {
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        file: Option<PathBuf>,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// The built-in rules: id, STRIDE category, references, title (Markdown: the full text of
+    /// docs/threat-rules.md).
+    Rules {
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: ReportFormat,
+    },
+}
+
+impl ThreatsCommand {
+    /// Commands that never need the coordinator.
+    pub fn is_local(&self) -> bool {
+        match self {
+            ThreatsCommand::Validate { .. }
+            | ThreatsCommand::Rules { .. }
+            | ThreatsCommand::Import { .. } => true,
+            ThreatsCommand::Diff { applied, .. } => !applied,
+            ThreatsCommand::Diagram { file, .. } | ThreatsCommand::Export { file, .. } => {
+                file.is_some()
+            }
+            _ => false,
+        }
+    }
+
+    /// Checks what can be checked before dialling the coordinator.
+    pub fn precheck(&self) -> anyhow::Result<()> {
+        match self {
+            ThreatsCommand::Ls {
+                min_severity: Some(s),
+                ..
+            } => min_severity(s).map(drop),
+            ThreatsCommand::Apply { file, .. } => checked(file).map(drop),
+            ThreatsCommand::Diff {
+                files,
+                applied: true,
+                ..
+            } => {
+                if files.len() != 1 {
+                    return Err(usage("diff --applied takes one FILE"));
+                }
+                checked(&files[0]).map(drop)
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn min_severity(s: &str) -> anyhow::Result<Severity> {
+    Severity::parse(s).ok_or_else(|| {
+        usage(format!(
+            "--min-severity must be one of {}, not {s:?}",
+            Severity::NAMES.join(", ")
+        ))
+    })
+}
+
+fn read(path: &Path) -> anyhow::Result<String> {
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if meta.len() > 64 * 1024 * 1024 {
+        return Err(usage(format!(
+            "{} is {} bytes; that is not a model file",
+            path.display(),
+            meta.len()
+        )));
+    }
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// A model file's text and model, once it has no error (all of them are the usage error).
+fn checked(path: &Path) -> anyhow::Result<(String, Model)> {
+    let text = read(path)?;
+    match threat::parse_model(&path.display().to_string(), &text) {
+        Ok(m) => Ok((text, m)),
+        Err(errs) => Err(usage(format!(
+            "{errs}\n{} problem(s) in {}",
+            errs.0.len(),
+            path.display()
+        ))),
+    }
+}
+
+fn emit(out: Option<&Path>, text: &str) -> anyhow::Result<()> {
+    match out {
+        Some(p) => {
+            std::fs::write(p, text).with_context(|| format!("cannot write {}", p.display()))?;
+            eprintln!("wrote {}", p.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
+fn json(v: &impl serde::Serialize) -> anyhow::Result<String> {
+    Ok(serde_json::to_string_pretty(v)? + "\n")
+}
+
+/// An offline assessment: no hosts, no results, no runs; only manual evidence counts.
+fn offline(m: &Model) -> Assessment {
+    let ev = threat::evidence::Evidence {
+        now_ms: now_ms(),
+        ..Default::default()
+    };
+    threat::assess::assess(m, &ev)
+}
+
+/// Runs the commands that need no coordinator.
+pub fn local(cmd: ThreatsCommand) -> anyhow::Result<i32> {
+    match cmd {
+        ThreatsCommand::Validate { file } => {
+            let text = read(&file)?;
+            match threat::parse_model(&file.display().to_string(), &text) {
+                Ok(m) => {
+                    let a = offline(&m);
+                    println!(
+                        "{}: threat model {:?} is valid: {} asset(s), {} boundary(ies), {} component(s), {} actor(s), {} flow(s), {} threat(s), {} mitigation(s); the rules find {} risk(s) ({} excluded)",
+                        file.display(),
+                        m.name,
+                        m.assets.len(),
+                        m.boundaries.len(),
+                        m.components.len(),
+                        m.actors.len(),
+                        m.flows.len(),
+                        m.threats.len(),
+                        m.mitigations.len(),
+                        a.risks.len() - m.threats.len(),
+                        a.excluded_findings
+                    );
+                    Ok(0)
+                }
+                Err(errs) => {
+                    eprintln!("{errs}");
+                    eprintln!(
+                        "error: {} problem(s) in {}; it cannot be applied",
+                        errs.0.len(),
+                        file.display()
+                    );
+                    Ok(EXIT_INVALID)
+                }
+            }
+        }
+        ThreatsCommand::Rules { output } => {
+            match output {
+                ReportFormat::Markdown => print!("{}", threat::rules::markdown()),
+                ReportFormat::Html => {
+                    return Err(usage(
+                        "rules: -o markdown only (it is docs/threat-rules.md)",
+                    ));
+                }
+            }
+            Ok(0)
+        }
+        ThreatsCommand::Import { from, file, out } => {
+            let text = read(&file)?;
+            let (model, notes) = match from {
+                ImportFormat::ThreatDragon => threat::import::threat_dragon(&text),
+                ImportFormat::Otm => threat::otm::import(&text),
+            }
+            .map_err(|e| usage(format!("{}: {e}", file.display())))?;
+            let mut header = format!(
+                "Imported from {} by `rampart threats import`.",
+                file.display()
+            );
+            for n in &notes {
+                header.push_str(&format!("\nnote: {n}"));
+            }
+            let yaml = threat::write::yaml(&model, &header);
+            // What is written must read back: an import that cannot be applied is a bug here.
+            if let Err(errs) = threat::parse_model("imported model", &yaml) {
+                anyhow::bail!("the imported model does not validate:\n{errs}");
+            }
+            for n in &notes {
+                eprintln!("note: {n}");
+            }
+            emit(out.as_deref(), &yaml)?;
+            Ok(0)
+        }
+        ThreatsCommand::Export { file, out, .. } => {
+            let path = file.ok_or_else(|| usage("export FILE"))?;
+            let (_, m) = checked(&path)?;
+            emit(out.as_deref(), &json(&threat::otm::export(&m))?)?;
+            Ok(0)
+        }
+        ThreatsCommand::Diagram { file, output, out } => {
+            let path = file.ok_or_else(|| usage("diagram FILE"))?;
+            let (_, m) = checked(&path)?;
+            emit(out.as_deref(), &diagram(&m, None, output))?;
+            Ok(0)
+        }
+        ThreatsCommand::Diff { files, output, .. } => {
+            if files.len() != 2 {
+                return Err(usage("diff OLD NEW (two files), or diff --applied FILE"));
+            }
+            let (_, old) = checked(&files[0])?;
+            let (_, new) = checked(&files[1])?;
+            print_diff(&offline(&old), &offline(&new), output)
+        }
+        _ => unreachable!("only local commands reach here"),
+    }
+}
+
+fn diagram(m: &Model, a: Option<&Assessment>, f: DiagramFormat) -> String {
+    match f {
+        DiagramFormat::Svg => threat::diagram::svg(m, a),
+        DiagramFormat::Dot => threat::diagram::dot(m, a),
+    }
+}
+
+fn print_diff(old: &Assessment, new: &Assessment, output: TextFormat) -> anyhow::Result<i32> {
+    let entries = diff::diff(old, new);
+    let gate = entries.iter().any(|e| e.gate);
+    match output {
+        TextFormat::Json => {
+            let v: Vec<serde_json::Value> = entries
+                .iter()
+                .map(|e| {
+                    let (change, from, to) = match &e.change {
+                        diff::Change::Added => ("added", None, None),
+                        diff::Change::Removed => ("removed", None, None),
+                        diff::Change::Changed { from, to } => {
+                            ("changed", Some(from.clone()), Some(to.clone()))
+                        }
+                    };
+                    serde_json::json!({
+                        "id": e.id, "title": e.title, "change": change, "from": from, "to": to,
+                        "severity": e.severity.as_str(), "status": e.status, "new_open_high_risk": e.gate,
+                    })
+                })
+                .collect();
+            print!(
+                "{}",
+                json(&serde_json::json!({"changes": v, "new_open_high_risk": gate}))?
+            );
+        }
+        TextFormat::Text => {
+            if entries.is_empty() {
+                println!("no change in risks ({} risk(s))", new.risks.len());
+            }
+            for e in &entries {
+                let what = match &e.change {
+                    diff::Change::Added => format!("+ {} {}", e.severity, e.status),
+                    diff::Change::Removed => format!("- {} {}", e.severity, e.status),
+                    diff::Change::Changed { from, to } => format!("~ {from} → {to}"),
+                };
+                println!(
+                    "{what:<34} {}  {}{}",
+                    e.id,
+                    e.title,
+                    if e.gate {
+                        "   <- new open high risk"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            if gate {
+                eprintln!(
+                    "error: {} new open high or critical risk(s)",
+                    entries.iter().filter(|e| e.gate).count()
+                );
+            }
+        }
+    }
+    Ok(if gate { EXIT_NEW_RISK } else { 0 })
+}
+
+fn client(c: &Client) -> ThreatServiceClient<Authed> {
+    ThreatServiceClient::with_interceptor(c.channel.clone(), c.bearer.clone())
+        .max_decoding_message_size(rampart_proto::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(rampart_proto::MAX_MESSAGE_BYTES)
+}
+
+async fn applied(
+    api: &mut ThreatServiceClient<Authed>,
+    version: u32,
+) -> anyhow::Result<Assessment> {
+    Ok(api
+        .get_assessment(GetAssessmentRequest { version })
+        .await
+        .map_err(rpc)?
+        .into_inner())
+}
+
+fn applied_model(a: &Assessment) -> anyhow::Result<Model> {
+    threat::parse_model("applied model", &a.yaml)
+        .map_err(|e| anyhow::anyhow!("the applied model no longer validates here: {e}"))
+}
+
+fn risk_rows(a: &Assessment) -> Vec<Vec<String>> {
+    a.risks
+        .iter()
+        .map(|r| {
+            vec![
+                r.id.clone(),
+                severity_of(r.residual.as_ref()).to_string(),
+                severity_of(r.inherent.as_ref()).to_string(),
+                r.status.clone(),
+                r.stride.clone(),
+                r.title.clone(),
+            ]
+        })
+        .collect()
+}
+
+fn print_register(a: &Assessment) {
+    print_table(
+        &["RISK", "RESIDUAL", "INHERENT", "STATUS", "STRIDE", "TITLE"],
+        &risk_rows(a),
+    );
+    let counts: Vec<String> = threat::report::counts(a)
+        .iter()
+        .map(|(s, n)| format!("{n} {s}"))
+        .collect();
+    println!(
+        "\n{} risk(s): {}; model {:?} version {} (applied {} by {}), evidence fresh within {}",
+        a.risks.len(),
+        counts.join(", "),
+        a.model,
+        a.version,
+        format_ms(a.applied_at_unix_ms),
+        a.applied_by,
+        humantime::format_duration(std::time::Duration::from_millis(a.freshness_ms))
+    );
+    for e in &a.unmodeled_exposures {
+        println!(
+            "unmodeled exposure: {} listens on {}/{} ({}) on {} and no flow to {} explains it",
+            e.hostname,
+            e.protocol,
+            e.port,
+            if e.process.is_empty() {
+                "unknown process"
+            } else {
+                &e.process
+            },
+            e.address,
+            e.components.join(", ")
+        );
+    }
+    for h in &a.unmodeled_hosts {
+        println!(
+            "unmodeled host: {} ({}) — no component selects it",
+            h.hostname, h.agent_id
+        );
+    }
+}
+
+/// Runs the commands that need the coordinator.
+pub async fn remote(c: Client, cmd: ThreatsCommand) -> anyhow::Result<i32> {
+    let mut api = client(&c);
+    match cmd {
+        ThreatsCommand::Apply {
+            file,
+            dry_run,
+            output,
+        } => {
+            let (text, _) = checked(&file)?;
+            let r = api
+                .apply_model(ApplyModelRequest {
+                    yaml: text,
+                    file_name: file.display().to_string(),
+                    dry_run,
+                })
+                .await
+                .map_err(rpc)?
+                .into_inner();
+            let a = r.assessment.unwrap_or_default();
+            if output == TextFormat::Json {
+                print!(
+                    "{}",
+                    json(&serde_json::json!({
+                        "version": r.version, "dry_run": dry_run, "assessment": a, "previous": r.previous,
+                    }))?
+                );
+                return Ok(0);
+            }
+            print_register(&a);
+            match (&r.previous, dry_run) {
+                (Some(prev), true) => {
+                    println!("\nagainst the applied version {}:", prev.version);
+                    print_diff(prev, &a, TextFormat::Text)?;
+                    println!("dry run: nothing was applied");
+                }
+                (None, true) => {
+                    println!("\ndry run: nothing was applied (no model is applied yet)")
+                }
+                (_, false) => println!(
+                    "\napplied {} as version {}{}",
+                    file.display(),
+                    r.version,
+                    r.previous
+                        .as_ref()
+                        .map(|p| format!(" (version {} kept)", p.version))
+                        .unwrap_or_default()
+                ),
+            }
+            Ok(0)
+        }
+        ThreatsCommand::Ls {
+            min_severity: min,
+            version,
+            output,
+        } => {
+            let mut a = applied(&mut api, version.unwrap_or(0)).await?;
+            if let Some(min) = min.as_deref().map(min_severity).transpose()? {
+                a.risks.retain(|r| severity_of(r.residual.as_ref()) >= min);
+            }
+            match output {
+                ListFormat::Table => print_register(&a),
+                ListFormat::Json => print!("{}", json(&a)?),
+                ListFormat::Markdown => print!("{}", threat::report::markdown(&a)),
+                ListFormat::Sarif => print!("{}", json(&threat::report::sarif(&a))?),
+            }
+            Ok(0)
+        }
+        ThreatsCommand::Show { id, output } => {
+            let a = applied(&mut api, 0).await?;
+            let Some(r) = a.risks.iter().find(|r| r.id == id) else {
+                let near: Vec<&str> = a
+                    .risks
+                    .iter()
+                    .map(|r| r.id.as_str())
+                    .filter(|r| r.contains(id.trim_start_matches("rule:")))
+                    .take(5)
+                    .collect();
+                return Err(anyhow::anyhow!(
+                    "no risk {id:?} in model {:?} version {}{}",
+                    a.model,
+                    a.version,
+                    if near.is_empty() {
+                        "; `rampart threats ls` lists them".to_string()
+                    } else {
+                        format!("; did you mean: {}", near.join(", "))
+                    }
+                ));
+            };
+            match output {
+                TextFormat::Json => print!("{}", json(r)?),
+                TextFormat::Text => print!("{}", threat::report::chain(r)),
+            }
+            Ok(0)
+        }
+        ThreatsCommand::Diff { files, output, .. } => {
+            let (text, _) = checked(&files[0])?;
+            let r = api
+                .apply_model(ApplyModelRequest {
+                    yaml: text,
+                    file_name: files[0].display().to_string(),
+                    dry_run: true,
+                })
+                .await
+                .map_err(rpc)?
+                .into_inner();
+            let prev = r.previous.ok_or_else(|| {
+                anyhow::anyhow!("no threat model has been applied to compare with")
+            })?;
+            print_diff(&prev, &r.assessment.unwrap_or_default(), output)
+        }
+        ThreatsCommand::Diagram { output, out, .. } => {
+            let a = applied(&mut api, 0).await?;
+            let m = applied_model(&a)?;
+            emit(out.as_deref(), &diagram(&m, Some(&a), output))?;
+            Ok(0)
+        }
+        ThreatsCommand::Report { output, out } => {
+            let a = applied(&mut api, 0).await?;
+            let text = match output {
+                ReportFormat::Markdown => threat::report::markdown(&a),
+                ReportFormat::Html => threat::report::html(&a, applied_model(&a).ok().as_ref()),
+            };
+            emit(out.as_deref(), &text)?;
+            Ok(0)
+        }
+        ThreatsCommand::Export { out, .. } => {
+            let a = applied(&mut api, 0).await?;
+            let m = applied_model(&a)?;
+            emit(out.as_deref(), &json(&threat::otm::export(&m))?)?;
+            Ok(0)
+        }
+        local_cmd => local(local_cmd),
+    }
+}

@@ -1,0 +1,138 @@
+//! Threat models (every applied version) and the evidence their mitigations read: the latest
+//! result of a check on each host, the latest finished run of an experiment.
+
+use rampart_common::time::now_ms;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use super::{Result, Store};
+
+/// One applied version of the threat model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreatModelRecord {
+    pub version: u32,
+    pub name: String,
+    pub yaml: String,
+    pub applied_at: i64,
+    pub applied_by: String,
+}
+
+/// A check's latest result on one host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatestResult {
+    pub agent_id: String,
+    pub rule: String,
+    pub status: String,
+    pub sweep_id: String,
+    pub at: i64,
+}
+
+/// An experiment's latest finished run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatestRun {
+    pub name: String,
+    pub id: String,
+    pub verdict: String,
+    pub finished_at: i64,
+}
+
+/// SQLite takes up to 32,766 parameters; lists of rules and names are cut well below.
+const IN_CHUNK: usize = 500;
+
+impl Store {
+    /// Stores a model as the new version; returns its number.
+    pub async fn insert_threat_model(&self, name: &str, yaml: &str, actor: &str) -> Result<u32> {
+        let sha = hex::encode(Sha256::digest(yaml.as_bytes()));
+        let row = sqlx::query(
+            "INSERT INTO threat_models (name, yaml, sha256, applied_at, applied_by) VALUES (?, ?, ?, ?, ?) RETURNING version",
+        )
+        .bind(name)
+        .bind(yaml)
+        .bind(sha)
+        .bind(now_ms())
+        .bind(actor)
+        .fetch_one(&self.writer)
+        .await?;
+        Ok(u32::try_from(row.try_get::<i64, _>("version")?).unwrap_or(0))
+    }
+
+    /// One version, or the latest when `version` is None.
+    pub async fn threat_model(&self, version: Option<u32>) -> Result<Option<ThreatModelRecord>> {
+        let row = match version {
+            Some(v) => {
+                sqlx::query("SELECT * FROM threat_models WHERE version = ?")
+                    .bind(i64::from(v))
+                    .fetch_optional(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query("SELECT * FROM threat_models ORDER BY version DESC LIMIT 1")
+                    .fetch_optional(&self.pool)
+                    .await?
+            }
+        };
+        row.map(|r| {
+            Ok(ThreatModelRecord {
+                version: u32::try_from(r.try_get::<i64, _>("version")?).unwrap_or(0),
+                name: r.try_get("name")?,
+                yaml: r.try_get("yaml")?,
+                applied_at: r.try_get("applied_at")?,
+                applied_by: r.try_get("applied_by")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// The latest result of each of `rules` (from sweeps of `pack`) on every host that has one.
+    pub async fn latest_results(&self, pack: &str, rules: &[String]) -> Result<Vec<LatestResult>> {
+        let mut latest: std::collections::HashMap<(String, String), LatestResult> =
+            std::collections::HashMap::new();
+        for chunk in rules.chunks(IN_CHUNK) {
+            let mut q = sqlx::QueryBuilder::new(
+                "SELECT r.agent_id, r.rule, r.status, s.id, s.started_at FROM sweep_results r JOIN sweeps s ON s.id = r.sweep_id WHERE s.pack = ",
+            );
+            q.push_bind(pack).push(" AND r.rule IN (");
+            let mut sep = q.separated(", ");
+            for r in chunk {
+                sep.push_bind(r);
+            }
+            q.push(") ORDER BY s.started_at, s.id");
+            for row in q.build().fetch_all(&self.pool).await? {
+                let r = LatestResult {
+                    agent_id: row.try_get("agent_id")?,
+                    rule: row.try_get("rule")?,
+                    status: row.try_get("status")?,
+                    sweep_id: row.try_get("id")?,
+                    at: row.try_get("started_at")?,
+                };
+                latest.insert((r.agent_id.clone(), r.rule.clone()), r);
+            }
+        }
+        Ok(latest.into_values().collect())
+    }
+
+    /// The latest finished run of each named experiment that has one.
+    pub async fn latest_experiment_runs(&self, names: &[String]) -> Result<Vec<LatestRun>> {
+        let mut latest = std::collections::HashMap::new();
+        for chunk in names.chunks(IN_CHUNK) {
+            let mut q = sqlx::QueryBuilder::new(
+                "SELECT name, id, verdict, finished_at FROM chaos_runs WHERE kind = 'experiment' AND state = 'finished' AND name IN (",
+            );
+            let mut sep = q.separated(", ");
+            for n in chunk {
+                sep.push_bind(n);
+            }
+            q.push(") ORDER BY finished_at, started_at");
+            for row in q.build().fetch_all(&self.pool).await? {
+                let r = LatestRun {
+                    name: row.try_get("name")?,
+                    id: row.try_get("id")?,
+                    verdict: row.try_get("verdict")?,
+                    finished_at: row.try_get("finished_at")?,
+                };
+                latest.insert(r.name.clone(), r);
+            }
+        }
+        Ok(latest.into_values().collect())
+    }
+}
