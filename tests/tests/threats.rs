@@ -54,7 +54,7 @@ mitigations:
 const AT_REST: &str = "rule:datastore-unencrypted-at-rest@db";
 
 fn assessment(h: &Harness) -> Value {
-    run_json(h, &["threats", "ls", "-o", "json"])
+    run_json(h, &["threats", "ls", "--detail", "-o", "json"])
 }
 
 fn risk(a: &Value, id: &str) -> Value {

@@ -83,6 +83,9 @@ pub enum ThreatsCommand {
         /// Only risks whose residual severity is at least this (note, low, medium, high, critical).
         #[arg(long, value_name = "SEVERITY")]
         min_severity: Option<String>,
+        /// Each risk's OWASP factors and each control's per-host evidence (with -o json).
+        #[arg(long)]
+        detail: bool,
         /// An older version instead of the applied one.
         #[arg(long)]
         version: Option<u32>,
@@ -419,13 +422,21 @@ fn client(c: &Client) -> ThreatServiceClient<Authed> {
 
 async fn applied(
     api: &mut ThreatServiceClient<Authed>,
-    version: u32,
+    view: GetAssessmentRequest,
 ) -> anyhow::Result<Assessment> {
-    Ok(api
-        .get_assessment(GetAssessmentRequest { version })
-        .await
-        .map_err(rpc)?
-        .into_inner())
+    Ok(api.get_assessment(view).await.map_err(rpc)?.into_inner())
+}
+
+/// The applied model with its file text, for diagrams, reports and exports.
+async fn applied_with_yaml(api: &mut ThreatServiceClient<Authed>) -> anyhow::Result<Assessment> {
+    applied(
+        api,
+        GetAssessmentRequest {
+            include_yaml: true,
+            ..Default::default()
+        },
+    )
+    .await
 }
 
 fn applied_model(a: &Assessment) -> anyhow::Result<Model> {
@@ -534,22 +545,39 @@ pub async fn remote(c: Client, cmd: ThreatsCommand) -> anyhow::Result<i32> {
                     "\napplied {} as version {}{}",
                     file.display(),
                     r.version,
-                    r.previous
-                        .as_ref()
-                        .map(|p| format!(" (version {} kept)", p.version))
-                        .unwrap_or_default()
+                    if r.previous_version > 0 {
+                        format!(" (version {} kept)", r.previous_version)
+                    } else {
+                        String::new()
+                    }
                 ),
             }
             Ok(0)
         }
         ThreatsCommand::Ls {
             min_severity: min,
+            detail,
             version,
             output,
         } => {
-            let mut a = applied(&mut api, version.unwrap_or(0)).await?;
-            if let Some(min) = min.as_deref().map(min_severity).transpose()? {
-                a.risks.retain(|r| severity_of(r.residual.as_ref()) >= min);
+            if let Some(m) = &min {
+                min_severity(m)?;
+            }
+            let a = applied(
+                &mut api,
+                GetAssessmentRequest {
+                    version: version.unwrap_or(0),
+                    min_severity: min.unwrap_or_default(),
+                    detail,
+                    ..Default::default()
+                },
+            )
+            .await?;
+            if a.risks_omitted > 0 {
+                eprintln!(
+                    "note: {} lower risk(s) left out to keep the answer within the message bound; use --min-severity",
+                    a.risks_omitted
+                );
             }
             match output {
                 ListFormat::Table => print_register(&a),
@@ -560,8 +588,24 @@ pub async fn remote(c: Client, cmd: ThreatsCommand) -> anyhow::Result<i32> {
             Ok(0)
         }
         ThreatsCommand::Show { id, output } => {
-            let a = applied(&mut api, 0).await?;
-            let Some(r) = a.risks.iter().find(|r| r.id == id) else {
+            let one = applied(
+                &mut api,
+                GetAssessmentRequest {
+                    risk_ids: vec![id.clone()],
+                    detail: true,
+                    ..Default::default()
+                },
+            )
+            .await?;
+            if let Some(r) = one.risks.first() {
+                match output {
+                    TextFormat::Json => print!("{}", json(r)?),
+                    TextFormat::Text => print!("{}", threat::report::chain(r)),
+                }
+                return Ok(0);
+            }
+            let a = applied(&mut api, GetAssessmentRequest::default()).await?;
+            {
                 let near: Vec<&str> = a
                     .risks
                     .iter()
@@ -579,12 +623,7 @@ pub async fn remote(c: Client, cmd: ThreatsCommand) -> anyhow::Result<i32> {
                         format!("; did you mean: {}", near.join(", "))
                     }
                 ));
-            };
-            match output {
-                TextFormat::Json => print!("{}", json(r)?),
-                TextFormat::Text => print!("{}", threat::report::chain(r)),
             }
-            Ok(0)
         }
         ThreatsCommand::Diff { files, output, .. } => {
             let (text, _) = checked(&files[0])?;
@@ -603,13 +642,13 @@ pub async fn remote(c: Client, cmd: ThreatsCommand) -> anyhow::Result<i32> {
             print_diff(&prev, &r.assessment.unwrap_or_default(), output)
         }
         ThreatsCommand::Diagram { output, out, .. } => {
-            let a = applied(&mut api, 0).await?;
+            let a = applied_with_yaml(&mut api).await?;
             let m = applied_model(&a)?;
             emit(out.as_deref(), &diagram(&m, Some(&a), output))?;
             Ok(0)
         }
         ThreatsCommand::Report { output, out } => {
-            let a = applied(&mut api, 0).await?;
+            let a = applied_with_yaml(&mut api).await?;
             let text = match output {
                 ReportFormat::Markdown => threat::report::markdown(&a),
                 ReportFormat::Html => threat::report::html(&a, applied_model(&a).ok().as_ref()),
@@ -618,7 +657,7 @@ pub async fn remote(c: Client, cmd: ThreatsCommand) -> anyhow::Result<i32> {
             Ok(0)
         }
         ThreatsCommand::Export { out, .. } => {
-            let a = applied(&mut api, 0).await?;
+            let a = applied_with_yaml(&mut api).await?;
             let m = applied_model(&a)?;
             emit(out.as_deref(), &json(&threat::otm::export(&m))?)?;
             Ok(0)

@@ -2,7 +2,7 @@
 //! maintained yaml-rust2), then read field by field so that every error is reported at once as
 //! `file:line:col: message`. Nothing runs from a file with an error.
 //!
-//! `reader.rs` holds the located-node helpers, `experiment.rs` reads experiments, `gameday.rs`
+//! `crate::yaml` holds the located-node helpers, `experiment.rs` reads experiments, `gameday.rs`
 //! game-day plans; this file holds what they produce.
 
 mod experiment;

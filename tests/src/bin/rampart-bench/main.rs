@@ -12,6 +12,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 mod halt;
+mod threats;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
@@ -63,6 +64,22 @@ enum Bench {
         #[arg(long, default_value_t = 100)]
         agents: usize,
         #[arg(long, default_value_t = 20)]
+        repeats: usize,
+    },
+    /// Threat model: a generated model (components, flows) read, ruled, rated and resolved
+    /// against 1,000 hosts of evidence in process, then applied through a real coordinator.
+    Threats {
+        #[arg(long, default_value_t = 500)]
+        components: usize,
+        #[arg(long, default_value_t = 2000)]
+        flows: usize,
+        #[arg(long, default_value_t = 20)]
+        repeats: usize,
+    },
+    /// Findings and time of Rampart and OWASP pytm (installed from PyPI into a throw-away
+    /// virtual environment) on the same three-element model.
+    Pytm {
+        #[arg(long, default_value_t = 50)]
         repeats: usize,
     },
     /// Coordinator with N simulated agents: memory and CPU.
@@ -619,5 +636,11 @@ fn main() -> anyhow::Result<()> {
         Bench::Facts { repeats } => facts(repeats),
         Bench::Halt { agents, repeats } => halt::halt(agents, repeats),
         Bench::Evaluate { repeats } => evaluate(repeats),
+        Bench::Threats {
+            components,
+            flows,
+            repeats,
+        } => threats::threats(components, flows, repeats),
+        Bench::Pytm { repeats } => threats::versus_pytm(repeats),
     }
 }
