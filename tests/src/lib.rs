@@ -373,6 +373,16 @@ impl Harness {
 
     /// Runs `rampart` with a given token (or none).
     pub fn rampart_as(&self, token: Option<&str>, args: &[&str]) -> Output {
+        let mut cmd = self.rampart_command_as(token, args);
+        cmd.output().expect("run rampart")
+    }
+
+    /// `rampart` with the admin token, to start (spawn) rather than run to its end.
+    pub fn rampart_command(&self, args: &[&str]) -> Command {
+        self.rampart_command_as(Some(&self.admin_token), args)
+    }
+
+    fn rampart_command_as(&self, token: Option<&str>, args: &[&str]) -> Command {
         let mut cmd = Command::new(&binaries().rampart);
         cmd.args(args)
             .env("RAMPART_ADDR", self.url())
@@ -382,7 +392,7 @@ impl Harness {
         if let Some(t) = token.filter(|t| !t.is_empty()) {
             cmd.env("RAMPART_TOKEN", t);
         }
-        cmd.output().expect("run rampart")
+        cmd
     }
 
     /// Runs `rampart` and returns stdout, panicking with stderr when it fails.

@@ -346,13 +346,39 @@ fn residual_risk_follows_sweeps_remediation_experiments_and_open_ports() {
     let svg = h.rampart_ok(&["threats", "diagram", "-o", "svg"]);
     assert!(svg.starts_with("<svg") && svg.contains("data-id=\"core\""));
 
+    // Eight operators apply at once: eight new versions, none lost or shared.
+    let children: Vec<_> = (0..8)
+        .map(|_| {
+            let mut cmd = h.rampart_command(&["threats", "apply", model.to_str().unwrap()]);
+            cmd.stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    let mut versions: Vec<u32> = children
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            let v = text.rsplit("as version ").next().unwrap();
+            v.split_whitespace().next().unwrap().parse().unwrap()
+        })
+        .collect();
+    versions.sort_unstable();
+    assert_eq!(versions, (3..=10).collect::<Vec<u32>>());
+
     // Every apply is audited, refused ones included.
     let audit = h.rampart_ok(&["audit", "ls", "--limit", "1000"]);
     let applies = audit
         .lines()
         .filter(|l| l.contains("ThreatService/ApplyModel"))
         .count();
-    // Started and ok for each of the 2 applies, and the viewer's refusal (the invalid file was
+    // Started and ok for each of the 10 applies, and the viewer's refusal (the invalid file was
     // refused by the CLI before it dialled; dry runs change nothing and are not audited).
-    assert_eq!(applies, 5, "{audit}");
+    assert_eq!(applies, 21, "{audit}");
 }

@@ -12,6 +12,7 @@ mod output;
 mod remediate;
 mod sweep;
 mod threats;
+mod threats_view;
 mod tokens;
 mod units;
 

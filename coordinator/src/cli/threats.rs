@@ -6,13 +6,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Subcommand, ValueEnum};
-use rampart_common::time::{format_ms, now_ms};
+use rampart_common::time::now_ms;
 use rampart_proto::v1::threat_service_client::ThreatServiceClient;
 use rampart_proto::v1::{ApplyModelRequest, Assessment, GetAssessmentRequest};
 
-use super::output::print_table;
+use super::threats_view::{print_diff, print_register};
 use super::{Authed, Client, rpc, usage};
-use crate::threat::{self, assess::severity_of, diff, model::Model, risk::Severity};
+use crate::threat::{self, model::Model, risk::Severity};
 
 /// Exit status of `threats diff` when a new open (unmitigated or unproven) high or critical risk
 /// appears.
@@ -241,7 +241,7 @@ fn emit(out: Option<&Path>, text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn json(v: &impl serde::Serialize) -> anyhow::Result<String> {
+pub(super) fn json(v: &impl serde::Serialize) -> anyhow::Result<String> {
     Ok(serde_json::to_string_pretty(v)? + "\n")
 }
 
@@ -356,64 +356,6 @@ fn diagram(m: &Model, a: Option<&Assessment>, f: DiagramFormat) -> String {
     }
 }
 
-fn print_diff(old: &Assessment, new: &Assessment, output: TextFormat) -> anyhow::Result<i32> {
-    let entries = diff::diff(old, new);
-    let gate = entries.iter().any(|e| e.gate);
-    match output {
-        TextFormat::Json => {
-            let v: Vec<serde_json::Value> = entries
-                .iter()
-                .map(|e| {
-                    let (change, from, to) = match &e.change {
-                        diff::Change::Added => ("added", None, None),
-                        diff::Change::Removed => ("removed", None, None),
-                        diff::Change::Changed { from, to } => {
-                            ("changed", Some(from.clone()), Some(to.clone()))
-                        }
-                    };
-                    serde_json::json!({
-                        "id": e.id, "title": e.title, "change": change, "from": from, "to": to,
-                        "severity": e.severity.as_str(), "status": e.status, "new_open_high_risk": e.gate,
-                    })
-                })
-                .collect();
-            print!(
-                "{}",
-                json(&serde_json::json!({"changes": v, "new_open_high_risk": gate}))?
-            );
-        }
-        TextFormat::Text => {
-            if entries.is_empty() {
-                println!("no change in risks ({} risk(s))", new.risks.len());
-            }
-            for e in &entries {
-                let what = match &e.change {
-                    diff::Change::Added => format!("+ {} {}", e.severity, e.status),
-                    diff::Change::Removed => format!("- {} {}", e.severity, e.status),
-                    diff::Change::Changed { from, to } => format!("~ {from} → {to}"),
-                };
-                println!(
-                    "{what:<34} {}  {}{}",
-                    e.id,
-                    e.title,
-                    if e.gate {
-                        "   <- new open high risk"
-                    } else {
-                        ""
-                    }
-                );
-            }
-            if gate {
-                eprintln!(
-                    "error: {} new open high or critical risk(s)",
-                    entries.iter().filter(|e| e.gate).count()
-                );
-            }
-        }
-    }
-    Ok(if gate { EXIT_NEW_RISK } else { 0 })
-}
-
 fn client(c: &Client) -> ThreatServiceClient<Authed> {
     ThreatServiceClient::with_interceptor(c.channel.clone(), c.bearer.clone())
         .max_decoding_message_size(rampart_proto::MAX_MESSAGE_BYTES)
@@ -442,64 +384,6 @@ async fn applied_with_yaml(api: &mut ThreatServiceClient<Authed>) -> anyhow::Res
 fn applied_model(a: &Assessment) -> anyhow::Result<Model> {
     threat::parse_model("applied model", &a.yaml)
         .map_err(|e| anyhow::anyhow!("the applied model no longer validates here: {e}"))
-}
-
-fn risk_rows(a: &Assessment) -> Vec<Vec<String>> {
-    a.risks
-        .iter()
-        .map(|r| {
-            vec![
-                r.id.clone(),
-                severity_of(r.residual.as_ref()).to_string(),
-                severity_of(r.inherent.as_ref()).to_string(),
-                r.status.clone(),
-                r.stride.clone(),
-                r.title.clone(),
-            ]
-        })
-        .collect()
-}
-
-fn print_register(a: &Assessment) {
-    print_table(
-        &["RISK", "RESIDUAL", "INHERENT", "STATUS", "STRIDE", "TITLE"],
-        &risk_rows(a),
-    );
-    let counts: Vec<String> = threat::report::counts(a)
-        .iter()
-        .map(|(s, n)| format!("{n} {s}"))
-        .collect();
-    println!(
-        "\n{} risk(s): {}; model {:?} version {} (applied {} by {}), evidence fresh within {}",
-        a.risks.len(),
-        counts.join(", "),
-        a.model,
-        a.version,
-        format_ms(a.applied_at_unix_ms),
-        a.applied_by,
-        humantime::format_duration(std::time::Duration::from_millis(a.freshness_ms))
-    );
-    for e in &a.unmodeled_exposures {
-        println!(
-            "unmodeled exposure: {} listens on {}/{} ({}) on {} and no flow to {} explains it",
-            e.hostname,
-            e.protocol,
-            e.port,
-            if e.process.is_empty() {
-                "unknown process"
-            } else {
-                &e.process
-            },
-            e.address,
-            e.components.join(", ")
-        );
-    }
-    for h in &a.unmodeled_hosts {
-        println!(
-            "unmodeled host: {} ({}) — no component selects it",
-            h.hostname, h.agent_id
-        );
-    }
 }
 
 /// Runs the commands that need the coordinator.
@@ -605,25 +489,23 @@ pub async fn remote(c: Client, cmd: ThreatsCommand) -> anyhow::Result<i32> {
                 return Ok(0);
             }
             let a = applied(&mut api, GetAssessmentRequest::default()).await?;
-            {
-                let near: Vec<&str> = a
-                    .risks
-                    .iter()
-                    .map(|r| r.id.as_str())
-                    .filter(|r| r.contains(id.trim_start_matches("rule:")))
-                    .take(5)
-                    .collect();
-                return Err(anyhow::anyhow!(
-                    "no risk {id:?} in model {:?} version {}{}",
-                    a.model,
-                    a.version,
-                    if near.is_empty() {
-                        "; `rampart threats ls` lists them".to_string()
-                    } else {
-                        format!("; did you mean: {}", near.join(", "))
-                    }
-                ));
-            }
+            let near: Vec<&str> = a
+                .risks
+                .iter()
+                .map(|r| r.id.as_str())
+                .filter(|r| r.contains(id.trim_start_matches("rule:")))
+                .take(5)
+                .collect();
+            Err(anyhow::anyhow!(
+                "no risk {id:?} in model {:?} version {}{}",
+                a.model,
+                a.version,
+                if near.is_empty() {
+                    "; `rampart threats ls` lists them".to_string()
+                } else {
+                    format!("; did you mean: {}", near.join(", "))
+                }
+            ))
         }
         ThreatsCommand::Diff { files, output, .. } => {
             let (text, _) = checked(&files[0])?;

@@ -12,6 +12,7 @@ pub mod import;
 pub mod model;
 pub mod otm;
 pub mod parse;
+mod refs;
 pub mod report;
 pub mod risk;
 pub mod rules;

@@ -307,10 +307,9 @@ fn level(r: &Risk) -> &'static str {
 /// The risks that are not mitigated or accepted, as SARIF 2.1.0 results (mitigated and accepted
 /// ones are listed as suppressed, with the reason).
 pub fn sarif(a: &Assessment) -> Value {
-    let mut rule_ids: Vec<String> = rules::RULES.iter().map(|r| r.id.to_string()).collect();
+    let mut rule_ids: Vec<String> = rules::all().map(|r| r.id.to_string()).collect();
     rule_ids.push("model-threat".into());
-    let mut driver_rules: Vec<Value> = rules::RULES
-        .iter()
+    let mut driver_rules: Vec<Value> = rules::all()
         .map(|r| {
             json!({
                 "id": r.id,
