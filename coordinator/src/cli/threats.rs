@@ -73,8 +73,11 @@ pub enum ThreatsCommand {
     /// and what changes against the applied version.
     Apply {
         file: PathBuf,
+        /// Assess the file against the live evidence and compare it with the applied version;
+        /// store nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Output format.
         #[arg(short = 'o', long, value_enum, default_value_t)]
         output: TextFormat,
     },
@@ -89,6 +92,7 @@ pub enum ThreatsCommand {
         /// An older version instead of the applied one.
         #[arg(long)]
         version: Option<u32>,
+        /// Output format.
         #[arg(short = 'o', long, value_enum, default_value_t)]
         output: ListFormat,
     },
@@ -97,6 +101,7 @@ pub enum ThreatsCommand {
     Show {
         /// A threat id, or rule:RULE@ELEMENT.
         id: String,
+        /// Output format.
         #[arg(short = 'o', long, value_enum, default_value_t)]
         output: TextFormat,
     },
@@ -108,8 +113,10 @@ pub enum ThreatsCommand {
         /// OLD NEW, or FILE with --applied.
         #[arg(required = true, num_args = 1..=2)]
         files: Vec<PathBuf>,
+        /// Compare the coordinator's applied model with FILE (viewer role).
         #[arg(long)]
         applied: bool,
+        /// Output format.
         #[arg(short = 'o', long, value_enum, default_value_t)]
         output: TextFormat,
     },
@@ -117,6 +124,7 @@ pub enum ThreatsCommand {
     /// or DOT. Of FILE, or of the applied model coloured by residual risk.
     Diagram {
         file: Option<PathBuf>,
+        /// Output format.
         #[arg(short = 'o', long, value_enum, default_value_t)]
         output: DiagramFormat,
         /// Write to this file instead of stdout.
@@ -126,6 +134,7 @@ pub enum ThreatsCommand {
     /// The applied model's risk register with every risk's evidence, as Markdown or a
     /// self-contained HTML page.
     Report {
+        /// Output format.
         #[arg(short = 'o', long, value_enum, default_value_t)]
         output: ReportFormat,
         #[arg(long)]
@@ -152,6 +161,7 @@ pub enum ThreatsCommand {
     /// The built-in rules: id, STRIDE category, references, title (Markdown: the full text of
     /// docs/threat-rules.md).
     Rules {
+        /// Output format.
         #[arg(short = 'o', long, value_enum, default_value_t)]
         output: ReportFormat,
     },
