@@ -178,3 +178,46 @@ fn diagrams_nest_boundaries_and_draw_every_flow() {
     assert!(dot.contains("subgraph \"cluster_control\""));
     assert!(dot.contains("\"operator\" -> \"coordinator\""));
 }
+
+/// The official OASIS SARIF 2.1.0 schema, with the fix to its two broken `language` patterns
+/// that the sweep report's test explains.
+#[test]
+fn sarif_register_validates_against_the_official_schema() {
+    use crate::report::fixture::{schema_errors, validator};
+    const SCHEMA: &str = include_str!("../../../tests/schemas/sarif-schema-2.1.0.json");
+    const BROKEN: &str = r#""^[a-zA-Z]{2}|^[a-zA-Z]{2}-[a-zA-Z]{2}]?$""#;
+    let schema: serde_json::Value =
+        serde_json::from_str(&SCHEMA.replace(BROKEN, r#""^[a-zA-Z]{2}(-[a-zA-Z]{2})?$""#)).unwrap();
+    let m = model(LINKED);
+    let a = crate::threat::assess::assess(&m, &super::evidence(&[], None));
+    let doc = crate::threat::report::sarif(&a);
+    let errors = schema_errors(&validator(&schema), &doc);
+    assert!(errors.is_empty(), "{errors:#?}");
+    let results = doc["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), a.risks.len());
+    // Every result names a rule the driver lists, at its index.
+    let rules = doc["runs"][0]["tool"]["driver"]["rules"].as_array().unwrap();
+    for r in results {
+        let i = r["ruleIndex"].as_u64().unwrap() as usize;
+        assert_eq!(rules[i]["id"], r["ruleId"]);
+    }
+}
+
+/// Names come from model files people share: reports and diagrams escape them.
+#[test]
+fn reports_and_diagrams_escape_what_the_model_says() {
+    let evil = "<script>alert(1)</script>";
+    let m = model(&format!(
+        "components:\n  - {{id: a, name: \"{evil}\", type: process, boundary: dmz, internet_facing: true, handles: [plain]}}\n"
+    ));
+    let a = crate::threat::assess::assess(&m, &super::evidence(&[], None));
+    let html = crate::threat::report::html(&a, Some(&m));
+    assert!(!html.contains("<script"), "{html}");
+    assert!(html.contains("&lt;script&gt;"));
+    let svg = diagram::svg(&m, Some(&a));
+    assert!(!svg.contains("<script"));
+    let md = crate::threat::report::markdown(&a);
+    assert!(md.contains("internet-facing-no-availability-mitigation@a"));
+    let dot = diagram::dot(&m, Some(&a));
+    assert!(dot.contains("label=\"<script>alert(1)</script>\""), "{dot}");
+}
