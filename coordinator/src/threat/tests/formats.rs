@@ -196,7 +196,9 @@ fn sarif_register_validates_against_the_official_schema() {
     let results = doc["runs"][0]["results"].as_array().unwrap();
     assert_eq!(results.len(), a.risks.len());
     // Every result names a rule the driver lists, at its index.
-    let rules = doc["runs"][0]["tool"]["driver"]["rules"].as_array().unwrap();
+    let rules = doc["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .unwrap();
     for r in results {
         let i = r["ruleIndex"].as_u64().unwrap() as usize;
         assert_eq!(rules[i]["id"], r["ruleId"]);
