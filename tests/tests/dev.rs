@@ -66,6 +66,23 @@ fn rampart_dev_runs_a_coordinator_and_an_agent_and_stops_both_on_sigterm() {
     });
     assert_eq!(agents.len(), 1);
     assert_eq!(agents[0]["labels"]["env"], "dev");
+    // Rampart's own threat model is applied, its risks assessed from this fleet.
+    let out = Command::new(&bins.rampart)
+        .args(["threats", "ls", "-o", "json"])
+        .envs(env.iter().cloned())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let model: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (model["model"].as_str(), model["version"].as_u64()),
+        (Some("rampart"), Some(1))
+    );
+    assert!(model["risks"].as_array().unwrap().len() >= 5, "{model:#}");
 
     kill(Pid::from_raw(dev.id() as i32), Signal::SIGTERM).unwrap();
     let status = eventually(Duration::from_secs(20), "rampart dev to stop", || {

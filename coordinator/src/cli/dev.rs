@@ -63,6 +63,9 @@ async fn stop_child(child: &mut Child) {
     }
 }
 
+/// Rampart's own threat model (examples/threat-model.yaml), applied by `rampart dev`.
+const OWN_MODEL: &str = include_str!("../../../examples/threat-model.yaml");
+
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     logging::init(LogFormat::Text, "info");
     let temp = match &args.data_dir {
@@ -134,6 +137,15 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             bail!("the local agent could not enrol ({status})");
         }
     }
+    // Rampart's own threat model, so that `threats ls` has something true to say from the start.
+    let store = &coordinator.state.store;
+    if store.threat_model(None).await?.is_none() {
+        let model = crate::threat::parse_model("examples/threat-model.yaml", OWN_MODEL)
+            .map_err(|e| anyhow!("the embedded threat model is invalid: {e}"))?;
+        store
+            .insert_threat_model(&model.name, OWN_MODEL, "rampart dev")
+            .await?;
+    }
     let hb = humantime::format_duration(args.heartbeat_interval).to_string();
     let dir = agent_dir.to_string_lossy().to_string();
     let mut child = agent_command(&[
@@ -158,6 +170,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     println!("  export RAMPART_CA={}", data_dir.join("ca.pem").display());
     println!("  export RAMPART_TOKEN={admin_token}");
     println!("  {exe} agents ls");
+    println!("  {exe} threats ls      # Rampart's own threat model, assessed from this fleet");
     println!(
         "State: {} ({}). Press Ctrl-C to stop.",
         base.display(),
