@@ -305,7 +305,28 @@ fn defaults(ix: &Index, c: &Candidate) -> (Factors, [String; 16]) {
             .any(|end| ix.components.get(end.as_str()).is_some_and(|c| c.audit_log)),
         _ => false,
     });
-    let assets: Vec<_> = c.elements.iter().flat_map(|e| ix.assets_of(e)).collect();
+    let mut assets: Vec<_> = c.elements.iter().flat_map(|e| ix.assets_of(e)).collect();
+    if c.stride == Stride::ElevationOfPrivilege {
+        // Control of a host reaches everything on it: the assets of every component that runs on
+        // the same hosts (the same selector) as the element, or as a flow's target.
+        for e in &c.elements {
+            let selector = match ix.element(e) {
+                Some(Element::Component(comp)) => comp.selector.as_deref(),
+                Some(Element::Flow(f)) => ix
+                    .components
+                    .get(f.to.as_str())
+                    .and_then(|t| t.selector.as_deref()),
+                _ => None,
+            };
+            if let Some(sel) = selector {
+                for other in ix.model.components.iter() {
+                    if other.selector.as_deref() == Some(sel) {
+                        assets.extend(ix.assets_of(&other.id));
+                    }
+                }
+            }
+        }
+    }
     let conf = Index::max_of(&assets, |a| a.confidentiality);
     let integ = Index::max_of(&assets, |a| a.integrity);
     let avail = Index::max_of(&assets, |a| a.availability);

@@ -212,6 +212,33 @@ fn place(
     }
 }
 
+/// Where the line from a box's centre towards `(tx, ty)` leaves the box.
+fn edge(x: f64, y: f64, tx: f64, ty: f64) -> (f64, f64) {
+    let (dx, dy) = (tx - x, ty - y);
+    let sx = if dx != 0.0 {
+        (NODE_W / 2.0) / dx.abs()
+    } else {
+        f64::INFINITY
+    };
+    let sy = if dy != 0.0 {
+        (NODE_H / 2.0) / dy.abs()
+    } else {
+        f64::INFINITY
+    };
+    let s = sx.min(sy).min(1.0);
+    (x + dx * s, y + dy * s)
+}
+
+/// A name cut to `max` characters (with an ellipsis), to fit its box; the full name is the
+/// element's tooltip.
+fn fit(name: &str, max: usize) -> String {
+    if name.chars().count() <= max {
+        name.to_string()
+    } else {
+        format!("{}…", name.chars().take(max - 1).collect::<String>())
+    }
+}
+
 /// A standalone SVG document.
 pub fn svg(m: &Model, a: Option<&Assessment>) -> String {
     let sev = severities(a);
@@ -260,24 +287,22 @@ pub fn svg(m: &Model, a: Option<&Assessment>) -> String {
         let (Some((x1, y1)), Some((x2, y2))) = (center(&f.from), center(&f.to)) else {
             continue;
         };
-        // End at the target box's edge, not its centre.
+        // An arc, bowed to the left of its direction (so a flow and its reply do not overlap
+        // and a flow along a row passes above the boxes between), from box edge to box edge.
         let (dx, dy) = (x2 - x1, y2 - y1);
-        let t = if dx == 0.0 && dy == 0.0 {
-            0.0
-        } else {
-            let tx = if dx != 0.0 {
-                (NODE_W / 2.0) / dx.abs()
-            } else {
-                f64::INFINITY
-            };
-            let ty = if dy != 0.0 {
-                (NODE_H / 2.0) / dy.abs()
-            } else {
-                f64::INFINITY
-            };
-            tx.min(ty).min(1.0)
-        };
-        let (ex, ey) = (x2 - dx * t, y2 - dy * t);
+        let len = (dx * dx + dy * dy).sqrt().max(1.0);
+        let bow = (len * 0.3).min(90.0);
+        let (cx, cy) = (
+            (x1 + x2) / 2.0 + dy / len * bow,
+            (y1 + y2) / 2.0 - dx / len * bow,
+        );
+        let (sx, sy) = edge(x1, y1, cx, cy);
+        let (ex, ey) = edge(x2, y2, cx, cy);
+        // The label at the curve's middle.
+        let (lx, ly) = (
+            0.25 * x1 + 0.5 * cx + 0.25 * x2,
+            0.25 * y1 + 0.5 * cy + 0.25 * y2,
+        );
         let color = if f.encrypted { "#555555" } else { "#c0392b" };
         let dash = if f.authenticated {
             ""
@@ -286,10 +311,15 @@ pub fn svg(m: &Model, a: Option<&Assessment>) -> String {
         };
         let _ = writeln!(
             s,
-            "<g class=\"flow\" data-id=\"{}\"><path d=\"M {x1:.1} {y1:.1} L {ex:.1} {ey:.1}\" stroke=\"{color}\" fill=\"none\" marker-end=\"url(#arrow)\"{dash}/><text x=\"{:.1}\" y=\"{:.1}\" fill=\"{color}\" font-size=\"9\">{}</text></g>",
+            "<g class=\"flow\" data-id=\"{}\"><title>{}</title><path d=\"M {sx:.1} {sy:.1} Q {cx:.1} {cy:.1} {ex:.1} {ey:.1}\" stroke=\"{color}\" fill=\"none\" marker-end=\"url(#arrow)\"{dash}/><text x=\"{lx:.1}\" y=\"{:.1}\" fill=\"{color}\" font-size=\"9\" text-anchor=\"middle\">{}</text></g>",
             xml(&f.id),
-            (x1 + ex) / 2.0 + 4.0,
-            (y1 + ey) / 2.0 - 4.0,
+            xml(&format!(
+                "{}: {} → {}",
+                if f.name.is_empty() { &f.id } else { &f.name },
+                f.from,
+                f.to
+            )),
+            ly - 3.0,
             xml(&flow_label(&f.protocol, f.port))
         );
     }
@@ -339,11 +369,15 @@ pub fn svg(m: &Model, a: Option<&Assessment>) -> String {
         let kind_name = kind.map(ComponentType::as_str).unwrap_or("actor");
         let _ = writeln!(
             s,
-            "<g class=\"node {kind_name}\" data-id=\"{}\"><rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{NODE_W}\" height=\"{NODE_H}\" rx=\"{rx}\" fill=\"{fillc}\" stroke=\"#333\" stroke-width=\"{stroke_w}\"/>{extra}<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"9\" fill=\"#555\">{} · {}</text></g>",
+            "<g class=\"node {kind_name}\" data-id=\"{}\"><title>{}</title><rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{NODE_W}\" height=\"{NODE_H}\" rx=\"{rx}\" fill=\"{fillc}\" stroke=\"#333\" stroke-width=\"{stroke_w}\"/>{extra}<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"9\" fill=\"#555\">{} · {}</text></g>",
             xml(id),
+            xml(labels.get(id.as_str()).copied().unwrap_or_default()),
             x + NODE_W / 2.0,
             y + 20.0,
-            xml(labels.get(id.as_str()).copied().unwrap_or_default()),
+            xml(&fit(
+                labels.get(id.as_str()).copied().unwrap_or_default(),
+                24
+            )),
             x + NODE_W / 2.0,
             y + 35.0,
             xml(id),

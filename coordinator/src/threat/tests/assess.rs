@@ -229,3 +229,23 @@ flows:
     // Removing the risk is not a gate.
     assert!(diff::diff(&new, &old).iter().all(|e| !e.gate));
 }
+
+/// Taking over a host through its admin interface reaches every asset on that host.
+#[test]
+fn elevation_through_an_admin_flow_reaches_the_assets_on_the_target_hosts() {
+    let m = model(
+        "actors:
+  - {id: ops, name: Ops, boundary: other}
+components:
+  - {id: sshd, name: SSH, type: process, boundary: dmz, selector: role=db}
+  - {id: db, name: DB, type: datastore, boundary: dmz, selector: role=db, handles: [secret], encrypted_at_rest: true, audit_log: true, instances: 2}
+flows:
+  - {id: ssh, from: ops, to: sshd, protocol: ssh, port: 22, encrypted: true, authenticated: true, admin: true}
+",
+    );
+    let a = assess::assess(&m, &evidence(&[], None));
+    let r = risk(&a, "rule:admin-interface-across-boundary@ssh");
+    let inherent = r.inherent.as_ref().unwrap();
+    assert_eq!(inherent.impact, 9.0, "{inherent:#?}");
+    assert_eq!(inherent.impact_level, "high");
+}
