@@ -107,6 +107,20 @@ fn text(v: &Value) -> String {
         .to_string()
 }
 
+/// The same note once, with how many times it came up.
+pub fn collapse(notes: Vec<String>) -> Vec<String> {
+    let mut out: Vec<(String, usize)> = Vec::new();
+    for n in notes {
+        match out.iter_mut().find(|(x, _)| *x == n) {
+            Some((_, count)) => *count += 1,
+            None => out.push((n, 1)),
+        }
+    }
+    out.into_iter()
+        .map(|(n, c)| if c > 1 { format!("{n} ({c} times)") } else { n })
+        .collect()
+}
+
 /// Reads a Threat Dragon v2 file; returns the model and notes on what was not carried over.
 pub fn threat_dragon(json: &str) -> Result<(Model, Vec<String>), ImportError> {
     if json.len() > MAX_IMPORT_BYTES {
@@ -351,6 +365,7 @@ pub fn threat_dragon(json: &str) -> Result<(Model, Vec<String>), ImportError> {
             availability: Rating::Medium,
         });
     }
+    let mut notes = collapse(notes);
     notes.push("Threat Dragon does not record authentication on flows: every flow is imported with `authenticated: false`; review them.".into());
     notes.push("Add `selector:` to components that run on Rampart hosts, and assets with their ratings, so rules and evidence apply.".into());
     Ok((m, notes))
