@@ -105,21 +105,32 @@ fn reference(
     Some(s.as_str().to_string())
 }
 
-fn rating(r: &mut Reader, map: &MarkedMappingNode, key: &str) -> Rating {
-    let Some(s) = r.scalar(map, key) else {
-        return Rating::None;
-    };
-    Rating::parse(s.as_str()).unwrap_or_else(|| {
+/// A value from a fixed list: `parse` of the scalar, or an error naming the choices. None when
+/// the key is absent or the value is not one of them.
+fn choice<T>(
+    r: &mut Reader,
+    map: &MarkedMappingNode,
+    key: &str,
+    names: &[&str],
+    parse: impl Fn(&str) -> Option<T>,
+) -> Option<T> {
+    let s = r.scalar(map, key)?;
+    let v = parse(s.as_str());
+    if v.is_none() {
         r.error_at(
             s.span(),
             format!(
                 "`{key}` must be one of {}, not {:?}",
-                Rating::NAMES.join(", "),
+                names.join(", "),
                 s.as_str()
             ),
         );
-        Rating::None
-    })
+    }
+    v
+}
+
+fn rating(r: &mut Reader, map: &MarkedMappingNode, key: &str) -> Rating {
+    choice(r, map, key, Rating::NAMES, Rating::parse).unwrap_or_default()
 }
 
 fn date(r: &mut Reader, map: &MarkedMappingNode, key: &str) -> Option<NaiveDate> {
@@ -247,18 +258,10 @@ fn read(
         ) else {
             continue;
         };
-        let kind = r.string(b, "kind").unwrap_or_else(|| "network".into());
-        if !BOUNDARY_KINDS.contains(&kind.as_str())
-            && let Some(k) = b.get_node("kind")
-        {
-            r.error_at(
-                k.span(),
-                format!(
-                    "`kind` must be one of {}, not {kind:?}",
-                    BOUNDARY_KINDS.join(", ")
-                ),
-            );
-        }
+        let kind = choice(r, b, "kind", BOUNDARY_KINDS, |k| {
+            BOUNDARY_KINDS.contains(&k).then(|| k.to_string())
+        })
+        .unwrap_or_else(|| "network".into());
         m.boundaries.push(Boundary {
             id: id(r, b, "boundary", ids),
             name: r.string(b, "name").unwrap_or_default(),
@@ -288,20 +291,8 @@ fn read(
         ) else {
             continue;
         };
-        let kind = match r.scalar(c, "type") {
-            Some(t) => ComponentType::parse(t.as_str()).unwrap_or_else(|| {
-                r.error_at(
-                    t.span(),
-                    format!(
-                        "`type` must be one of {}, not {:?}",
-                        ComponentType::NAMES.join(", "),
-                        t.as_str()
-                    ),
-                );
-                ComponentType::Process
-            }),
-            None => ComponentType::Process,
-        };
+        let kind = choice(r, c, "type", ComponentType::NAMES, ComponentType::parse)
+            .unwrap_or(ComponentType::Process);
         let instances = r
             .number::<u32>(c, "instances", "a whole number")
             .unwrap_or(1);
@@ -397,20 +388,8 @@ fn read(
         ) else {
             continue;
         };
-        let stride = match r.scalar(t, "stride") {
-            Some(s) => super::model::Stride::parse(s.as_str()).unwrap_or_else(|| {
-                r.error_at(
-                    s.span(),
-                    format!(
-                        "`stride` must be one of {}, not {:?}",
-                        super::model::Stride::NAMES.join(", "),
-                        s.as_str()
-                    ),
-                );
-                super::model::Stride::Tampering
-            }),
-            None => super::model::Stride::Tampering,
-        };
+        let stride =
+            choice(r, t, "stride", Stride::NAMES, Stride::parse).unwrap_or(Stride::Tampering);
         let mut fs = Factors::default();
         factors(r, t, "likelihood", &likelihood_names, &mut fs);
         factors(r, t, "impact", &impact_names, &mut fs);
