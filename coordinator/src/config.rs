@@ -34,6 +34,10 @@ pub struct FileConfig {
     pub enroll_limits: EnrollLimits,
     /// Lifetime of agent certificates (default 30 days; agents renew at two thirds).
     pub agent_cert_lifetime: Option<std::time::Duration>,
+    /// Where to serve `/metrics` for Prometheus (plain HTTP); off when absent.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Agent label whose values group the compliance score metric (e.g. `env`).
+    pub metrics_group_label: Option<String>,
 }
 
 impl FileConfig {
@@ -76,7 +80,17 @@ impl FileConfig {
                     "must be from 10s (renewal needs time) to 365d",
                 );
             }
+            let metrics_listen =
+                s.parsed("metrics_listen", "a socket address such as 127.0.0.1:9477");
+            let metrics_group_label = s.string("metrics_group_label");
+            if let Some(l) = &metrics_group_label
+                && rampart_common::labels::validate(l, "x").is_err()
+            {
+                s.error("metrics_group_label", format!("{l:?} is not a label key"));
+            }
             FileConfig {
+                metrics_listen,
+                metrics_group_label,
                 agent_cert_lifetime,
                 enroll_limits,
                 data_dir,

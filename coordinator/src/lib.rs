@@ -12,4 +12,5 @@ pub mod report;
 pub mod server;
 pub mod store;
 pub mod threat;
+pub mod web;
 pub mod yaml;

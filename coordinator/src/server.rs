@@ -62,6 +62,11 @@ pub enum ServeError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot serve metrics on {addr}: {source}; pick another with --metrics-listen")]
+    MetricsBind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("gRPC server: {0}")]
     Transport(#[from] tonic::transport::Error),
     #[error("reflection service: {0}")]
@@ -84,6 +89,10 @@ pub struct Settings {
     pub enroll_limits: crate::api::enroll_guard::EnrollLimits,
     /// Lifetime of agent certificates.
     pub agent_cert_lifetime: std::time::Duration,
+    /// Where `/metrics` is served (plain HTTP); None: not served.
+    pub metrics_listen: Option<SocketAddr>,
+    /// The agent label whose values group the compliance score metric.
+    pub metrics_group_label: Option<String>,
 }
 
 /// A running coordinator.
@@ -94,6 +103,8 @@ pub struct Coordinator {
     pub ca_fingerprint: String,
     /// Set only when this start created the initial admin token.
     pub initial_admin_token: Option<String>,
+    /// Where `/metrics` is served, when it is.
+    pub metrics_addr: Option<SocketAddr>,
     pub state: Arc<AppState>,
     server: JoinHandle<Result<(), tonic::transport::Error>>,
 }
@@ -381,10 +392,24 @@ pub async fn start(
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop.cancelled_owned()),
     );
     info!(%addr, ca_fingerprint = %ca_fingerprint, names = ?dns, ips = ?ips, "coordinator listening");
+    let metrics_addr = match settings.metrics_listen {
+        Some(a) => Some(
+            crate::web::serve_metrics(
+                a,
+                state.store.clone(),
+                settings.metrics_group_label.clone(),
+                shutdown.clone(),
+            )
+            .await
+            .map_err(|source| ServeError::MetricsBind { addr: a, source })?,
+        ),
+        None => None,
+    };
     Ok(Coordinator {
         addr,
         ca_fingerprint,
         initial_admin_token,
+        metrics_addr,
         state,
         server,
     })

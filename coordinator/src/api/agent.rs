@@ -321,6 +321,7 @@ impl AgentService for AgentApi {
             .await
             .map_err(store_status)?;
         info!(agent = %cert_id, hostname = %info.hostname, %peer, "agent online");
+        crate::web::metrics::global().sessions_opened.inc();
         let welcome = CoordinatorMessage {
             body: Some(coordinator_message::Body::Welcome(Welcome {
                 agent_id: cert_id.clone(),
@@ -454,6 +455,7 @@ async fn serve_session(
                 }
                 Some(agent_message::Body::Fault(f)) => {
                     info!(agent = %agent_id, fault = %f.fault_id, state = %f.state, by = %f.reverted_by, "fault state changed");
+                    crate::web::metrics::global().fault(&f.kind, &f.state);
                     if let Err(err) = state.store.upsert_fault(&agent_id, &hostname, &f, "").await {
                         warn!(%err, agent = %agent_id, "could not record a fault");
                     }

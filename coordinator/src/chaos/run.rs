@@ -625,5 +625,6 @@ impl Engine {
         };
         self.event("verdict", "", &detail).await;
         info!(run = %self.run.id, name = %self.run.name, %verdict, %reason, "experiment finished");
+        crate::web::metrics::global().experiment(verdict, self.run.halt_latency_ms);
     }
 }

@@ -95,6 +95,8 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             packs_dir: None,
             enroll_limits: Default::default(),
             agent_cert_lifetime: crate::pki::AGENT_VALIDITY,
+            metrics_listen: None,
+            metrics_group_label: None,
         },
         cancel.clone(),
     )

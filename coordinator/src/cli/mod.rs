@@ -111,6 +111,10 @@ pub enum Command {
         /// Folder of extra policy packs, one sub-folder each [config: packs_dir].
         #[arg(long)]
         packs_dir: Option<PathBuf>,
+        /// Serve Prometheus metrics at http://ADDR/metrics (plain HTTP, no secrets)
+        /// [config: metrics_listen; default: off].
+        #[arg(long, value_name = "ADDR")]
+        metrics_listen: Option<SocketAddr>,
     },
     /// A throw-away coordinator and a local agent, for trying Rampart out. Ctrl-C stops both.
     Dev(dev::DevArgs),
@@ -454,6 +458,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             config,
             log_format,
             packs_dir,
+            metrics_listen,
         } => {
             let file = match &config {
                 Some(p) => FileConfig::load(p)?,
@@ -475,6 +480,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 agent_cert_lifetime: file
                     .agent_cert_lifetime
                     .unwrap_or(crate::pki::AGENT_VALIDITY),
+                metrics_listen: metrics_listen.or(file.metrics_listen),
+                metrics_group_label: file.metrics_group_label,
             };
             let cancel = CancellationToken::new();
             let coordinator = server::start(&settings, cancel.clone()).await?;

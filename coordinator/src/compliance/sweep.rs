@@ -283,6 +283,9 @@ pub async fn run(
             })
             .collect();
         store.record_sweep_host(&plan.id, &record, &results).await?;
+        for r in &results {
+            crate::web::metrics::global().sweep_result(&r.status, &r.severity);
+        }
         if let Some((collected_at, json)) = facts {
             store
                 .save_facts(&host.agent_id, &plan.id, collected_at, &json)
@@ -292,6 +295,7 @@ pub async fn run(
     }
     store.finish_sweep(&plan.id).await?;
     summary.duration_ms = started.elapsed().as_millis().min(u128::from(u32::MAX)) as u32;
+    crate::web::metrics::global().sweep(started.elapsed());
     Ok(summary)
 }
 

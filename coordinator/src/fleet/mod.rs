@@ -208,6 +208,8 @@ impl Fleet {
             "cmd-{}",
             self.next_command.fetch_add(1, Ordering::Relaxed) + 1
         );
+        let kind_label = crate::web::metrics::command_kind(&kind);
+        let started = std::time::Instant::now();
         let (done_tx, done_rx) = oneshot::channel();
         handle
             .pending
@@ -238,10 +240,25 @@ impl Fleet {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&id);
-        match outcome {
+        let result = match outcome {
             Ok(r) => r,
             Err(_) => Err(FleetError::Timeout(agent_id.to_string(), id, timeout)),
-        }
+        };
+        let label = match &result {
+            Ok(r)
+                if matches!(
+                    r.outcome,
+                    Some(rampart_proto::v1::command_result::Outcome::Error(_))
+                ) =>
+            {
+                "error"
+            }
+            Ok(_) => "ok",
+            Err(FleetError::Timeout(..)) => "timeout",
+            Err(_) => "closed",
+        };
+        crate::web::metrics::global().command(&kind_label, label, started.elapsed());
+        result
     }
 }
 

@@ -110,6 +110,14 @@ impl Store {
         })
     }
 
+    /// How many entries the trail holds.
+    pub async fn audit_len(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     /// The newest `limit` entries, oldest first.
     pub async fn audit(&self, limit: u32) -> Result<Vec<AuditEntry>> {
         let rows = sqlx::query(

@@ -1,0 +1,434 @@
+//! Prometheus metrics (the `prometheus-client` crate, text exposition format). Two kinds:
+//!
+//! - events counted where they happen, in one process-wide set ([`global`]): agent sessions
+//!   opened, commands and their latency, sweeps and their duration, fault state changes,
+//!   experiment verdicts and halt latency;
+//! - state read from the store at each scrape ([`scrape`]): agents by state, active faults by
+//!   kind, audit entries, the compliance score per group label, and the process itself.
+//!
+//! Names and units follow Prometheus conventions (`_seconds`, `_bytes`, `_total`). Hosts are
+//! never a label: a fleet of 10,000 agents gives the same number of series as one of ten.
+
+use std::fmt::Write;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::store::{AgentState, Store};
+
+type Labels = Vec<(String, String)>;
+
+fn labels(pairs: &[(&str, &str)]) -> Labels {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Counters and histograms fed by the code paths they measure.
+pub struct Events {
+    pub sessions_opened: Counter,
+    pub commands: Family<Labels, Counter>,
+    pub command_seconds: Family<Labels, Histogram>,
+    pub sweeps: Counter,
+    pub sweep_seconds: Histogram,
+    pub sweep_results: Family<Labels, Counter>,
+    pub fault_transitions: Family<Labels, Counter>,
+    pub experiment_runs: Family<Labels, Counter>,
+    pub halt_latency_seconds: Histogram,
+    registry: Registry,
+}
+
+impl std::fmt::Debug for Events {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Events").finish_non_exhaustive()
+    }
+}
+
+fn latency_histogram() -> Histogram {
+    // 1 ms to ~33 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 16))
+}
+
+impl Events {
+    fn new() -> Self {
+        let mut registry = Registry::with_prefix("rampart");
+        let e = Events {
+            sessions_opened: Counter::default(),
+            commands: Family::default(),
+            command_seconds: Family::new_with_constructor(latency_histogram),
+            sweeps: Counter::default(),
+            sweep_seconds: Histogram::new(exponential_buckets(0.1, 2.0, 14)),
+            sweep_results: Family::default(),
+            fault_transitions: Family::default(),
+            experiment_runs: Family::default(),
+            halt_latency_seconds: latency_histogram(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "agent_sessions_opened",
+            "Agent sessions opened (a reconnect opens a new one)",
+            e.sessions_opened.clone(),
+        );
+        registry.register(
+            "agent_commands",
+            "Commands sent to agents, by kind and outcome (ok, error, timeout, closed)",
+            e.commands.clone(),
+        );
+        registry.register(
+            "agent_command_duration_seconds",
+            "Time from sending a command to an agent to its result, by kind",
+            e.command_seconds.clone(),
+        );
+        registry.register("sweeps", "Compliance sweeps finished", e.sweeps.clone());
+        registry.register(
+            "sweep_duration_seconds",
+            "Duration of compliance sweeps",
+            e.sweep_seconds.clone(),
+        );
+        registry.register(
+            "sweep_results",
+            "Check results of sweeps, by status and severity",
+            e.sweep_results.clone(),
+        );
+        registry.register(
+            "fault_transitions",
+            "Faults reported by agents entering a state (active, reverted, revert_failed, ...), by kind",
+            e.fault_transitions.clone(),
+        );
+        registry.register(
+            "experiment_runs",
+            "Experiment runs finished, by verdict",
+            e.experiment_runs.clone(),
+        );
+        registry.register(
+            "experiment_halt_latency_seconds",
+            "Time from the probe result that broke an experiment's hypothesis to its last revert confirmation",
+            e.halt_latency_seconds.clone(),
+        );
+        Events { registry, ..e }
+    }
+
+    /// A command's outcome and latency.
+    pub fn command(&self, kind: &str, outcome: &str, took: Duration) {
+        self.commands
+            .get_or_create(&labels(&[("kind", kind), ("outcome", outcome)]))
+            .inc();
+        self.command_seconds
+            .get_or_create(&labels(&[("kind", kind)]))
+            .observe(took.as_secs_f64());
+    }
+
+    pub fn fault(&self, kind: &str, state: &str) {
+        self.fault_transitions
+            .get_or_create(&labels(&[("kind", kind), ("state", state)]))
+            .inc();
+    }
+
+    pub fn experiment(&self, verdict: &str, halt_latency_ms: i64) {
+        self.experiment_runs
+            .get_or_create(&labels(&[("verdict", verdict)]))
+            .inc();
+        if halt_latency_ms >= 0 {
+            self.halt_latency_seconds
+                .observe(halt_latency_ms as f64 / 1000.0);
+        }
+    }
+
+    pub fn sweep(&self, took: Duration) {
+        self.sweeps.inc();
+        self.sweep_seconds.observe(took.as_secs_f64());
+    }
+
+    pub fn sweep_result(&self, status: &str, severity: &str) {
+        self.sweep_results
+            .get_or_create(&labels(&[("status", status), ("severity", severity)]))
+            .inc();
+    }
+}
+
+/// The process-wide event metrics.
+pub fn global() -> &'static Events {
+    static EVENTS: OnceLock<Events> = OnceLock::new();
+    EVENTS.get_or_init(Events::new)
+}
+
+/// A command kind's name for the `kind` label (`CollectFacts` → `collect_facts`).
+pub fn command_kind(kind: &rampart_proto::v1::command::Kind) -> String {
+    let debug = format!("{kind:?}");
+    let variant = debug.split(['(', ' ', '{']).next().unwrap_or_default();
+    let mut out = String::new();
+    for (i, c) in variant.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// One gauge family, written by hand: values read at scrape time.
+fn gauge(out: &mut String, name: &str, help: &str, rows: &[(Labels, f64)]) {
+    let _ = writeln!(out, "# HELP {name} {help}.");
+    let _ = writeln!(out, "# TYPE {name} gauge");
+    for (l, v) in rows {
+        let l: Vec<String> = l
+            .iter()
+            .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+            .collect();
+        if l.is_empty() {
+            let _ = writeln!(out, "{name} {v}");
+        } else {
+            let _ = writeln!(out, "{name}{{{}}} {v}", l.join(","));
+        }
+    }
+}
+
+fn counter(out: &mut String, name: &str, help: &str, value: f64) {
+    let _ = writeln!(out, "# HELP {name}_total {help}.");
+    let _ = writeln!(out, "# TYPE {name}_total counter");
+    let _ = writeln!(out, "{name}_total {value}");
+}
+
+/// OpenMetrics text (what `prometheus-client` writes) as the Prometheus text format 0.0.4 that
+/// every scraper and `promtool check metrics` read: a counter family is named with its `_total`
+/// suffix, and the `# EOF` marker goes.
+fn to_prometheus_text(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|p| {
+            let rest = line.strip_prefix(p)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(name)
+                .then(|| format!("{p}{name}_total {tail}"))
+        });
+        out.push_str(renamed.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
+}
+
+/// The process's own figures from /proc/self (the names every Prometheus client uses).
+fn process(out: &mut String) {
+    let page = 4096.0;
+    let ticks = 100.0;
+    if let Ok(stat) = std::fs::read_to_string("/proc/self/stat")
+        && let Some(rest) = stat.rsplit_once(") ").map(|(_, r)| r)
+    {
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let num = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        // Fields after the command: state is 0, utime 11, stime 12, starttime 19, vsize 20, rss 21.
+        counter(
+            out,
+            "process_cpu_seconds",
+            "Total user and system CPU time spent in seconds",
+            (num(11) + num(12)) / ticks,
+        );
+        gauge(
+            out,
+            "process_virtual_memory_bytes",
+            "Virtual memory size in bytes",
+            &[(Vec::new(), num(20))],
+        );
+        gauge(
+            out,
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes",
+            &[(Vec::new(), num(21) * page)],
+        );
+        let boot = std::fs::read_to_string("/proc/stat")
+            .ok()
+            .and_then(|s| {
+                s.lines().find_map(|l| {
+                    l.strip_prefix("btime ")
+                        .and_then(|v| v.trim().parse::<f64>().ok())
+                })
+            })
+            .unwrap_or(0.0);
+        gauge(
+            out,
+            "process_start_time_seconds",
+            "Start time of the process since unix epoch in seconds",
+            &[(Vec::new(), boot + num(19) / ticks)],
+        );
+    }
+    if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+        gauge(
+            out,
+            "process_open_fds",
+            "Number of open file descriptors",
+            &[(Vec::new(), fds.count() as f64)],
+        );
+    }
+    if let Ok((soft, _)) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+    {
+        gauge(
+            out,
+            "process_max_fds",
+            "Maximum number of open file descriptors",
+            &[(Vec::new(), soft as f64)],
+        );
+    }
+}
+
+/// How far back the compliance score looks for each host's latest sweep.
+const SCORE_WINDOW_MS: i64 = 24 * 3600 * 1000;
+
+/// Passing checks over applicable checks in each host's latest sweep of the last day, pooled
+/// per value of `group_label` (hosts without it: `none`), or over every host (`all`).
+async fn scores_by_group(
+    store: &Store,
+    agents: &[crate::store::AgentRecord],
+    group_label: Option<&str>,
+) -> Result<Vec<(String, f64)>, crate::store::StoreError> {
+    let since = rampart_common::time::now_ms() - SCORE_WINDOW_MS;
+    let rows = store.result_history(None, since).await?;
+    let (hosts, _) = crate::compliance::history::status(&rows);
+    let mut groups: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+    for h in hosts {
+        let group = match group_label {
+            None => "all".to_string(),
+            Some(label) => agents
+                .iter()
+                .find(|a| a.id == h.agent_id)
+                .and_then(|a| a.labels.get(label).cloned())
+                .unwrap_or_else(|| "none".into()),
+        };
+        let g = groups.entry(group).or_default();
+        g.0 += u64::from(h.pass);
+        g.1 += u64::from(h.pass + h.fail + h.error);
+    }
+    Ok(groups
+        .into_iter()
+        .map(|(g, (pass, applied))| {
+            let ratio = if applied == 0 {
+                1.0
+            } else {
+                pass as f64 / applied as f64
+            };
+            (g, ratio)
+        })
+        .collect())
+}
+
+/// Everything, as one scrape: the event metrics, then the state read from the store now.
+pub async fn scrape(
+    store: &Store,
+    group_label: Option<&str>,
+) -> Result<String, crate::store::StoreError> {
+    let mut out = String::new();
+    let agents = store.agents().await?;
+    let mut rows = Vec::new();
+    for state in [AgentState::Online, AgentState::Offline, AgentState::Revoked] {
+        let n = agents.iter().filter(|a| a.state == state).count();
+        rows.push((labels(&[("state", state.as_str())]), n as f64));
+    }
+    gauge(
+        &mut out,
+        "rampart_agents",
+        "Enrolled agents by state",
+        &rows,
+    );
+
+    let mut by_kind: std::collections::BTreeMap<String, f64> = std::collections::BTreeMap::new();
+    for f in store.faults(true).await? {
+        *by_kind.entry(f.status.kind).or_default() += 1.0;
+    }
+    let rows: Vec<(Labels, f64)> = by_kind
+        .into_iter()
+        .map(|(k, n)| (labels(&[("kind", &k)]), n))
+        .collect();
+    gauge(
+        &mut out,
+        "rampart_faults_active",
+        "Faults active on agents now, by kind",
+        &rows,
+    );
+
+    counter(
+        &mut out,
+        "rampart_audit_entries",
+        "Entries in the audit trail",
+        store.audit_len().await? as f64,
+    );
+
+    let scores = scores_by_group(store, &agents, group_label).await?;
+    let rows: Vec<(Labels, f64)> = scores
+        .into_iter()
+        .map(|(group, score)| (labels(&[("group", &group)]), score))
+        .collect();
+    gauge(
+        &mut out,
+        "rampart_compliance_score_ratio",
+        "Share of passing checks in each host's latest sweep, per value of the group label (all: every host)",
+        &rows,
+    );
+    process(&mut out);
+    let mut events = String::new();
+    encode(&mut events, &global().registry).map_err(|e| crate::store::StoreError::Corrupt {
+        what: "metrics",
+        detail: e.to_string(),
+    })?;
+    out.push_str(&to_prometheus_text(&events));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_named_with_their_total_suffix_and_eof_goes() {
+        let om = "# HELP rampart_sweeps Sweeps.\n# TYPE rampart_sweeps counter\nrampart_sweeps_total 3\n# HELP rampart_x_seconds X.\n# TYPE rampart_x_seconds histogram\n# UNIT rampart_x_seconds seconds\nrampart_x_seconds_count 1\n# EOF\n";
+        assert_eq!(
+            to_prometheus_text(om),
+            "# HELP rampart_sweeps_total Sweeps.\n# TYPE rampart_sweeps_total counter\nrampart_sweeps_total 3\n# HELP rampart_x_seconds X.\n# TYPE rampart_x_seconds histogram\nrampart_x_seconds_count 1\n"
+        );
+    }
+
+    #[test]
+    fn command_kinds_are_snake_case_variant_names() {
+        use rampart_proto::v1::{CollectFacts, Ping, command::Kind};
+        assert_eq!(
+            command_kind(&Kind::CollectFacts(CollectFacts::default())),
+            "collect_facts"
+        );
+        assert_eq!(command_kind(&Kind::Ping(Ping::default())), "ping");
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let mut out = String::new();
+        gauge(
+            &mut out,
+            "m",
+            "Help",
+            &[(labels(&[("group", "a\"b\\c\nd")]), 1.0)],
+        );
+        assert!(out.contains("m{group=\"a\\\"b\\\\c\\nd\"} 1"), "{out}");
+    }
+}
