@@ -8,6 +8,7 @@
 
 pub mod chaos;
 pub mod netns;
+pub mod prometheus;
 pub mod sim;
 
 use std::collections::BTreeMap;

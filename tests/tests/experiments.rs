@@ -3,15 +3,13 @@
 //! again, the host's nftables and qdisc state as before, no fault active); and a PromQL probe
 //! against a real Prometheus server.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Command, Stdio};
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rampart_e2e::chaos::{
-    active_faults, connects, file, free_port, http_server, run_json, show, wait_finished,
+    active_faults, connects, file, http_server, run_json, show, wait_finished,
 };
 use rampart_e2e::netns::{network_state, run_in};
 use rampart_e2e::{Harness, WAIT, eventually};
@@ -306,13 +304,7 @@ fn experiments_halt_on_a_broken_hypothesis_pass_when_it_holds_and_respect_their_
 
 #[test]
 fn a_prometheus_probe_fails_the_run_when_the_exporter_crosses_its_threshold() {
-    let prometheus = std::path::Path::new("/usr/bin/prometheus");
-    if !prometheus.exists() {
-        assert!(
-            std::env::var("CI").is_err(),
-            "CI=true: .ci/run installs Debian's prometheus package"
-        );
-        eprintln!("skipped: /usr/bin/prometheus is not installed (apt-get install prometheus)");
+    if !rampart_e2e::prometheus::available(rampart_e2e::prometheus::PROMETHEUS) {
         return;
     }
     let Some(h) = Harness::start_with_hosts(1) else {
@@ -333,45 +325,19 @@ fn a_prometheus_probe_fails_the_run_when_the_exporter_crosses_its_threshold() {
             e.load(Ordering::SeqCst)
         )
     });
-    let port = free_port();
-    let config = file(
+    let server = rampart_e2e::prometheus::start(
         &h,
-        "prometheus.yml",
         &format!(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: shop\n    static_configs:\n      - targets: [\"{}:19100\"]\n",
             host.ip
         ),
     );
-    let data = h.dir.path().join("prometheus-data");
-    let log = std::fs::File::create(h.dir.path().join("prometheus.log")).unwrap();
-    let server = Command::new(prometheus)
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", data.display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("start prometheus");
-    struct Stop(std::process::Child);
-    impl Drop for Stop {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _guard = Stop(server);
+    let port = server.port;
     eventually(
         Duration::from_secs(60),
         "Prometheus to have scraped the exporter",
         || {
-            let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
-            write!(
-                s,
-                "GET /api/v1/query?query=shop_errors HTTP/1.0\r\nHost: localhost\r\n\r\n"
-            )
-            .map_err(|e| e.to_string())?;
-            let mut body = String::new();
-            s.read_to_string(&mut body).map_err(|e| e.to_string())?;
+            let body = rampart_e2e::prometheus::get(port, "/api/v1/query?query=shop_errors")?;
             if body.contains("\"value\"") {
                 Ok(())
             } else {

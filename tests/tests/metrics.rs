@@ -3,49 +3,14 @@
 //! answers a PromQL query with the agent count; and the alerting rules and scrape config in
 //! `deploy/prometheus/`, checked by promtool.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use rampart_e2e::chaos::{file, free_port};
+use rampart_e2e::chaos::free_port;
+use rampart_e2e::prometheus::{PROMETHEUS, PROMTOOL, available, body, get};
 use rampart_e2e::{Harness, WAIT, eventually};
-
-fn tool(name: &str) -> Option<&'static Path> {
-    let path: &'static Path = match name {
-        "promtool" => Path::new("/usr/bin/promtool"),
-        _ => Path::new("/usr/bin/prometheus"),
-    };
-    if path.exists() {
-        return Some(path);
-    }
-    assert!(
-        std::env::var("CI").is_err(),
-        "CI=true: .ci/run installs Debian's prometheus package ({name})"
-    );
-    eprintln!(
-        "skipped: {} is not installed (apt-get install prometheus)",
-        path.display()
-    );
-    None
-}
-
-/// GET over plain HTTP; the whole response (status line, headers, body).
-fn get(port: u16, path: &str) -> Result<String, String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").map_err(|e| e.to_string())?;
-    let mut body = String::new();
-    s.read_to_string(&mut body).map_err(|e| e.to_string())?;
-    Ok(body)
-}
-
-fn body(response: &str) -> &str {
-    response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b)
-        .unwrap_or("")
-}
 
 /// The value of the series written exactly as `series` (name and labels), if present.
 fn value(text: &str, series: &str) -> Option<f64> {
@@ -54,7 +19,7 @@ fn value(text: &str, series: &str) -> Option<f64> {
 }
 
 fn promtool(args: &[&str], stdin: Option<&str>) -> std::process::Output {
-    let mut child = Command::new("/usr/bin/promtool")
+    let mut child = Command::new(PROMTOOL)
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -75,7 +40,7 @@ fn promtool(args: &[&str], stdin: Option<&str>) -> std::process::Output {
 
 #[test]
 fn metrics_pass_promtool_and_a_real_prometheus_counts_the_agents() {
-    if tool("promtool").is_none() || tool("prometheus").is_none() {
+    if !available(PROMTOOL) || !available(PROMETHEUS) {
         return;
     }
     let h = Harness::start();
@@ -169,32 +134,13 @@ fn metrics_pass_promtool_and_a_real_prometheus_counts_the_agents() {
     assert!(get(metrics_port, "/").unwrap().starts_with("HTTP/1.0 404"));
 
     // A real Prometheus scrapes the coordinator and answers PromQL with the agent count.
-    let port = free_port();
-    let config = file(
+    let server = rampart_e2e::prometheus::start(
         &h,
-        "prometheus.yml",
         &format!(
             "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: rampart-coordinator\n    static_configs:\n      - targets: [\"127.0.0.1:{metrics_port}\"]\n"
         ),
     );
-    let data = h.dir.path().join("prometheus-data");
-    let log = std::fs::File::create(h.dir.path().join("prometheus.log")).unwrap();
-    let server = Command::new("/usr/bin/prometheus")
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", data.display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("start prometheus");
-    struct Stop(std::process::Child);
-    impl Drop for Stop {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _guard = Stop(server);
+    let port = server.port;
     let answer = eventually(
         Duration::from_secs(60),
         "Prometheus to count the agents",
@@ -216,7 +162,7 @@ fn metrics_pass_promtool_and_a_real_prometheus_counts_the_agents() {
 
 #[test]
 fn the_shipped_alerting_rules_and_scrape_config_pass_promtool() {
-    if tool("promtool").is_none() {
+    if !available(PROMTOOL) {
         return;
     }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/prometheus");
