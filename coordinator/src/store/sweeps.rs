@@ -191,6 +191,33 @@ impl Store {
             .collect()
     }
 
+    /// Per host, the count of each status in its latest checked sweep: (agent id, status, count).
+    /// A handful of rows per host, whatever the history holds.
+    pub async fn latest_status_counts(&self) -> Result<Vec<(String, String, u64)>> {
+        let rows = sqlx::query(
+            "WITH latest AS (
+                 SELECT h.agent_id, h.sweep_id, MAX(s.started_at) AS at
+                 FROM sweep_hosts h JOIN sweeps s ON s.id = h.sweep_id
+                 WHERE h.status = 'ok'
+                 GROUP BY h.agent_id
+             )
+             SELECT l.agent_id, r.status, COUNT(*) AS n
+             FROM latest l JOIN sweep_results r ON r.sweep_id = l.sweep_id AND r.agent_id = l.agent_id
+             GROUP BY l.agent_id, r.status",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("agent_id")?,
+                    r.try_get("status")?,
+                    u64::try_from(r.try_get::<i64, _>("n")?).unwrap_or(0),
+                ))
+            })
+            .collect()
+    }
+
     /// Every stored result since `since` (Unix ms), with its sweep's time and the host's name,
     /// ordered by agent, rule and time; only hosts that were checked (not unreachable).
     pub async fn result_history(

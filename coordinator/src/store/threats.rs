@@ -136,3 +136,117 @@ impl Store {
         Ok(latest.into_values().collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::store;
+    use super::super::{SweepHostRecord, SweepResultRecord};
+
+    fn host(agent: &str, status: &str) -> SweepHostRecord {
+        SweepHostRecord {
+            agent_id: agent.into(),
+            hostname: agent.into(),
+            status: status.into(),
+            message: String::new(),
+            collect_ms: 0,
+            eval_micros: 0,
+            labels: Default::default(),
+        }
+    }
+
+    fn result(rule: &str, status: &str) -> SweepResultRecord {
+        SweepResultRecord {
+            rule: rule.into(),
+            status: status.into(),
+            severity: "high".into(),
+            evidence: "{}".into(),
+            micros: 0,
+        }
+    }
+
+    /// The evidence a mitigation reads: each check's latest result per host (an unreachable host
+    /// in a later sweep keeps its earlier result), each experiment's latest finished run; and
+    /// the latest checked sweep's status counts per host.
+    #[tokio::test]
+    async fn latest_results_runs_and_status_counts() {
+        let (_dir, s) = store().await;
+        let both = [
+            ("a".to_string(), "a".to_string()),
+            ("b".to_string(), "b".to_string()),
+        ];
+        s.create_sweep("s1", "p", "", "t", &both).await.unwrap();
+        s.record_sweep_host(
+            "s1",
+            &host("a", "ok"),
+            &[result("r1", "fail"), result("r2", "pass")],
+        )
+        .await
+        .unwrap();
+        s.record_sweep_host("s1", &host("b", "ok"), &[result("r1", "pass")])
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        s.create_sweep("s2", "p", "", "t", &both).await.unwrap();
+        s.record_sweep_host(
+            "s2",
+            &host("a", "ok"),
+            &[result("r1", "pass"), result("r2", "pass")],
+        )
+        .await
+        .unwrap();
+        s.record_sweep_host("s2", &host("b", "unreachable"), &[])
+            .await
+            .unwrap();
+        s.create_sweep("s3", "other-pack", "", "t", &both)
+            .await
+            .unwrap();
+        s.record_sweep_host("s3", &host("b", "ok"), &[result("r1", "fail")])
+            .await
+            .unwrap();
+
+        let mut latest = s.latest_results("p", &["r1".into()]).await.unwrap();
+        latest.sort_by(|x, y| x.agent_id.cmp(&y.agent_id));
+        let got: Vec<(&str, &str, &str)> = latest
+            .iter()
+            .map(|r| (r.agent_id.as_str(), r.status.as_str(), r.sweep_id.as_str()))
+            .collect();
+        assert_eq!(got, vec![("a", "pass", "s2"), ("b", "pass", "s1")]);
+
+        let mut counts = s.latest_status_counts().await.unwrap();
+        counts.sort();
+        assert_eq!(
+            counts,
+            vec![
+                ("a".into(), "pass".into(), 2),
+                ("b".into(), "fail".into(), 1),
+            ],
+            "each host's latest checked sweep (b's is s3), whatever its pack"
+        );
+
+        let v1 = s
+            .insert_threat_model("m", "kind: ThreatModel\nname: m\n", "me")
+            .await
+            .unwrap();
+        let v2 = s
+            .insert_threat_model("m", "kind: ThreatModel\nname: m2\n", "me")
+            .await
+            .unwrap();
+        assert_eq!((v1, v2), (1, 2));
+        assert_eq!(s.threat_model(None).await.unwrap().unwrap().version, 2);
+        assert!(
+            s.threat_model(Some(1))
+                .await
+                .unwrap()
+                .unwrap()
+                .yaml
+                .contains("name: m\n")
+        );
+        assert!(s.threat_model(Some(3)).await.unwrap().is_none());
+        assert!(
+            s.latest_experiment_runs(&["nothing".into()])
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+}

@@ -295,32 +295,33 @@ fn process(out: &mut String) {
     }
 }
 
-/// How far back the compliance score looks for each host's latest sweep.
-const SCORE_WINDOW_MS: i64 = 24 * 3600 * 1000;
-
-/// Passing checks over applicable checks in each host's latest sweep of the last day, pooled
-/// per value of `group_label` (hosts without it: `none`), or over every host (`all`).
+/// Passing checks over applicable ones (pass, fail, error) in each host's latest checked sweep,
+/// pooled per value of `group_label` (hosts without it: `none`), or over every host (`all`).
 async fn scores_by_group(
     store: &Store,
     agents: &[crate::store::AgentRecord],
     group_label: Option<&str>,
 ) -> Result<Vec<(String, f64)>, crate::store::StoreError> {
-    let since = rampart_common::time::now_ms() - SCORE_WINDOW_MS;
-    let rows = store.result_history(None, since).await?;
-    let (hosts, _) = crate::compliance::history::status(&rows);
+    let labels_of: std::collections::HashMap<&str, &rampart_common::labels::Labels> =
+        agents.iter().map(|a| (a.id.as_str(), &a.labels)).collect();
     let mut groups: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
-    for h in hosts {
+    for (agent, status, n) in store.latest_status_counts().await? {
         let group = match group_label {
             None => "all".to_string(),
-            Some(label) => agents
-                .iter()
-                .find(|a| a.id == h.agent_id)
-                .and_then(|a| a.labels.get(label).cloned())
+            Some(label) => labels_of
+                .get(agent.as_str())
+                .and_then(|l| l.get(label).cloned())
                 .unwrap_or_else(|| "none".into()),
         };
         let g = groups.entry(group).or_default();
-        g.0 += u64::from(h.pass);
-        g.1 += u64::from(h.pass + h.fail + h.error);
+        match status.as_str() {
+            "pass" => {
+                g.0 += n;
+                g.1 += n;
+            }
+            "fail" | "error" => g.1 += n,
+            _ => {}
+        }
     }
     Ok(groups
         .into_iter()
