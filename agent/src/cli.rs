@@ -238,6 +238,18 @@ async fn run(cli: Cli) -> Result<(), AgentError> {
             info!(agent = %enrolment.identity.agent_id, coordinator = %session.coordinator, "starting");
             let cancel = CancellationToken::new();
             rampart_common::signals::cancel_on_signals(cancel.clone());
+            if let Some(addr) = file.metrics_listen {
+                let faults = session.faults.clone();
+                let render: rampart_common::metrics::Render = std::sync::Arc::new(move || {
+                    let faults = faults.clone();
+                    Box::pin(async move { crate::metrics::render(&faults) })
+                });
+                rampart_common::metrics::serve(addr, render, cancel.clone())
+                    .await
+                    .map_err(|e| {
+                        AgentError::Invalid(format!("cannot serve metrics on {addr}: {e}"))
+                    })?;
+            }
             session::run(enrolment, session, cancel).await
         }
     }

@@ -41,6 +41,8 @@ pub struct FileConfig {
     pub faults: crate::faults::FaultPolicy,
     /// The `[probes]` section: which programs command probes may run.
     pub probes: crate::probes::ProbePolicy,
+    /// Where to serve this agent's own Prometheus metrics (plain HTTP); off when absent.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl FileConfig {
@@ -78,7 +80,10 @@ impl FileConfig {
             let remediation = s.bool("remediation");
             let faults = s.section("faults", read_fault_policy).unwrap_or_default();
             let probes = s.section("probes", read_probe_policy).unwrap_or_default();
+            let metrics_listen =
+                s.parsed("metrics_listen", "a socket address such as 127.0.0.1:9478");
             FileConfig {
+                metrics_listen,
                 coordinator,
                 state_dir,
                 labels,

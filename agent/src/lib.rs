@@ -11,6 +11,7 @@ pub mod error;
 pub mod facts;
 pub mod faults;
 pub mod host;
+pub mod metrics;
 pub mod probes;
 pub mod remediate;
 mod renewal;

@@ -134,6 +134,7 @@ pub async fn run(
             r = session_once(&mut enrolment, &config, tls_config, &mut executor, &cancel, &mut backoff, &mut link) => r,
         };
         faults.session_down();
+        crate::metrics::global().connected.set(0);
         match ended {
             Err(e) => break Err(e),
             Ok(Ended::Shutdown) => {
@@ -251,6 +252,8 @@ async fn session_once(
                 );
             }
             info!(agent = %w.agent_id, coordinator = %config.coordinator, "session open");
+            crate::metrics::global().sessions_opened.inc();
+            crate::metrics::global().connected.set(1);
             link.pending.clear();
             // Network faults never cut this session: they exclude where it goes.
             let addrs = match tls::Target::parse(&config.coordinator) {
@@ -402,6 +405,19 @@ impl Executor {
     }
 
     pub async fn execute(&mut self, cmd: Command) -> CommandResult {
+        let kind = cmd
+            .kind
+            .as_ref()
+            .map(rampart_common::metrics::command_kind)
+            .unwrap_or_else(|| "none".into());
+        let started = Instant::now();
+        let result = self.execute_inner(cmd).await;
+        let ok = !matches!(result.outcome, Some(command_result::Outcome::Error(_)));
+        crate::metrics::global().command(&kind, ok, started.elapsed());
+        result
+    }
+
+    async fn execute_inner(&mut self, cmd: Command) -> CommandResult {
         if let Some(done) = self.recent.iter().find(|r| r.command_id == cmd.id) {
             debug!(command = %cmd.id, "command seen before; answering with the recorded result");
             return done.clone();

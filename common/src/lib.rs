@@ -8,6 +8,7 @@
 pub mod config;
 pub mod labels;
 pub mod logging;
+pub mod metrics;
 pub mod signals;
 pub mod time;
 pub mod tls;

@@ -207,3 +207,75 @@ fn the_shipped_alerting_rules_and_scrape_config_pass_promtool() {
         assert!(rules.contains(name), "{name}");
     }
 }
+
+/// An agent serves its own metrics only when its config asks: the session, commands, the
+/// faults active on its host, the process.
+#[test]
+fn an_agent_serves_its_own_metrics_when_configured() {
+    if !available(PROMTOOL) {
+        return;
+    }
+    let h = Harness::start();
+    let port = free_port();
+    let config = h.dir.path().join("agent.toml");
+    std::fs::write(&config, format!("metrics_listen = \"127.0.0.1:{port}\"\n")).unwrap();
+    let token = h.join_token(&[], 1, "10m");
+    let a = h.enroll_ok("agent", None, &token, &[]);
+    h.run_agent("agent", &a, &["--config", config.to_str().unwrap()]);
+    h.wait_online(&[&a.id]);
+    h.rampart_ok(&["agents", "ping", &a.id]);
+    h.rampart_ok(&[
+        "fault",
+        "inject",
+        "--kind",
+        "cpu",
+        "--load",
+        "5",
+        "--duration",
+        "60s",
+    ]);
+    let text = eventually(WAIT, "the agent's metrics with its fault", || {
+        let text = body(&get(port, "/metrics")?).to_string();
+        match value(&text, "rampart_agent_faults_active{kind=\"cpu\"}") {
+            Some(1.0) => Ok(text),
+            _ => Err(text),
+        }
+    });
+    let out = promtool(&["check", "metrics"], Some(&text));
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(value(&text, "rampart_agent_connected"), Some(1.0), "{text}");
+    assert_eq!(
+        value(&text, "rampart_agent_sessions_opened_total"),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &text,
+            "rampart_agent_commands_total{kind=\"ping\",outcome=\"ok\"}"
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(
+            &text,
+            "rampart_agent_commands_total{kind=\"inject_fault\",outcome=\"ok\"}"
+        ),
+        Some(1.0)
+    );
+    assert!(value(&text, "process_resident_memory_bytes").unwrap() > 1e6);
+    h.rampart_ok(&["stop"]);
+    eventually(WAIT, "the fault reverted in the metrics", || {
+        let text = body(&get(port, "/metrics")?).to_string();
+        if value(&text, "rampart_agent_faults_active{kind=\"cpu\"}").is_none() {
+            Ok(())
+        } else {
+            Err(text)
+        }
+    });
+}

@@ -9,7 +9,6 @@
 //! Names and units follow Prometheus conventions (`_seconds`, `_bytes`, `_total`). Hosts are
 //! never a label: a fleet of 10,000 agents gives the same number of series as one of ten.
 
-use std::fmt::Write;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -19,16 +18,10 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+pub use rampart_common::metrics::command_kind;
+use rampart_common::metrics::{Labels, counter, gauge, labels, process, to_prometheus_text};
+
 use crate::store::{AgentState, Store};
-
-type Labels = Vec<(String, String)>;
-
-fn labels(pairs: &[(&str, &str)]) -> Labels {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
 
 /// Counters and histograms fed by the code paths they measure.
 pub struct Events {
@@ -158,143 +151,6 @@ pub fn global() -> &'static Events {
     EVENTS.get_or_init(Events::new)
 }
 
-/// A command kind's name for the `kind` label (`CollectFacts` → `collect_facts`).
-pub fn command_kind(kind: &rampart_proto::v1::command::Kind) -> String {
-    let debug = format!("{kind:?}");
-    let variant = debug.split(['(', ' ', '{']).next().unwrap_or_default();
-    let mut out = String::new();
-    for (i, c) in variant.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-/// One gauge family, written by hand: values read at scrape time.
-fn gauge(out: &mut String, name: &str, help: &str, rows: &[(Labels, f64)]) {
-    let _ = writeln!(out, "# HELP {name} {help}.");
-    let _ = writeln!(out, "# TYPE {name} gauge");
-    for (l, v) in rows {
-        let l: Vec<String> = l
-            .iter()
-            .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
-            .collect();
-        if l.is_empty() {
-            let _ = writeln!(out, "{name} {v}");
-        } else {
-            let _ = writeln!(out, "{name}{{{}}} {v}", l.join(","));
-        }
-    }
-}
-
-fn counter(out: &mut String, name: &str, help: &str, value: f64) {
-    let _ = writeln!(out, "# HELP {name}_total {help}.");
-    let _ = writeln!(out, "# TYPE {name}_total counter");
-    let _ = writeln!(out, "{name}_total {value}");
-}
-
-/// OpenMetrics text (what `prometheus-client` writes) as the Prometheus text format 0.0.4 that
-/// every scraper and `promtool check metrics` read: a counter family is named with its `_total`
-/// suffix, and the `# EOF` marker goes.
-fn to_prometheus_text(openmetrics: &str) -> String {
-    let counters: std::collections::HashSet<&str> = openmetrics
-        .lines()
-        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
-        .collect();
-    let mut out = String::with_capacity(openmetrics.len());
-    for line in openmetrics.lines() {
-        if line == "# EOF" || line.starts_with("# UNIT ") {
-            continue;
-        }
-        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|p| {
-            let rest = line.strip_prefix(p)?;
-            let (name, tail) = rest.split_once(' ')?;
-            counters
-                .contains(name)
-                .then(|| format!("{p}{name}_total {tail}"))
-        });
-        out.push_str(renamed.as_deref().unwrap_or(line));
-        out.push('\n');
-    }
-    out
-}
-
-/// The process's own figures from /proc/self (the names every Prometheus client uses).
-fn process(out: &mut String) {
-    let page = 4096.0;
-    let ticks = 100.0;
-    if let Ok(stat) = std::fs::read_to_string("/proc/self/stat")
-        && let Some(rest) = stat.rsplit_once(") ").map(|(_, r)| r)
-    {
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let num = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-        // Fields after the command: state is 0, utime 11, stime 12, starttime 19, vsize 20, rss 21.
-        counter(
-            out,
-            "process_cpu_seconds",
-            "Total user and system CPU time spent in seconds",
-            (num(11) + num(12)) / ticks,
-        );
-        gauge(
-            out,
-            "process_virtual_memory_bytes",
-            "Virtual memory size in bytes",
-            &[(Vec::new(), num(20))],
-        );
-        gauge(
-            out,
-            "process_resident_memory_bytes",
-            "Resident memory size in bytes",
-            &[(Vec::new(), num(21) * page)],
-        );
-        let boot = std::fs::read_to_string("/proc/stat")
-            .ok()
-            .and_then(|s| {
-                s.lines().find_map(|l| {
-                    l.strip_prefix("btime ")
-                        .and_then(|v| v.trim().parse::<f64>().ok())
-                })
-            })
-            .unwrap_or(0.0);
-        gauge(
-            out,
-            "process_start_time_seconds",
-            "Start time of the process since unix epoch in seconds",
-            &[(Vec::new(), boot + num(19) / ticks)],
-        );
-    }
-    if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
-        gauge(
-            out,
-            "process_open_fds",
-            "Number of open file descriptors",
-            &[(Vec::new(), fds.count() as f64)],
-        );
-    }
-    if let Ok((soft, _)) =
-        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
-    {
-        gauge(
-            out,
-            "process_max_fds",
-            "Maximum number of open file descriptors",
-            &[(Vec::new(), soft as f64)],
-        );
-    }
-}
-
 /// Passing checks over applicable ones (pass, fail, error) in each host's latest checked sweep,
 /// pooled per value of `group_label` (hosts without it: `none`), or over every host (`all`).
 async fn scores_by_group(
@@ -403,15 +259,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counters_are_named_with_their_total_suffix_and_eof_goes() {
-        let om = "# HELP rampart_sweeps Sweeps.\n# TYPE rampart_sweeps counter\nrampart_sweeps_total 3\n# HELP rampart_x_seconds X.\n# TYPE rampart_x_seconds histogram\n# UNIT rampart_x_seconds seconds\nrampart_x_seconds_count 1\n# EOF\n";
-        assert_eq!(
-            to_prometheus_text(om),
-            "# HELP rampart_sweeps_total Sweeps.\n# TYPE rampart_sweeps_total counter\nrampart_sweeps_total 3\n# HELP rampart_x_seconds X.\n# TYPE rampart_x_seconds histogram\nrampart_x_seconds_count 1\n"
-        );
-    }
-
-    #[test]
     fn command_kinds_are_snake_case_variant_names() {
         use rampart_proto::v1::{CollectFacts, Ping, command::Kind};
         assert_eq!(
@@ -419,17 +266,5 @@ mod tests {
             "collect_facts"
         );
         assert_eq!(command_kind(&Kind::Ping(Ping::default())), "ping");
-    }
-
-    #[test]
-    fn label_values_are_escaped() {
-        let mut out = String::new();
-        gauge(
-            &mut out,
-            "m",
-            "Help",
-            &[(labels(&[("group", "a\"b\\c\nd")]), 1.0)],
-        );
-        assert!(out.contains("m{group=\"a\\\"b\\\\c\\nd\"} 1"), "{out}");
     }
 }
