@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod enroll;
 pub mod error;
+pub mod executor;
 pub mod facts;
 pub mod faults;
 pub mod host;
