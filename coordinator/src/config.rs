@@ -38,6 +38,8 @@ pub struct FileConfig {
     pub metrics_listen: Option<SocketAddr>,
     /// Agent label whose values group the compliance score metric (e.g. `env`).
     pub metrics_group_label: Option<String>,
+    /// Where to serve the web console (HTTPS); off when absent.
+    pub web_listen: Option<SocketAddr>,
 }
 
 impl FileConfig {
@@ -88,7 +90,9 @@ impl FileConfig {
             {
                 s.error("metrics_group_label", format!("{l:?} is not a label key"));
             }
+            let web_listen = s.parsed("web_listen", "a socket address such as 0.0.0.0:7444");
             FileConfig {
+                web_listen,
                 metrics_listen,
                 metrics_group_label,
                 agent_cert_lifetime,

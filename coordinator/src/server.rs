@@ -67,6 +67,11 @@ pub enum ServeError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot serve the web console on {addr}: {source}; pick another with --web-listen")]
+    WebBind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("gRPC server: {0}")]
     Transport(#[from] tonic::transport::Error),
     #[error("reflection service: {0}")]
@@ -93,6 +98,8 @@ pub struct Settings {
     pub metrics_listen: Option<SocketAddr>,
     /// The agent label whose values group the compliance score metric.
     pub metrics_group_label: Option<String>,
+    /// Where the web console is served (HTTPS); None: not served.
+    pub web_listen: Option<SocketAddr>,
 }
 
 /// A running coordinator.
@@ -105,6 +112,8 @@ pub struct Coordinator {
     pub initial_admin_token: Option<String>,
     /// Where `/metrics` is served, when it is.
     pub metrics_addr: Option<SocketAddr>,
+    /// Where the web console is served, when it is, and its sessions.
+    pub web: Option<(SocketAddr, Arc<crate::web::console::Console>)>,
     pub state: Arc<AppState>,
     server: JoinHandle<Result<(), tonic::transport::Error>>,
 }
@@ -274,8 +283,24 @@ pub async fn start(
         addr: settings.listen,
         source,
     })?;
-    let (dns, ips) = certificate_names(&addr, &settings.server_names);
+    let (mut dns, mut ips) = certificate_names(&addr, &settings.server_names);
+    if let Some(web) = settings.web_listen {
+        let (d, i) = certificate_names(&web, &[]);
+        dns.extend(d);
+        ips.extend(i);
+        dns.sort();
+        dns.dedup();
+        ips.sort();
+        ips.dedup();
+    }
     let (chain, key) = ca.issue_server(&dns, &ips)?;
+    let web_tls = match settings.web_listen {
+        Some(a) => Some(
+            crate::web::console::tls_config(&chain, &key)
+                .map_err(|source| ServeError::WebBind { addr: a, source })?,
+        ),
+        None => None,
+    };
     let tls = ServerTlsConfig::new()
         .identity(Identity::from_pem(chain, key))
         .client_ca_root(Certificate::from_pem(ca.cert_pem()))
@@ -405,11 +430,22 @@ pub async fn start(
         ),
         None => None,
     };
+    let web = match (settings.web_listen, web_tls) {
+        (Some(a), Some(tls)) => {
+            let console = crate::web::console::Console::new(state.clone());
+            let bound = crate::web::console::serve(a, console.clone(), tls, shutdown.clone())
+                .await
+                .map_err(|source| ServeError::WebBind { addr: a, source })?;
+            Some((bound, console))
+        }
+        _ => None,
+    };
     Ok(Coordinator {
         addr,
         ca_fingerprint,
         initial_admin_token,
         metrics_addr,
+        web,
         state,
         server,
     })

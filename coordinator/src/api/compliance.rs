@@ -90,6 +90,10 @@ impl ComplianceService for ComplianceApi {
                     .await
                     .map_err(store_status)?;
                 let hosts = agents.len() as u32;
+                // Stored before it is announced: whoever got the id can read the sweep at once.
+                sweep::record_start(&state.store, &plan, &agents)
+                    .await
+                    .map_err(store_status)?;
                 let _ = tx
                     .send(event(sweep_event::Event::Started(SweepStarted {
                         sweep_id: plan.id.clone(),
@@ -99,11 +103,12 @@ impl ComplianceService for ComplianceApi {
                     .await;
                 tokio::spawn(async move {
                     let host_tx = tx.clone();
-                    let outcome = sweep::run(&state.store, &state.fleet, &plan, agents, |host| {
-                        // The caller may have gone away; the sweep still completes and is stored.
-                        let _ = host_tx.try_send(event(sweep_event::Event::Host(host.clone())));
-                    })
-                    .await;
+                    let outcome =
+                        sweep::run_recorded(&state.store, &state.fleet, &plan, agents, |host| {
+                            // The caller may have gone away; the sweep still completes and is stored.
+                            let _ = host_tx.try_send(event(sweep_event::Event::Host(host.clone())));
+                        })
+                        .await;
                     let last = match outcome {
                         Ok(summary) => event(sweep_event::Event::Summary(summary)),
                         Err(err) => Err(store_status(err)),

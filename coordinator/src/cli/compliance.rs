@@ -24,20 +24,6 @@ pub fn parse_since(s: &str) -> anyhow::Result<i64> {
         .unwrap_or(0))
 }
 
-/// Hosts' latest scores summed per value of `label`.
-fn score_groups(scores: &[HostScore], label: &str) -> Vec<crate::report::GroupScore> {
-    crate::report::group_scores(
-        scores.iter().map(|h| crate::report::HostCounts {
-            labels: &h.labels,
-            reachable: true,
-            pass: h.pass,
-            fail: h.fail,
-            error: h.error,
-        }),
-        label,
-    )
-}
-
 fn score_rows(scores: &[HostScore]) -> Vec<Vec<String>> {
     scores
         .iter()
@@ -76,7 +62,7 @@ pub async fn run(client: Client, cmd: ComplianceCommand) -> anyhow::Result<i32> 
                     if let Some(label) = &group_by {
                         j["groups"] = serde_json::json!({
                             "label": label,
-                            "groups": score_groups(&r.hosts, label),
+                            "groups": crate::report::score_groups(&r.hosts, label),
                         });
                     }
                     println!("{}", serde_json::to_string_pretty(&j)?)
@@ -85,7 +71,10 @@ pub async fn run(client: Client, cmd: ComplianceCommand) -> anyhow::Result<i32> 
                     print_table(&SCORE_HEADERS, &score_rows(&r.hosts));
                     if let Some(label) = &group_by {
                         println!();
-                        super::sweep::print_groups(label, &score_groups(&r.hosts, label));
+                        super::sweep::print_groups(
+                            label,
+                            &crate::report::score_groups(&r.hosts, label),
+                        );
                     }
                     println!();
                     let rows: Vec<Vec<String>> = r

@@ -28,6 +28,9 @@ pub struct DevArgs {
     /// Address for the coordinator; port 0 picks a free one.
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: SocketAddr,
+    /// Address for the web console (HTTPS); port 0 picks a free one.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    web_listen: SocketAddr,
     /// Keep state here instead of a temporary dir (it then survives the run).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -97,6 +100,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             agent_cert_lifetime: crate::pki::AGENT_VALIDITY,
             metrics_listen: None,
             metrics_group_label: None,
+            web_listen: Some(args.web_listen),
         },
         cancel.clone(),
     )
@@ -173,6 +177,16 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     println!("  export RAMPART_TOKEN={admin_token}");
     println!("  {exe} agents ls");
     println!("  {exe} threats ls      # Rampart's own threat model, assessed from this fleet");
+    if let Some((addr, console)) = &coordinator.web {
+        println!(
+            "Web console: https://{addr}/ (its certificate is from this coordinator's CA, {})",
+            data_dir.join("ca.pem").display()
+        );
+        println!(
+            "  log in once with: https://{addr}/login?code={}",
+            console.sessions.login_code(&admin_token)
+        );
+    }
     println!(
         "State: {} ({}). Press Ctrl-C to stop.",
         base.display(),

@@ -115,6 +115,10 @@ pub enum Command {
         /// [config: metrics_listen; default: off].
         #[arg(long, value_name = "ADDR")]
         metrics_listen: Option<SocketAddr>,
+        /// Serve the web console at https://ADDR/ (operators log in with their tokens)
+        /// [config: web_listen; default: off].
+        #[arg(long, value_name = "ADDR")]
+        web_listen: Option<SocketAddr>,
     },
     /// A throw-away coordinator and a local agent, for trying Rampart out. Ctrl-C stops both.
     Dev(dev::DevArgs),
@@ -459,6 +463,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             log_format,
             packs_dir,
             metrics_listen,
+            web_listen,
         } => {
             let file = match &config {
                 Some(p) => FileConfig::load(p)?,
@@ -482,6 +487,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                     .unwrap_or(crate::pki::AGENT_VALIDITY),
                 metrics_listen: metrics_listen.or(file.metrics_listen),
                 metrics_group_label: file.metrics_group_label,
+                web_listen: web_listen.or(file.web_listen),
             };
             let cancel = CancellationToken::new();
             let coordinator = server::start(&settings, cancel.clone()).await?;

@@ -224,9 +224,18 @@ pub async fn run(
     fleet: &Fleet,
     plan: &SweepPlan,
     agents: Vec<AgentRecord>,
-    mut on_host: impl FnMut(&HostResult),
+    on_host: impl FnMut(&HostResult),
 ) -> Result<SweepSummary, StoreError> {
-    let started = Instant::now();
+    record_start(store, plan, &agents).await?;
+    run_recorded(store, fleet, plan, agents, on_host).await
+}
+
+/// Stores the sweep and the hosts it selected, so it can be read before any host reports.
+pub async fn record_start(
+    store: &Store,
+    plan: &SweepPlan,
+    agents: &[AgentRecord],
+) -> Result<(), StoreError> {
     store
         .create_sweep(
             &plan.id,
@@ -238,7 +247,18 @@ pub async fn run(
                 .map(|a| (a.id.clone(), a.hostname.clone()))
                 .collect::<Vec<_>>(),
         )
-        .await?;
+        .await
+}
+
+/// [`run`] for a sweep [`record_start`] has stored.
+pub async fn run_recorded(
+    store: &Store,
+    fleet: &Fleet,
+    plan: &SweepPlan,
+    agents: Vec<AgentRecord>,
+    mut on_host: impl FnMut(&HostResult),
+) -> Result<SweepSummary, StoreError> {
+    let started = Instant::now();
     let mut summary = SweepSummary {
         sweep_id: plan.id.clone(),
         hosts: agents.len() as u32,

@@ -70,6 +70,20 @@ pub fn groups(hosts: &[HostResult], label: &str) -> Vec<GroupScore> {
     )
 }
 
+/// Hosts' latest scores summed per value of `label`.
+pub fn score_groups(scores: &[rampart_proto::v1::HostScore], label: &str) -> Vec<GroupScore> {
+    group_scores(
+        scores.iter().map(|h| HostCounts {
+            labels: &h.labels,
+            reachable: true,
+            pass: h.pass,
+            fail: h.fail,
+            error: h.error,
+        }),
+        label,
+    )
+}
+
 /// One host's counts, as [`group_scores`] sums them.
 #[derive(Debug, Clone, Copy)]
 pub struct HostCounts<'a> {

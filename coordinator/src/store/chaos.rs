@@ -83,6 +83,7 @@ impl Store {
         .bind(&run.file)
         .execute(&self.writer)
         .await?;
+        self.run_changed();
         Ok(())
     }
 
@@ -104,6 +105,7 @@ impl Store {
         .bind(&run.id)
         .execute(&self.writer)
         .await?;
+        self.run_changed();
         Ok(())
     }
 
@@ -128,6 +130,7 @@ impl Store {
         .bind(actor)
         .fetch_one(&self.writer)
         .await?;
+        self.run_changed();
         Ok(TimelineEvent {
             seq,
             at_unix_ms: at,
@@ -158,6 +161,7 @@ impl Store {
         .bind(settled)
         .execute(&self.writer)
         .await?;
+        self.run_changed();
         Ok(())
     }
 
@@ -172,6 +176,7 @@ impl Store {
         .bind(&f.fault_id)
         .execute(&self.writer)
         .await?;
+        self.run_changed();
         Ok(())
     }
 

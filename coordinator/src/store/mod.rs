@@ -20,7 +20,9 @@ pub use faults::FaultRecord;
 pub use remediation::{RemediationHostRecord, RemediationRunRecord};
 pub use runs::{INTERRUPTED_HOST, Settled};
 pub use schedules::ScheduleRecord;
-pub use sweeps::{ResultHistoryRow, SweepHostRecord, SweepRecord, SweepResultRecord};
+pub use sweeps::{
+    ResultHistoryRow, SweepHostRecord, SweepOverview, SweepRecord, SweepResultRecord,
+};
 pub use threats::{LatestResult, LatestRun, ThreatModelRecord};
 pub use tokens::{
     AcceptedJoin, OperatorToken, OperatorTokenInfo, RevokeRefusal, TokenRefusal, hash_secret,
@@ -106,6 +108,9 @@ pub struct Store {
     audit_head: PathBuf,
     /// Serialises audit appends so each sees the previous hash.
     audit_lock: std::sync::Arc<Mutex<()>>,
+    /// Bumped whenever an experiment run or game day changes (its row, faults or timeline), so
+    /// live views wake up instead of polling.
+    run_changes: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -148,7 +153,18 @@ impl Store {
             writer,
             audit_head: dir.join("audit.head"),
             audit_lock: Default::default(),
+            run_changes: std::sync::Arc::new(tokio::sync::watch::channel(0).0),
         })
+    }
+
+    /// Wakes when any experiment run or game day changes (see [`Store::run_changed`]).
+    pub fn watch_runs(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.run_changes.subscribe()
+    }
+
+    /// Tells live views that a run changed.
+    pub(crate) fn run_changed(&self) {
+        self.run_changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Closes the pools, flushing the WAL.

@@ -61,6 +61,31 @@ pub struct ResultHistoryRow {
     pub evidence: String,
 }
 
+/// One sweep in a list: who ran it, when, and its counts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepOverview {
+    pub id: String,
+    pub pack: String,
+    pub selector: String,
+    pub actor: String,
+    pub started_at: i64,
+    /// None while it runs.
+    pub finished_at: Option<i64>,
+    pub hosts: u64,
+    pub unreachable: u64,
+    pub pass: u64,
+    pub fail: u64,
+    pub error: u64,
+}
+
+impl SweepOverview {
+    /// Passing share of the pass/fail/error verdicts, in percent; None without verdicts.
+    pub fn score(&self) -> Option<f64> {
+        let n = self.pass + self.fail + self.error;
+        (n > 0).then(|| self.pass as f64 * 100.0 / n as f64)
+    }
+}
+
 impl Store {
     /// Records a sweep as started over `targets` (agent id, hostname), in one transaction.
     pub async fn create_sweep(
@@ -214,6 +239,45 @@ impl Store {
                     r.try_get("status")?,
                     u64::try_from(r.try_get::<i64, _>("n")?).unwrap_or(0),
                 ))
+            })
+            .collect()
+    }
+
+    /// The newest `limit` sweeps, newest first, each with its count of results per status and
+    /// of hosts that reported and did not: what a list of sweeps and a score-over-time chart
+    /// need, without reading any evidence.
+    pub async fn recent_sweeps(&self, limit: u32) -> Result<Vec<SweepOverview>> {
+        let rows = sqlx::query(
+            "WITH recent AS (SELECT * FROM sweeps ORDER BY started_at DESC, id DESC LIMIT ?)
+             SELECT s.id, s.pack, s.selector, s.actor, s.started_at, s.finished_at,
+               (SELECT COUNT(*) FROM sweep_hosts h WHERE h.sweep_id = s.id) AS hosts,
+               (SELECT COUNT(*) FROM sweep_hosts h WHERE h.sweep_id = s.id AND h.status != 'ok') AS unreachable,
+               (SELECT COUNT(*) FROM sweep_results r WHERE r.sweep_id = s.id AND r.status = 'pass') AS pass,
+               (SELECT COUNT(*) FROM sweep_results r WHERE r.sweep_id = s.id AND r.status = 'fail') AS fail,
+               (SELECT COUNT(*) FROM sweep_results r WHERE r.sweep_id = s.id AND r.status = 'error') AS error
+             FROM recent s ORDER BY s.started_at DESC, s.id DESC",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let count = |r: &sqlx::sqlite::SqliteRow, c: &str| -> Result<u64> {
+            Ok(u64::try_from(r.try_get::<i64, _>(c)?).unwrap_or(0))
+        };
+        rows.iter()
+            .map(|r| {
+                Ok(SweepOverview {
+                    id: r.try_get("id")?,
+                    pack: r.try_get("pack")?,
+                    selector: r.try_get("selector")?,
+                    actor: r.try_get("actor")?,
+                    started_at: r.try_get("started_at")?,
+                    finished_at: r.try_get("finished_at")?,
+                    hosts: count(r, "hosts")?,
+                    unreachable: count(r, "unreachable")?,
+                    pass: count(r, "pass")?,
+                    fail: count(r, "fail")?,
+                    error: count(r, "error")?,
+                })
             })
             .collect()
     }

@@ -1,7 +1,8 @@
-//! What the coordinator serves over HTTP besides gRPC: `/metrics` for Prometheus, on its own
-//! plain-HTTP listener (`metrics_listen`), with no secrets and no per-host labels. Off unless
-//! configured.
+//! What the coordinator serves over HTTP besides gRPC: the web console over HTTPS on its own
+//! listener (`web_listen`), and `/metrics` for Prometheus on another, plain-HTTP one
+//! (`metrics_listen`) with no secrets and no per-host labels. Both are off unless configured.
 
+pub mod console;
 pub mod metrics;
 
 use std::net::SocketAddr;

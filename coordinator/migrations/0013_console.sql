@@ -1,0 +1,2 @@
+-- The console lists the newest sweeps and charts their scores.
+CREATE INDEX sweeps_started ON sweeps (started_at);
