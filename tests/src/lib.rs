@@ -6,6 +6,7 @@
 //! Everything it creates is named `rpt-<pid>-…` / `rp[bv]<pid hex>…` and removed on drop; at start
 //! it removes what earlier, killed runs left behind. Processes are ended only by their own pid.
 
+pub mod browser;
 pub mod chaos;
 pub mod netns;
 pub mod prometheus;

@@ -127,7 +127,8 @@ async fn security_headers(req: Request, next: Next) -> Response {
     set(h, header::CONTENT_SECURITY_POLICY, CSP);
     set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(h, header::X_FRAME_OPTIONS, "DENY");
-    set(h, header::REFERRER_POLICY, "no-referrer");
+    // Same-origin requests keep their Origin header (checked on posts); nothing leaves.
+    set(h, header::REFERRER_POLICY, "same-origin");
     set(
         h,
         header::STRICT_TRANSPORT_SECURITY,

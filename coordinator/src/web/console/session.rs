@@ -200,11 +200,11 @@ fn cross_site(headers: &HeaderMap, authority: Option<&str>) -> bool {
         headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()),
         host,
     ) {
-        (Some(origin), Some(host)) if origin != "null" => {
-            origin.split_once("://").map(|(_, h)| h) != Some(host)
-        }
-        (Some(_), _) => true,
-        _ => false,
+        // "null" says nothing (privacy settings send it for same-origin posts too); the CSRF
+        // token decides then.
+        (Some("null"), _) | (None, _) => false,
+        (Some(origin), Some(host)) => origin.split_once("://").map(|(_, h)| h) != Some(host),
+        (Some(_), None) => true,
     }
 }
 
