@@ -8,6 +8,7 @@
 
 pub mod browser;
 pub mod chaos;
+pub mod https;
 pub mod netns;
 pub mod prometheus;
 pub mod sim;

@@ -20,7 +20,7 @@ async fn login(c: &Client, base: &str, token: &str) {
         .send_keys(token)
         .await
         .unwrap();
-    click(&c, "form.login button").await;
+    click(c, "form.login button").await;
     wait_text(c, "h1", WAIT, "the fleet page after login", |t| {
         t == "Fleet"
     })
@@ -185,6 +185,16 @@ fn the_console_in_a_real_browser() {
         screenshot(&watcher, &shots, "viewer-refused").await;
 
         step("viewer refused");
+        // The operator reverts one fault from its row.
+        h.rampart_ok(&["fault", "inject", "--kind", "cpu", "--load", "5", "--duration", "5m"]);
+        op.goto(&format!("{base}/faults")).await.unwrap();
+        let cpu_row = "//table[@id='faults']//tr[td[3][normalize-space()='cpu']]";
+        op.find(Locator::XPath(&format!("{cpu_row}//button"))).await.unwrap().click().await.unwrap();
+        let outcome = wait_text(&op, "#outcome", WAIT, "the revert's outcome", |t| !t.is_empty()).await;
+        assert!(outcome.starts_with("Revert: 1 fault(s)"), "{outcome}");
+        assert!(op.find(Locator::XPath(cpu_row)).await.is_err(), "the cpu fault is no longer active");
+        screenshot(&op, &shots, "reverted").await;
+
         // The operator presses the emergency stop (with its confirmation).
         op.goto(&format!("{base}/faults")).await.unwrap();
         assert!(text(&op, "#faults").await.contains("network-partition"));

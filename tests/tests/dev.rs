@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use rampart_e2e::https::{Https, request};
 use rampart_e2e::{WAIT, binaries, eventually};
 use serde_json::Value;
 
@@ -40,10 +41,14 @@ fn rampart_dev_runs_a_coordinator_and_an_agent_and_stops_both_on_sigterm() {
     });
     let mut env = Vec::new();
     let mut state_dir = String::new();
+    let mut login_link = String::new();
     while env.len() < 3 || state_dir.is_empty() {
         let line = rx
             .recv_timeout(WAIT)
             .expect("rampart dev prints its export lines");
+        if let Some(link) = line.trim().strip_prefix("log in once with: ") {
+            login_link = link.to_string();
+        }
         if let Some(kv) = line.trim().strip_prefix("export ") {
             let (k, v) = kv.split_once('=').unwrap();
             env.push((k.to_string(), v.to_string()));
@@ -83,6 +88,39 @@ fn rampart_dev_runs_a_coordinator_and_an_agent_and_stops_both_on_sigterm() {
         (Some("rampart"), Some(1))
     );
     assert!(model["risks"].as_array().unwrap().len() >= 5, "{model:#}");
+
+    // The web console is on, and the link it printed logs in once.
+    let (addr, path) = login_link
+        .strip_prefix("https://")
+        .and_then(|rest| rest.split_once('/'))
+        .expect("rampart dev prints a console login link");
+    let ca = env
+        .iter()
+        .find(|(k, _)| k == "RAMPART_CA")
+        .unwrap()
+        .1
+        .clone();
+    let client = Https::new(addr.parse().unwrap(), &std::fs::read(ca).unwrap()).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let statuses: Vec<(u16, bool)> = rt.block_on(async {
+        let mut out = vec![];
+        for _ in 0..2 {
+            let mut c = client.connect().await.unwrap();
+            let resp = c
+                .send_request(request("GET", &format!("/{path}"), addr, None, "").unwrap())
+                .await
+                .unwrap();
+            out.push((
+                resp.status().as_u16(),
+                resp.headers().contains_key("set-cookie"),
+            ));
+        }
+        out
+    });
+    assert_eq!(statuses, [(200, true), (401, false)], "the link works once");
 
     kill(Pid::from_raw(dev.id() as i32), Signal::SIGTERM).unwrap();
     let status = eventually(Duration::from_secs(20), "rampart dev to stop", || {

@@ -11,6 +11,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+mod console;
 mod halt;
 mod threats;
 
@@ -82,6 +83,18 @@ enum Bench {
         #[arg(long, default_value_t = 50)]
         repeats: usize,
     },
+    /// The web console: fleet page time with N simulated agents, live view latency with several
+    /// watchers, coordinator memory with the console on and off (side by side).
+    Console {
+        #[arg(long, default_value_t = 1000)]
+        agents: usize,
+        #[arg(long, default_value_t = 200)]
+        requests: usize,
+        #[arg(long, default_value_t = 5)]
+        watchers: usize,
+        #[arg(long, default_value_t = 20)]
+        notes: usize,
+    },
     /// Coordinator with N simulated agents: memory and CPU.
     Fleet {
         #[arg(long, default_value_t = 1000)]
@@ -103,7 +116,7 @@ fn status_kib(pid: i32, field: &str) -> anyhow::Result<u64> {
     Ok(line.split_whitespace().nth(1).context("value")?.parse()?)
 }
 
-fn rss_kib(pid: i32) -> anyhow::Result<u64> {
+pub(crate) fn rss_kib(pid: i32) -> anyhow::Result<u64> {
     status_kib(pid, "VmRSS:")
 }
 
@@ -251,6 +264,11 @@ fn agent_idle(window: Duration, repeats: usize) -> anyhow::Result<()> {
 
 /// A coordinator that lets every simulated agent enrol from 127.0.0.1 (no enrolment limits).
 pub(crate) fn bench_coordinator() -> anyhow::Result<Harness> {
+    bench_coordinator_with(&[])
+}
+
+/// A coordinator on loopback without enrolment limits, with `extra` serve arguments.
+pub(crate) fn bench_coordinator_with(extra: &[&str]) -> anyhow::Result<Harness> {
     let h = Harness::start();
     let config = h.dir.path().join("coordinator.toml");
     std::fs::write(
@@ -258,7 +276,9 @@ pub(crate) fn bench_coordinator() -> anyhow::Result<Harness> {
         "enroll_per_source_per_minute = 1000000\nenroll_per_minute = 1000000\n",
     )?;
     h.with_proc("coordinator", |p| p.kill());
-    h.start_coordinator_with(&["--config", config.to_str().unwrap_or_default()]);
+    let mut args = vec!["--config", config.to_str().unwrap_or_default()];
+    args.extend(extra);
+    h.start_coordinator_with(&args);
     Ok(h)
 }
 
@@ -642,5 +662,11 @@ fn main() -> anyhow::Result<()> {
             repeats,
         } => threats::threats(components, flows, repeats),
         Bench::Pytm { repeats } => threats::versus_pytm(repeats),
+        Bench::Console {
+            agents,
+            requests,
+            watchers,
+            notes,
+        } => console::console(agents, requests, watchers, notes),
     }
 }
