@@ -91,8 +91,48 @@ impl Driver {
     }
 }
 
+/// The processes whose parent is `parent`, read from `/proc`.
+fn children_of(parent: u32) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    dir.filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    // After "pid (comm) state": the parent's pid; comm may hold spaces.
+                    let rest = &stat[stat.rfind(')')? + 1..];
+                    rest.split_whitespace().nth(1)?.parse::<u32>().ok()
+                })
+                == Some(parent)
+        })
+        .collect()
+}
+
 impl Drop for Driver {
     fn drop(&mut self) {
+        use nix::sys::signal::{Signal, kill};
+        // A test that failed half-way did not close its sessions: end the browsers this driver
+        // started (its children, by pid) before the driver, or they would outlive the test.
+        let browsers = children_of(self.child.id());
+        for &b in &browsers {
+            let _ = kill(nix::unistd::Pid::from_raw(b), Signal::SIGTERM);
+        }
+        for _ in 0..30 {
+            if browsers
+                .iter()
+                .all(|b| !std::path::Path::new(&format!("/proc/{b}")).exists())
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // Still the driver's children (so still ours): no longer asked.
+        for b in children_of(self.child.id()) {
+            let _ = kill(nix::unistd::Pid::from_raw(b), Signal::SIGKILL);
+        }
         let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
         for _ in 0..50 {

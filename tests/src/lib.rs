@@ -70,18 +70,23 @@ pub fn binaries() -> &'static Binaries {
         // Under `cargo test` CARGO names the cargo that runs us; run directly (a bench binary),
         // the rustup proxy on PATH picks the project's toolchain.
         let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-        cmd.args([
-            "build",
-            "--quiet",
-            "-p",
-            "rampart-coordinator",
-            "-p",
-            "rampart-agent",
-            "--bins",
-        ])
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+        cmd.args(["build", "--quiet"])
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
         if release {
-            cmd.arg("--release");
+            // The benchmarks measure the binaries as shipped: only their own dependencies.
+            cmd.args([
+                "--release",
+                "-p",
+                "rampart-coordinator",
+                "-p",
+                "rampart-agent",
+                "--bins",
+            ]);
+        } else {
+            // Under `cargo test --workspace` (CI, the README): the same packages and targets, so
+            // the same features, so the binaries reuse every library the tests were built with
+            // instead of rebuilding them all with another feature set (minutes on 2 cores).
+            cmd.args(["--workspace", "--bins", "--tests"]);
         }
         if let Some(target_dir) = profile_dir.parent() {
             cmd.env("CARGO_TARGET_DIR", target_dir);

@@ -26,6 +26,8 @@ use crate::store::Role;
 const LIST_LIMIT: u32 = 200;
 /// Changes closer together than this are sent as one update.
 const COALESCE: Duration = Duration::from_millis(50);
+/// A quiet live view still checks its session and token this often.
+const RECHECK: Duration = Duration::from_secs(30);
 
 pub async fn list(State(console): Shared, caller: Caller) -> Page {
     let runs = console
@@ -241,6 +243,12 @@ pub async fn events(State(console): Shared, caller: Caller, Path(id): Path<Strin
                 _ = shutdown.cancelled() => return,
                 _ = tx.closed() => return,
                 r = changes.changed() => if r.is_err() { return },
+                // Looks again now and then: a logout or a revoked token ends the stream even
+                // when the run is quiet.
+                _ = tokio::time::sleep(RECHECK) => {}
+            }
+            if !caller.session.live() {
+                return;
             }
             tokio::time::sleep(COALESCE).await;
             changes.borrow_and_update();

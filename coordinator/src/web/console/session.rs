@@ -36,6 +36,15 @@ pub struct Session {
     pub csrf: String,
     secret: String,
     expires: Instant,
+    /// Set at logout, so what outlives the request (a live view) ends too.
+    ended: std::sync::atomic::AtomicBool,
+}
+
+impl Session {
+    /// Not logged out and not expired.
+    pub fn live(&self) -> bool {
+        !self.ended.load(std::sync::atomic::Ordering::Relaxed) && self.expires > Instant::now()
+    }
 }
 
 /// Sessions and outstanding login codes.
@@ -64,6 +73,7 @@ impl Sessions {
             csrf: random_id(),
             secret: secret.to_string(),
             expires: Instant::now() + SESSION_TTL,
+            ended: Default::default(),
         });
         let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
@@ -93,10 +103,14 @@ impl Sessions {
     }
 
     fn remove(&self, id: &str) {
-        self.live
+        let removed = self
+            .live
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(id);
+        if let Some(s) = removed {
+            s.ended.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     /// Sessions currently held (expired ones not yet swept included).
@@ -412,4 +426,64 @@ pub async fn logout(
 #[cfg(test)]
 pub(super) fn cookie_of(headers: &HeaderMap, name: &str) -> Option<String> {
     cookie_value(headers, name).map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_removed_session_is_ended_for_whoever_still_holds_it() {
+        let sessions = Sessions::default();
+        let (id, held) = sessions.create("rpo_secret");
+        assert!(held.live());
+        assert!(sessions.get(&id).is_some());
+        sessions.remove(&id);
+        assert!(!held.live(), "a live view holding it must see the logout");
+        assert!(sessions.get(&id).is_none());
+        assert_eq!(sessions.held(), 0);
+    }
+
+    #[test]
+    fn login_codes_work_once() {
+        let sessions = Sessions::default();
+        let code = sessions.login_code("rpo_secret");
+        assert_eq!(sessions.take_code(&code).as_deref(), Some("rpo_secret"));
+        assert_eq!(sessions.take_code(&code), None);
+        assert_eq!(sessions.take_code("made-up"), None);
+    }
+
+    #[test]
+    fn cross_site_posts_are_recognised() {
+        let h = |pairs: &[(&str, &str)]| {
+            let mut m = HeaderMap::new();
+            for (k, v) in pairs {
+                m.insert(
+                    axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                    HeaderValue::from_str(v).unwrap(),
+                );
+            }
+            m
+        };
+        assert!(cross_site(&h(&[("sec-fetch-site", "cross-site")]), None));
+        assert!(!cross_site(&h(&[("sec-fetch-site", "same-origin")]), None));
+        assert!(!cross_site(
+            &h(&[("origin", "https://c:7444"), ("host", "c:7444")]),
+            None
+        ));
+        assert!(cross_site(
+            &h(&[("origin", "https://evil"), ("host", "c:7444")]),
+            None
+        ));
+        // HTTP/2: the host is the request's authority.
+        assert!(!cross_site(
+            &h(&[("origin", "https://c:7444")]),
+            Some("c:7444")
+        ));
+        assert!(cross_site(
+            &h(&[("origin", "https://evil")]),
+            Some("c:7444")
+        ));
+        assert!(!cross_site(&h(&[("origin", "null")]), Some("c:7444")));
+    }
 }
