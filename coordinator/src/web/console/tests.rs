@@ -446,3 +446,73 @@ async fn a_sweep_started_here_is_stored_and_downloads_in_every_format() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn many_logins_and_pages_at_once_lose_nothing() {
+    let e = env().await;
+    let before = e.audit_actions().await.len();
+    let e = Arc::new(e);
+    let mut tasks = Vec::new();
+    for _ in 0..48 {
+        let e = e.clone();
+        tasks.push(tokio::spawn(async move {
+            let (cookie, csrf) = e.login(&e.admin).await;
+            for path in ["/fleet", "/compliance", "/faults"] {
+                assert_eq!(e.get(path, Some(&cookie)).await.status, StatusCode::OK);
+            }
+            let out = e
+                .post("/logout", Some(&cookie), &format!("csrf={csrf}"))
+                .await;
+            assert_eq!(out.status, StatusCode::SEE_OTHER);
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let audit = e.audit_actions().await;
+    let count = |action: &str| audit.iter().filter(|(a, _)| a == action).count();
+    assert_eq!(count("console/Login"), 48);
+    assert_eq!(count("console/Logout"), 48);
+    assert_eq!(audit.len(), before + 96, "nothing else, nothing lost");
+    assert_eq!(e.console.sessions.held(), 0, "every session ended");
+}
+
+#[tokio::test]
+async fn oversized_and_malformed_input_is_refused_plainly() {
+    let e = env().await;
+    let (cookie, csrf) = e.login(&e.admin).await;
+    let huge = format!("token={}", "x".repeat(1 << 20));
+    assert_eq!(
+        e.post("/login", None, &huge).await.status,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    let note = format!("csrf={csrf}&text={}", "n".repeat(1 << 20));
+    assert_eq!(
+        e.post("/experiments/run-x/note", Some(&cookie), &note)
+            .await
+            .status,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    // A form without its fields, and a sweep of a pack that does not exist.
+    assert_eq!(
+        e.post("/faults/revert", Some(&cookie), "nonsense")
+            .await
+            .status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let bad = e
+        .post(
+            "/compliance/sweep",
+            Some(&cookie),
+            &format!("csrf={csrf}&pack=no-such-pack"),
+        )
+        .await;
+    assert!(bad.status.is_client_error(), "{}", bad.status);
+    assert!(bad.body.contains("no-such-pack"), "{}", bad.body);
+    // A cookie that names no session is sent to the login page, whatever its size.
+    let long = "a".repeat(4096);
+    assert_eq!(
+        e.get("/fleet", Some(&long)).await.status,
+        StatusCode::SEE_OTHER
+    );
+}
