@@ -121,3 +121,37 @@ pub fn wait_finished(h: &Harness, id: &str) -> Value {
     });
     show(h, id)
 }
+
+/// Writes a game day `name` as `day/plan.yaml`: a 1 s CPU warm-up on the `role=db` hosts, an
+/// approval gate, then a 10-minute partition of port 5432 on them (a stage marked `parallel`
+/// when asked); each experiment's hypothesis is that the coordinator accepts connections.
+/// Returns the plan's path.
+pub fn gated_game_day(h: &Harness, name: &str, parallel: bool) -> PathBuf {
+    std::fs::create_dir_all(h.dir.path().join("day")).expect("day dir");
+    let hypothesis = format!(
+        "hypothesis:\n  - name: coordinator-up\n    tcp: {{address: \"{}\"}}\n",
+        h.addr
+    );
+    file(
+        h,
+        "day/warm.yaml",
+        &format!(
+            "kind: Experiment\nname: warm-up\nscope: {{selector: role=db}}\n{hypothesis}method:\n  - fault: {{kind: cpu, load: 20}}\n    duration: 1s\n"
+        ),
+    );
+    file(
+        h,
+        "day/db.yaml",
+        &format!(
+            "kind: Experiment\nname: db-partition\nscope: {{selector: role=db}}\n{hypothesis}method:\n  - fault: {{kind: network-partition, port: 5432}}\n    duration: 10m\nabort:\n  max_duration: 15m\n"
+        ),
+    );
+    let parallel = if parallel { "    parallel: true\n" } else { "" };
+    file(
+        h,
+        "day/plan.yaml",
+        &format!(
+            "kind: GameDay\nname: {name}\nstages:\n  - name: warm-up\n    experiments: [warm.yaml]\n  - name: go/no-go\n    gate: approval\n  - name: database\n{parallel}    experiments: [db.yaml]\n"
+        ),
+    )
+}

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use rampart_e2e::chaos::{file, one_host, run_json, show, table_exists, wait_finished};
+use rampart_e2e::chaos::{
+    file, gated_game_day, one_host, run_json, show, table_exists, wait_finished,
+};
 use rampart_e2e::netns::network_state;
 use rampart_e2e::{Harness, WAIT, eventually};
 
@@ -69,30 +71,7 @@ fn a_game_day_waits_at_its_gate_takes_notes_and_aborts_everything() {
     let Some((h, host, _, before)) = one_host(&["role=db"]) else {
         return;
     };
-    let hypothesis = format!(
-        "hypothesis:\n  - name: coordinator-up\n    tcp: {{address: \"{}\"}}\n",
-        h.addr
-    );
-    std::fs::create_dir_all(h.dir.path().join("day")).unwrap();
-    file(
-        &h,
-        "day/warm.yaml",
-        &format!(
-            "kind: Experiment\nname: warm-up\nscope: {{selector: role=db}}\n{hypothesis}method:\n  - fault: {{kind: cpu, load: 20}}\n    duration: 1s\n"
-        ),
-    );
-    file(
-        &h,
-        "day/db.yaml",
-        &format!(
-            "kind: Experiment\nname: db-partition\nscope: {{selector: role=db}}\n{hypothesis}method:\n  - fault: {{kind: network-partition, port: 5432}}\n    duration: 10m\nabort:\n  max_duration: 15m\n"
-        ),
-    );
-    let plan = file(
-        &h,
-        "day/plan.yaml",
-        "kind: GameDay\nname: q4-resilience\nstages:\n  - name: warm-up\n    experiments: [warm.yaml]\n  - name: go/no-go\n    gate: approval\n  - name: database\n    parallel: true\n    experiments: [db.yaml]\n",
-    );
+    let plan = gated_game_day(&h, "q4-resilience", true);
     let id = h
         .rampart_ok(&["gameday", "run", plan.to_str().unwrap()])
         .trim()

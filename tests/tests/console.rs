@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use fantoccini::{Client, Locator};
 use rampart_e2e::browser::{self, Driver, click, exists, screenshot, text, wait_text};
-use rampart_e2e::chaos::{file, free_port, table_exists};
+use rampart_e2e::chaos::{free_port, gated_game_day, table_exists};
 use rampart_e2e::{Harness, WAIT};
 
 async fn login(c: &Client, base: &str, token: &str) {
@@ -59,30 +59,7 @@ fn the_console_in_a_real_browser() {
     step("agent online");
     let operator = token(&h, "alice", "operator");
     let viewer = token(&h, "victor", "viewer");
-    std::fs::create_dir_all(h.dir.path().join("day")).unwrap();
-    let hypothesis = format!(
-        "hypothesis:\n  - name: coordinator-up\n    tcp: {{address: \"{}\"}}\n",
-        h.addr
-    );
-    file(
-        &h,
-        "day/warm.yaml",
-        &format!(
-            "kind: Experiment\nname: warm-up\nscope: {{selector: role=db}}\n{hypothesis}method:\n  - fault: {{kind: cpu, load: 20}}\n    duration: 1s\n"
-        ),
-    );
-    file(
-        &h,
-        "day/db.yaml",
-        &format!(
-            "kind: Experiment\nname: db-partition\nscope: {{selector: role=db}}\n{hypothesis}method:\n  - fault: {{kind: network-partition, port: 5432}}\n    duration: 10m\nabort:\n  max_duration: 15m\n"
-        ),
-    );
-    let plan = file(
-        &h,
-        "day/plan.yaml",
-        "kind: GameDay\nname: console-day\nstages:\n  - name: warm-up\n    experiments: [warm.yaml]\n  - name: go/no-go\n    gate: approval\n  - name: database\n    experiments: [db.yaml]\n",
-    );
+    let plan = gated_game_day(&h, "console-day", false);
     let model =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/threat-model.yaml");
     h.rampart_ok(&["threats", "apply", model.to_str().unwrap()]);

@@ -16,6 +16,7 @@ use rampart_proto::v1::{
     AbortRunRequest, ApproveGameDayRequest, GetRunRequest, ListRunsRequest, NoteGameDayRequest, Run,
 };
 use serde::Deserialize;
+use tokio_stream::StreamExt as _;
 
 use super::html::{Section, button, csrf, frame, tag, time};
 use super::session::Caller;
@@ -271,8 +272,6 @@ where
     tokio::spawn(f(tx));
     tokio_stream::wrappers::ReceiverStream::new(rx).map(Ok)
 }
-
-use tokio_stream::StreamExt as _;
 
 #[derive(Deserialize)]
 pub struct ReasonForm {
