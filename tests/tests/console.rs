@@ -224,5 +224,10 @@ fn the_console_in_a_real_browser() {
         assert!(audit.contains(needle), "{needle} not audited");
     }
     assert!(audit.contains("alice") && audit.contains("victor"));
+    // The wrong token typed at the start, with the address it came from.
+    assert!(
+        audit.contains("unauthenticated caller from 127.0.0.1"),
+        "{audit}"
+    );
     eprintln!("screenshots in {}", shots.display());
 }

@@ -56,7 +56,7 @@ pub async fn serve(
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     let acceptor = TlsAcceptor::from(tls);
-    let service = TowerToHyperService::new(router(console));
+    let app = router(console);
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     tokio::spawn(async move {
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -86,7 +86,15 @@ pub async fn serve(
                 },
             };
             let acceptor = acceptor.clone();
-            let service = service.clone();
+            // Each request learns which address it came from (login failures are counted per
+            // address).
+            let service = TowerToHyperService::new(tower::ServiceExt::map_request(
+                app.clone(),
+                move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(super::session::Peer(peer.ip()));
+                    req
+                },
+            ));
             let builder = builder.clone();
             let watcher = graceful.watcher();
             tokio::spawn(async move {

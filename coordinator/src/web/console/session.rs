@@ -29,6 +29,14 @@ pub const SESSION_TTL: Duration = Duration::from_secs(8 * 3600);
 pub const LOGIN_CODE_TTL: Duration = Duration::from_secs(15 * 60);
 /// Sessions held at most; the oldest go first past this.
 const MAX_SESSIONS: usize = 10_000;
+/// Failed logins one address may make per [`FAILURE_WINDOW`]; past that it is told to wait, and
+/// its further attempts are neither checked nor each written to the audit trail.
+pub const MAX_FAILURES: u32 = 10;
+const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+
+/// The address a request came from (set by the listener; absent in in-process tests).
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub std::net::IpAddr);
 
 /// One logged-in browser. The operator token stays here, in the coordinator's memory; the
 /// browser holds only the random session id.
@@ -52,6 +60,8 @@ impl Session {
 pub struct Sessions {
     live: Mutex<HashMap<String, Arc<Session>>>,
     codes: Mutex<HashMap<String, (String, Instant)>>,
+    /// Failed logins per source address: (window start, failures in it).
+    failures: Mutex<HashMap<Option<std::net::IpAddr>, (Instant, u32)>>,
 }
 
 impl std::fmt::Debug for Sessions {
@@ -127,6 +137,29 @@ impl Sessions {
         codes.retain(|_, (_, until)| *until > now);
         codes.insert(code.clone(), (secret.to_string(), now + LOGIN_CODE_TTL));
         code
+    }
+
+    /// Whether `from` may try to log in now.
+    fn may_try(&self, from: Option<std::net::IpAddr>) -> bool {
+        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        match failures.get(&from) {
+            Some((start, n)) => start.elapsed() >= FAILURE_WINDOW || *n < MAX_FAILURES,
+            None => true,
+        }
+    }
+
+    /// Counts a failed login; true when this one reached the limit.
+    fn failed(&self, from: Option<std::net::IpAddr>) -> bool {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if failures.len() >= MAX_SESSIONS {
+            failures.retain(|_, (start, _)| start.elapsed() < FAILURE_WINDOW);
+        }
+        let entry = failures.entry(from).or_insert((Instant::now(), 0));
+        if entry.0.elapsed() >= FAILURE_WINDOW {
+            *entry = (Instant::now(), 0);
+        }
+        entry.1 += 1;
+        entry.1 == MAX_FAILURES
     }
 
     fn take_code(&self, code: &str) -> Option<String> {
@@ -295,11 +328,20 @@ pub struct CodeQuery {
 }
 
 /// The login form, or a login link's code exchanged for a session.
-pub async fn login_page(State(console): Shared, Query(q): Query<CodeQuery>) -> Response {
+pub async fn login_page(
+    State(console): Shared,
+    peer: Option<axum::Extension<Peer>>,
+    Query(q): Query<CodeQuery>,
+) -> Response {
     let Some(code) = q.code else {
         return bare_page("Log in", login_form(None)).into_response();
     };
+    let from = peer.map(|p| p.0.0);
+    if !console.sessions.may_try(from) {
+        return too_many();
+    }
     let Some(secret) = console.sessions.take_code(&code) else {
+        console.sessions.failed(from);
         return (
             StatusCode::UNAUTHORIZED,
             bare_page(
@@ -311,7 +353,20 @@ pub async fn login_page(State(console): Shared, Query(q): Query<CodeQuery>) -> R
         )
             .into_response();
     };
-    start_session(&console, &secret, "login link").await
+    start_session(&console, &secret, "login link", from).await
+}
+
+fn too_many() -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        bare_page(
+            "Log in",
+            login_form(Some(
+                "Too many failed logins from this address; wait a minute and try again.",
+            )),
+        ),
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]
@@ -322,6 +377,7 @@ pub struct LoginForm {
 /// A token typed into the form.
 pub async fn login(
     State(console): Shared,
+    peer: Option<axum::Extension<Peer>>,
     uri: axum::http::Uri,
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
@@ -332,10 +388,19 @@ pub async fn login(
             "Refused: this request came from another site.",
         ));
     }
-    Ok(start_session(&console, f.token.trim(), "token").await)
+    let from = peer.map(|p| p.0.0);
+    if !console.sessions.may_try(from) {
+        return Ok(too_many());
+    }
+    Ok(start_session(&console, f.token.trim(), "token", from).await)
 }
 
-async fn start_session(console: &Console, secret: &str, how: &str) -> Response {
+async fn start_session(
+    console: &Console,
+    secret: &str,
+    how: &str,
+    from: Option<std::net::IpAddr>,
+) -> Response {
     let state = &console.state;
     match authenticate(state, &bearer_metadata(secret)).await {
         Ok(p) => {
@@ -368,11 +433,20 @@ async fn start_session(console: &Console, secret: &str, how: &str) -> Response {
             resp
         }
         Err(status) => {
-            let outcome = format!("{:?}: {}", status.code(), status.message());
+            let mut outcome = format!("{:?}: {}", status.code(), status.message());
+            if console.sessions.failed(from) {
+                outcome.push_str(&format!(
+                    "; {MAX_FAILURES} failures within a minute: this address must wait"
+                ));
+                tracing::warn!(from = ?from, "console: too many failed logins; refusing for a minute");
+            }
             if let Err(err) = state
                 .store
                 .append_audit(
-                    "unauthenticated caller",
+                    &match from {
+                        Some(ip) => format!("unauthenticated caller from {ip}"),
+                        None => "unauthenticated caller".to_string(),
+                    },
                     "console/Login",
                     &format!("with a {how}"),
                     &outcome,

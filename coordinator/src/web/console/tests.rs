@@ -516,3 +516,58 @@ async fn oversized_and_malformed_input_is_refused_plainly() {
         StatusCode::SEE_OTHER
     );
 }
+
+#[tokio::test]
+async fn failed_logins_from_one_address_are_limited_and_do_not_flood_the_audit_trail() {
+    let e = env().await;
+    let from = |ip: [u8; 4], body: String| {
+        let mut r = Request::post("/login")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap();
+        r.extensions_mut()
+            .insert(super::session::Peer(std::net::IpAddr::from(ip)));
+        r
+    };
+    let limit = super::session::MAX_FAILURES as usize;
+    let mut statuses = Vec::new();
+    for _ in 0..50 {
+        statuses.push(
+            e.send(from([192, 0, 2, 1], "token=rpo_guess".into()))
+                .await
+                .status,
+        );
+    }
+    assert!(
+        statuses[..limit]
+            .iter()
+            .all(|s| *s == StatusCode::UNAUTHORIZED)
+    );
+    assert!(
+        statuses[limit..]
+            .iter()
+            .all(|s| *s == StatusCode::TOO_MANY_REQUESTS)
+    );
+    // While the address waits, even a good token is not tried from it; another address is.
+    let ok = format!("token={}", e.admin);
+    assert_eq!(
+        e.send(from([192, 0, 2, 1], ok.clone())).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        e.send(from([192, 0, 2, 2], ok)).await.status,
+        StatusCode::OK
+    );
+    let refused: Vec<_> = e
+        .audit_actions()
+        .await
+        .into_iter()
+        .filter(|(a, r)| a == "console/Login" && r.starts_with("Unauthenticated"))
+        .collect();
+    assert_eq!(
+        refused.len(),
+        limit,
+        "one entry per checked attempt, none after"
+    );
+    assert!(refused.iter().any(|(_, r)| r.contains("must wait")));
+}
