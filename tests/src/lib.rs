@@ -259,10 +259,21 @@ impl Harness {
             dumped: Mutex::new(Vec::new()),
         };
         h.start_coordinator();
-        h.admin_token = std::fs::read_to_string(data_dir.join("admin.token"))
-            .expect("admin.token")
-            .trim()
-            .to_string();
+        // The coordinator writes its token before it listens, but a connection can succeed
+        // before it listens (a TCP self-connect on an ephemeral port): wait for the file itself.
+        let token_file = data_dir.join("admin.token");
+        h.admin_token = eventually(WAIT, "the initial admin token", || {
+            std::fs::read_to_string(&token_file)
+                .map(|t| t.trim().to_string())
+                .map_err(|e| e.to_string())
+                .and_then(|t| {
+                    if t.is_empty() {
+                        Err("empty".into())
+                    } else {
+                        Ok(t)
+                    }
+                })
+        });
         let out = h.rampart(&[
             "ca",
             "fingerprint",
