@@ -40,6 +40,9 @@ pub struct FileConfig {
     pub metrics_group_label: Option<String>,
     /// Where to serve the web console (HTTPS); off when absent.
     pub web_listen: Option<SocketAddr>,
+    /// PostgreSQL to store everything in (`postgres://…`), shared by every coordinator of a
+    /// deployment; absent: SQLite in the data dir. It may hold a password, so it is a Secret.
+    pub database_url: Option<rampart_common::Secret>,
 }
 
 impl FileConfig {
@@ -91,7 +94,14 @@ impl FileConfig {
                 s.error("metrics_group_label", format!("{l:?} is not a label key"));
             }
             let web_listen = s.parsed("web_listen", "a socket address such as 0.0.0.0:7444");
+            let database_url = s.string("database_url");
+            if let Some(url) = &database_url
+                && let Err(e) = check_database_url(url)
+            {
+                s.error("database_url", e);
+            }
             FileConfig {
+                database_url: database_url.map(rampart_common::Secret::new),
                 web_listen,
                 metrics_listen,
                 metrics_group_label,
@@ -104,6 +114,21 @@ impl FileConfig {
                 packs_dir,
             }
         })
+    }
+}
+
+/// Checks that a database URL is one Rampart can use: `postgres://` or `postgresql://`.
+pub fn check_database_url(url: &str) -> Result<(), String> {
+    let redacted = crate::store::redact_url(url);
+    match url::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "postgres" | "postgresql") => Ok(()),
+        Ok(u) => Err(format!(
+            "{redacted}: unsupported scheme {:?}; Rampart stores in PostgreSQL (postgres://user:password@host/database) or, without a database_url, in SQLite in the data dir",
+            u.scheme()
+        )),
+        Err(e) => Err(format!(
+            "{redacted} is not a URL ({e}); expected postgres://user:password@host/database"
+        )),
     }
 }
 

@@ -100,6 +100,8 @@ pub struct Settings {
     pub metrics_group_label: Option<String>,
     /// Where the web console is served (HTTPS); None: not served.
     pub web_listen: Option<SocketAddr>,
+    /// PostgreSQL to store in; None: SQLite in the data dir.
+    pub database_url: Option<rampart_common::Secret>,
 }
 
 /// A running coordinator.
@@ -231,7 +233,15 @@ pub async fn start(
     if created {
         info!(dir = %dir.display(), "created a new certificate authority");
     }
-    let store = Store::open(dir).await?;
+    let store = Store::connect(
+        dir,
+        settings
+            .database_url
+            .as_ref()
+            .map(rampart_common::Secret::expose),
+    )
+    .await?;
+    info!(database = store.backend().as_str(), "store open");
     let settled = store.settle_interrupted().await?;
     if settled != Default::default() {
         warn!(

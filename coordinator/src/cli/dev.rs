@@ -101,6 +101,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             metrics_listen: None,
             metrics_group_label: None,
             web_listen: Some(args.web_listen),
+            database_url: None,
         },
         cancel.clone(),
     )

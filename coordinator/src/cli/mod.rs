@@ -8,6 +8,7 @@ mod dev;
 mod docs;
 mod experiment;
 mod experiment_view;
+mod migrate;
 mod output;
 mod remediate;
 mod sweep;
@@ -119,6 +120,16 @@ pub enum Command {
         /// [config: web_listen; default: off].
         #[arg(long, value_name = "ADDR")]
         web_listen: Option<SocketAddr>,
+        /// Store in PostgreSQL, e.g. postgres://rampart:PASSWORD@db.example.com/rampart, shared
+        /// by every coordinator of a deployment [config: database_url; default: SQLite in the
+        /// data dir].
+        #[arg(
+            long,
+            value_name = "URL",
+            env = "RAMPART_DATABASE_URL",
+            hide_env_values = true
+        )]
+        database_url: Option<rampart_common::Secret>,
     },
     /// A throw-away coordinator and a local agent, for trying Rampart out. Ctrl-C stops both.
     Dev(dev::DevArgs),
@@ -171,6 +182,9 @@ pub enum Command {
     /// Write man pages (roff) for `rampart` or `rampart-agent` and each of its subcommands into a
     /// folder, e.g. `rampart man --out-dir /usr/local/share/man/man1`.
     Man(docs::ManArgs),
+    /// Move an installation from its SQLite data dir to PostgreSQL, audit chain verified before
+    /// and after. Stop the coordinator first; then serve with --database-url.
+    Migrate(migrate::MigrateArgs),
     /// Fault injection: inject, list, revert. Needs the operator role (ls: viewer).
     #[command(subcommand)]
     Fault(chaos::FaultCommand),
@@ -464,6 +478,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             packs_dir,
             metrics_listen,
             web_listen,
+            database_url,
         } => {
             let file = match &config {
                 Some(p) => FileConfig::load(p)?,
@@ -488,6 +503,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 metrics_listen: metrics_listen.or(file.metrics_listen),
                 metrics_group_label: file.metrics_group_label,
                 web_listen: web_listen.or(file.web_listen),
+                database_url: match database_url {
+                    Some(url) => {
+                        crate::config::check_database_url(url.expose()).map_err(usage)?;
+                        Some(url)
+                    }
+                    None => file.database_url,
+                },
             };
             let cancel = CancellationToken::new();
             let coordinator = server::start(&settings, cancel.clone()).await?;
@@ -498,6 +520,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Dev(args) => dev::run(args).await.map(|()| 0),
         Command::Completions(args) => docs::completions(&args).map(|()| 0),
         Command::Man(args) => docs::man(&args).map(|()| 0),
+        Command::Migrate(args) => migrate::run(args).await,
         Command::Experiment(experiment::ExperimentCommand::Validate { file }) => {
             experiment::validate(&file)
         }
@@ -636,6 +659,7 @@ async fn operator(client: Client, remote: &Remote, command: Command) -> anyhow::
         | Command::Dev(_)
         | Command::Ca(_)
         | Command::Completions(_)
+        | Command::Migrate(_)
         | Command::Man(_) => {
             bail!("not an operator command")
         }

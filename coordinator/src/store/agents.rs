@@ -3,7 +3,7 @@
 use rampart_common::labels::Labels;
 use rampart_common::time::now_ms;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 use super::{Result, Store, StoreError, labels_json, parse_json};
 
@@ -96,7 +96,7 @@ pub struct HostInfo {
     pub address: String,
 }
 
-fn agent_from_row(r: &SqliteRow) -> Result<AgentRecord> {
+fn agent_from_row(r: &AnyRow) -> Result<AgentRecord> {
     Ok(AgentRecord {
         id: r.try_get("id")?,
         hostname: r.try_get("hostname")?,
@@ -122,7 +122,7 @@ fn agent_from_row(r: &SqliteRow) -> Result<AgentRecord> {
 impl Store {
     pub async fn insert_agent(&self, rec: &AgentRecord) -> Result<()> {
         sqlx::query(
-            "INSERT INTO agents (id, hostname, labels, state, cert_fingerprint, cert_expires_at, enrolled_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO agents (id, hostname, labels, state, cert_fingerprint, cert_expires_at, enrolled_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&rec.id)
         .bind(&rec.hostname)
@@ -137,7 +137,7 @@ impl Store {
     }
 
     pub async fn agent(&self, id: &str) -> Result<Option<AgentRecord>> {
-        let row = sqlx::query("SELECT * FROM agents WHERE id = ?")
+        let row = sqlx::query("SELECT * FROM agents WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -157,8 +157,8 @@ impl Store {
         let mut labels = self.agent(id).await?.map(|a| a.labels).unwrap_or_default();
         labels.extend(info.labels.clone());
         sqlx::query(
-            "UPDATE agents SET hostname = ?, os = ?, kernel = ?, arch = ?, version = ?, labels = ?, capabilities = ?,
-             address = ?, state = 'online', last_seen = ? WHERE id = ? AND state != 'revoked'",
+            "UPDATE agents SET hostname = $1, os = $2, kernel = $3, arch = $4, version = $5, labels = $6, capabilities = $7,
+             address = $8, state = 'online', last_seen = $9 WHERE id = $10 AND state != 'revoked'",
         )
         .bind(&info.hostname)
         .bind(&info.os)
@@ -176,7 +176,7 @@ impl Store {
     }
 
     pub async fn touch_agent(&self, id: &str, at: i64) -> Result<()> {
-        sqlx::query("UPDATE agents SET last_seen = ? WHERE id = ?")
+        sqlx::query("UPDATE agents SET last_seen = $1 WHERE id = $2")
             .bind(at)
             .bind(id)
             .execute(&self.writer)
@@ -192,8 +192,8 @@ impl Store {
         expires_at: i64,
     ) -> Result<()> {
         sqlx::query(
-            "UPDATE agents SET prev_fingerprint = cert_fingerprint, cert_fingerprint = ?, cert_expires_at = ?
-             WHERE id = ? AND state != 'revoked'",
+            "UPDATE agents SET prev_fingerprint = cert_fingerprint, cert_fingerprint = $1, cert_expires_at = $2
+             WHERE id = $3 AND state != 'revoked'",
         )
         .bind(fingerprint)
         .bind(expires_at)
@@ -214,12 +214,12 @@ impl Store {
     ) -> Result<()> {
         let q = match presented {
             CertMatch::Current => sqlx::query(
-                "UPDATE agents SET prev_fingerprint = NULL WHERE id = ? AND prev_fingerprint IS NOT NULL",
+                "UPDATE agents SET prev_fingerprint = NULL WHERE id = $1 AND prev_fingerprint IS NOT NULL",
             )
             .bind(id),
             CertMatch::Previous => sqlx::query(
-                "UPDATE agents SET cert_fingerprint = prev_fingerprint, prev_fingerprint = NULL, cert_expires_at = ?
-                 WHERE id = ? AND prev_fingerprint IS NOT NULL",
+                "UPDATE agents SET cert_fingerprint = prev_fingerprint, prev_fingerprint = NULL, cert_expires_at = $1
+                 WHERE id = $2 AND prev_fingerprint IS NOT NULL",
             )
             .bind(prev_expires_at)
             .bind(id),
@@ -231,7 +231,7 @@ impl Store {
 
     /// Marks an agent offline unless it was revoked meanwhile.
     pub async fn agent_offline(&self, id: &str) -> Result<()> {
-        sqlx::query("UPDATE agents SET state = 'offline' WHERE id = ? AND state = 'online'")
+        sqlx::query("UPDATE agents SET state = 'offline' WHERE id = $1 AND state = 'online'")
             .bind(id)
             .execute(&self.writer)
             .await?;
@@ -248,7 +248,7 @@ impl Store {
 
     /// Revokes an agent; returns false when no such agent exists.
     pub async fn revoke_agent(&self, id: &str) -> Result<bool> {
-        let r = sqlx::query("UPDATE agents SET state = 'revoked', revoked_at = ? WHERE id = ?")
+        let r = sqlx::query("UPDATE agents SET state = 'revoked', revoked_at = $1 WHERE id = $2")
             .bind(now_ms())
             .bind(id)
             .execute(&self.writer)
@@ -259,12 +259,17 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use crate::store::testing::{TestDb, on_both_backends};
+
+    on_both_backends!(
+        agents_persist_and_revoke,
+        a_renewed_certificate_replaces_the_old_once_the_agent_uses_it
+    );
+
     use super::*;
 
-    #[tokio::test]
-    async fn agents_persist_and_revoke() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).await.unwrap();
+    async fn agents_persist_and_revoke(db: TestDb) {
+        let s = db.open().await;
         let rec = AgentRecord {
             id: "agent-1".into(),
             hostname: "web-1".into(),
@@ -290,7 +295,7 @@ mod tests {
         };
         s.agent_online("agent-1", &info).await.unwrap();
         s.close().await;
-        let s = Store::open(dir.path()).await.unwrap();
+        let s = db.open().await;
         let got = s.agent("agent-1").await.unwrap().unwrap();
         assert_eq!(got.state, AgentState::Online);
         assert_eq!(got.labels.len(), 2);
@@ -304,9 +309,8 @@ mod tests {
         assert!(!s.revoke_agent("agent-9").await.unwrap());
     }
 
-    #[tokio::test]
-    async fn a_renewed_certificate_replaces_the_old_once_the_agent_uses_it() {
-        let (_d, s) = crate::store::testing::store().await;
+    async fn a_renewed_certificate_replaces_the_old_once_the_agent_uses_it(db: TestDb) {
+        let s = db.open().await;
         let rec = AgentRecord {
             id: "agent-1".into(),
             hostname: "web-1".into(),

@@ -4,9 +4,9 @@
 use rampart_common::time::now_ms;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
-use super::{Result, Store, StoreError};
+use super::{Result, Store, StoreError, WriteLock};
 
 /// Hash that the first audit entry chains to.
 pub const AUDIT_GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -46,7 +46,7 @@ fn audit_hash(
     hex::encode(Sha256::digest(canonical.as_bytes()))
 }
 
-fn audit_from_row(r: &SqliteRow) -> Result<AuditEntry> {
+fn audit_from_row(r: &AnyRow) -> Result<AuditEntry> {
     Ok(AuditEntry {
         seq: r.try_get("seq")?,
         time: r.try_get("time")?,
@@ -69,7 +69,7 @@ impl Store {
         result: &str,
     ) -> Result<AuditEntry> {
         let _guard = self.audit_lock.lock().await;
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.begin_locked(WriteLock::Audit).await?;
         let last = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
             .fetch_optional(&mut *tx)
             .await?;
@@ -80,7 +80,7 @@ impl Store {
         let seq = prev_seq + 1;
         let time = now_ms();
         let hash = audit_hash(&prev_hash, seq, time, actor, action, arguments, result);
-        sqlx::query("INSERT INTO audit (seq, time, actor, action, arguments, result, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO audit (seq, time, actor, action, arguments, result, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
             .bind(seq)
             .bind(time)
             .bind(actor)
@@ -91,13 +91,21 @@ impl Store {
             .bind(&hash)
             .execute(&mut *tx)
             .await?;
+        sqlx::query(
+            "INSERT INTO audit_head (id, seq, hash) VALUES (1, $1, $2)
+             ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+        )
+        .bind(seq)
+        .bind(&hash)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
-        std::fs::write(&self.audit_head, format!("{seq} {hash}\n")).map_err(|source| {
-            StoreError::Io {
-                path: self.audit_head.clone(),
+        if let Some(file) = &self.audit_head_file {
+            std::fs::write(file, format!("{seq} {hash}\n")).map_err(|source| StoreError::Io {
+                path: file.clone(),
                 source,
-            }
-        })?;
+            })?;
+        }
         Ok(AuditEntry {
             seq,
             time,
@@ -121,7 +129,7 @@ impl Store {
     /// The newest `limit` entries, oldest first.
     pub async fn audit(&self, limit: u32) -> Result<Vec<AuditEntry>> {
         let rows = sqlx::query(
-            "SELECT * FROM (SELECT * FROM audit ORDER BY seq DESC LIMIT ?) ORDER BY seq",
+            "SELECT * FROM (SELECT * FROM audit ORDER BY seq DESC LIMIT $1) AS newest ORDER BY seq",
         )
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
@@ -169,20 +177,44 @@ impl Store {
             prev_hash = e.hash;
             prev_seq = e.seq;
         }
-        match std::fs::read_to_string(&self.audit_head) {
-            Ok(head) => {
-                let head = head.trim();
-                if head != format!("{prev_seq} {prev_hash}") {
-                    v.problems.push(format!(
-                        "newest entry is {prev_seq} but the head file records {:?} (newest entries deleted or edited)",
-                        head.split(' ').next().unwrap_or("")
-                    ));
+        let newest = format!("{prev_seq} {prev_hash}");
+        match &self.audit_head_file {
+            Some(file) => match std::fs::read_to_string(file) {
+                Ok(head) => {
+                    let head = head.trim();
+                    if head != newest {
+                        v.problems.push(format!(
+                            "newest entry is {prev_seq} but the head file records {:?} (newest entries deleted or edited)",
+                            head.split(' ').next().unwrap_or("")
+                        ));
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && rows.is_empty() => {}
+                Err(e) => v
+                    .problems
+                    .push(format!("cannot read {}: {e}", file.display())),
+            },
+            None => {
+                let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+                    .fetch_optional(&self.pool)
+                    .await?;
+                let head = match head {
+                    Some(r) => Some((r.try_get::<i64, _>("seq")?, r.try_get::<String, _>("hash")?)),
+                    None => None,
+                };
+                match head {
+                    None if rows.is_empty() => {}
+                    None => v.problems.push(
+                        "the audit head row is missing (newest entries deleted or edited)".into(),
+                    ),
+                    Some((seq, hash)) if format!("{seq} {hash}") != newest => {
+                        v.problems.push(format!(
+                            "newest entry is {prev_seq} but the audit head records {seq} (newest entries deleted or edited)"
+                        ))
+                    }
+                    Some(_) => {}
                 }
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && rows.is_empty() => {}
-            Err(e) => v
-                .problems
-                .push(format!("cannot read {}: {e}", self.audit_head.display())),
         }
         Ok(v)
     }
@@ -190,11 +222,17 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::testing::store;
+    use crate::store::Backend;
+    use crate::store::testing::{TestDb, on_both_backends};
 
-    #[tokio::test]
-    async fn audit_chain_detects_edits_and_deletions() {
-        let (_d, s) = store().await;
+    on_both_backends!(
+        audit_chain_detects_edits_and_deletions,
+        deleting_the_newest_entries_shows,
+        concurrent_appends_keep_one_unbroken_chain,
+    );
+
+    async fn audit_chain_detects_edits_and_deletions(db: TestDb) {
+        let s = db.open().await;
         for i in 0..5 {
             s.append_audit(
                 "admin",
@@ -232,19 +270,62 @@ mod tests {
             "{:?}",
             v.problems
         );
+    }
 
-        let (_d2, s2) = store().await;
-        s2.append_audit("a", "x", "", "ok").await.unwrap();
-        s2.append_audit("a", "y", "", "ok").await.unwrap();
+    async fn deleting_the_newest_entries_shows(db: TestDb) {
+        let s = db.open().await;
+        s.append_audit("a", "x", "", "ok").await.unwrap();
+        s.append_audit("a", "y", "", "ok").await.unwrap();
         sqlx::query("DELETE FROM audit WHERE seq = 2")
-            .execute(&s2.writer)
+            .execute(&s.writer)
             .await
             .unwrap();
-        let v = s2.verify_audit().await.unwrap();
+        let v = s.verify_audit().await.unwrap();
+        let head = match s.backend() {
+            Backend::Sqlite => "head file",
+            Backend::Postgres => "audit head",
+        };
+        assert_eq!(v.problems.len(), 1, "{:?}", v.problems);
+        assert!(v.problems[0].contains(head), "{:?}", v.problems);
         assert!(
-            v.problems.iter().any(|p| p.contains("head file")),
+            v.problems[0].starts_with("newest entry is 1"),
             "{:?}",
             v.problems
         );
+    }
+
+    /// Many operators at once, through two handles on the same database (with PostgreSQL: as
+    /// two coordinators would): every entry is kept, numbered without a gap, in one chain.
+    async fn concurrent_appends_keep_one_unbroken_chain(db: TestDb) {
+        let first = db.open().await;
+        let second = match first.backend() {
+            // Two coordinators share one PostgreSQL; SQLite has one coordinator per data dir.
+            Backend::Postgres => db.open().await,
+            Backend::Sqlite => first.clone(),
+        };
+        let mut tasks = Vec::new();
+        for i in 0..200 {
+            let s = if i % 2 == 0 {
+                first.clone()
+            } else {
+                second.clone()
+            };
+            tasks.push(tokio::spawn(async move {
+                s.append_audit(&format!("op-{i}"), "x", "", "ok").await
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let v = first.verify_audit().await.unwrap();
+        assert_eq!((v.entries, v.problems.len()), (200, 0), "{:?}", v.problems);
+        let actors: std::collections::BTreeSet<String> = first
+            .audit(500)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.actor)
+            .collect();
+        assert_eq!(actors.len(), 200);
     }
 }

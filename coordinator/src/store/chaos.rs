@@ -3,7 +3,7 @@
 use rampart_common::time::now_ms;
 use rampart_proto::v1::{Run, RunFault, TimelineEvent};
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 use super::{Result, Store, StoreError};
 
@@ -31,7 +31,7 @@ fn parse<T: serde::de::DeserializeOwned>(text: &str, what: &'static str) -> Resu
     })
 }
 
-fn run_from(r: &SqliteRow) -> Result<Run> {
+fn run_from(r: &AnyRow) -> Result<Run> {
     Ok(Run {
         id: r.try_get("id")?,
         kind: r.try_get("kind")?,
@@ -61,7 +61,7 @@ impl Store {
         sqlx::query(
             "INSERT INTO chaos_runs (id, kind, name, state, verdict, reason, created_by, started_at, finished_at,
                recovery_ms, halt_latency_ms, gameday_id, stage, spec, plan, targets, probes, file)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
         )
         .bind(&run.id)
         .bind(&run.kind)
@@ -90,8 +90,8 @@ impl Store {
     /// Saves a run's changing fields (state, verdict, measures, targets, probe summaries).
     pub async fn update_run(&self, run: &Run) -> Result<()> {
         sqlx::query(
-            "UPDATE chaos_runs SET state = ?, verdict = ?, reason = ?, finished_at = ?, recovery_ms = ?,
-               halt_latency_ms = ?, stage = ?, targets = ?, probes = ? WHERE id = ?",
+            "UPDATE chaos_runs SET state = $1, verdict = $2, reason = $3, finished_at = $4, recovery_ms = $5,
+               halt_latency_ms = $6, stage = $7, targets = $8, probes = $9 WHERE id = $10",
         )
         .bind(&run.state)
         .bind(&run.verdict)
@@ -120,7 +120,7 @@ impl Store {
     ) -> Result<TimelineEvent> {
         let at = now_ms();
         let seq: i64 = sqlx::query_scalar(
-            "INSERT INTO chaos_events (run_id, at, kind, hostname, detail, actor) VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
+            "INSERT INTO chaos_events (run_id, at, kind, hostname, detail, actor) VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
         )
         .bind(run_id)
         .bind(at)
@@ -146,19 +146,19 @@ impl Store {
     pub async fn upsert_run_fault(&self, run_id: &str, f: &RunFault, settled: bool) -> Result<()> {
         sqlx::query(
             "INSERT INTO chaos_run_faults (fault_id, run_id, agent_id, hostname, kind, step, state, detail, settled)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT(fault_id) DO UPDATE SET state = excluded.state, detail = excluded.detail,
-               settled = MAX(chaos_run_faults.settled, excluded.settled)",
+               settled = CASE WHEN excluded.settled > chaos_run_faults.settled THEN excluded.settled ELSE chaos_run_faults.settled END",
         )
         .bind(&f.fault_id)
         .bind(run_id)
         .bind(&f.agent_id)
         .bind(&f.hostname)
         .bind(&f.kind)
-        .bind(f.step)
+        .bind(i64::from(f.step))
         .bind(&f.state)
         .bind(&f.detail)
-        .bind(settled)
+        .bind(super::flag(settled))
         .execute(&self.writer)
         .await?;
         self.run_changed();
@@ -168,11 +168,11 @@ impl Store {
     /// Updates the state of a fault already recorded (kind and step stay as they were).
     pub async fn update_run_fault_state(&self, f: &RunFault, settled: bool) -> Result<()> {
         sqlx::query(
-            "UPDATE chaos_run_faults SET state = ?, detail = ?, settled = MAX(settled, ?) WHERE fault_id = ?",
+            "UPDATE chaos_run_faults SET state = $1, detail = $2, settled = CASE WHEN $3 > settled THEN $3 ELSE settled END WHERE fault_id = $4",
         )
         .bind(&f.state)
         .bind(&f.detail)
-        .bind(settled)
+        .bind(super::flag(settled))
         .bind(&f.fault_id)
         .execute(&self.writer)
         .await?;
@@ -183,7 +183,7 @@ impl Store {
     /// A run with its faults and timeline events after `after_seq` (a game day: its own events
     /// and its experiments', and the experiments as children).
     pub async fn run(&self, id: &str, after_seq: i64) -> Result<Option<Run>> {
-        let Some(row) = sqlx::query("SELECT * FROM chaos_runs WHERE id = ?")
+        let Some(row) = sqlx::query("SELECT * FROM chaos_runs WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
@@ -193,7 +193,7 @@ impl Store {
         let mut run = run_from(&row)?;
         let faults = sqlx::query(
             "SELECT f.* FROM chaos_run_faults f JOIN chaos_runs r ON r.id = f.run_id
-             WHERE r.id = ?1 OR r.gameday_id = ?1 ORDER BY f.step, f.hostname, f.fault_id",
+             WHERE r.id = $1 OR r.gameday_id = $1 ORDER BY f.step, f.hostname, f.fault_id",
         )
         .bind(id)
         .fetch_all(&self.pool)
@@ -210,8 +210,8 @@ impl Store {
             });
         }
         let events = sqlx::query(
-            "SELECT * FROM chaos_events WHERE seq > ?2
-               AND (run_id = ?1 OR run_id IN (SELECT id FROM chaos_runs WHERE gameday_id = ?1))
+            "SELECT * FROM chaos_events WHERE seq > $2
+               AND (run_id = $1 OR run_id IN (SELECT id FROM chaos_runs WHERE gameday_id = $1))
              ORDER BY seq",
         )
         .bind(id)
@@ -230,7 +230,7 @@ impl Store {
             });
         }
         let children =
-            sqlx::query("SELECT * FROM chaos_runs WHERE gameday_id = ? ORDER BY started_at, id")
+            sqlx::query("SELECT * FROM chaos_runs WHERE gameday_id = $1 ORDER BY started_at, id")
                 .bind(id)
                 .fetch_all(&self.pool)
                 .await?;
@@ -243,7 +243,7 @@ impl Store {
     /// Runs and game days, newest first, without timelines.
     pub async fn runs(&self, kind: &str, limit: u32) -> Result<Vec<Run>> {
         let rows = sqlx::query(
-            "SELECT * FROM chaos_runs WHERE (?1 = '' OR kind = ?1) ORDER BY started_at DESC, id LIMIT ?2",
+            "SELECT * FROM chaos_runs WHERE ($1 = '' OR kind = $1) ORDER BY started_at DESC, id LIMIT $2",
         )
         .bind(kind)
         .bind(i64::from(limit))
@@ -256,14 +256,14 @@ impl Store {
     /// entry. Returns their ids. Their faults stay unsettled until the agents confirm.
     pub async fn settle_interrupted_runs(&self) -> Result<Vec<String>> {
         let now = now_ms();
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.begin_locked(super::WriteLock::Settle).await?;
         let ids: Vec<String> =
             sqlx::query_scalar("SELECT id FROM chaos_runs WHERE state != 'finished' ORDER BY id")
                 .fetch_all(&mut *tx)
                 .await?;
         for id in &ids {
             sqlx::query(
-                "UPDATE chaos_runs SET state = 'finished', verdict = 'aborted', reason = ?, finished_at = ? WHERE id = ?",
+                "UPDATE chaos_runs SET state = 'finished', verdict = 'aborted', reason = $1, finished_at = $2 WHERE id = $3",
             )
             .bind(INTERRUPTED_RUN)
             .bind(now)
@@ -271,7 +271,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             sqlx::query(
-                "INSERT INTO chaos_events (run_id, at, kind, hostname, detail, actor) VALUES (?, ?, 'abort', '', ?, 'coordinator')",
+                "INSERT INTO chaos_events (run_id, at, kind, hostname, detail, actor) VALUES ($1, $2, 'abort', '', $3, 'coordinator')",
             )
             .bind(id)
             .bind(now)
@@ -287,7 +287,7 @@ impl Store {
     pub async fn unsettled_run_faults(&self, agent_id: &str) -> Result<Vec<UnsettledFault>> {
         let rows = sqlx::query(
             "SELECT f.* FROM chaos_run_faults f JOIN chaos_runs r ON r.id = f.run_id
-             WHERE f.agent_id = ? AND f.settled = 0 AND r.state = 'finished' ORDER BY f.fault_id",
+             WHERE f.agent_id = $1 AND f.settled = 0 AND r.state = 'finished' ORDER BY f.fault_id",
         )
         .bind(agent_id)
         .fetch_all(&self.pool)
@@ -307,12 +307,14 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use crate::store::testing::{TestDb, on_both_backends};
+
+    on_both_backends!(interrupted_runs_end_aborted_and_keep_their_faults_to_revert);
+
     use super::*;
 
-    #[tokio::test]
-    async fn interrupted_runs_end_aborted_and_keep_their_faults_to_revert() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).await.unwrap();
+    async fn interrupted_runs_end_aborted_and_keep_their_faults_to_revert(db: TestDb) {
+        let s = db.open().await;
         let run = Run {
             id: "run-1".into(),
             kind: "experiment".into(),

@@ -29,7 +29,7 @@ impl Store {
         }
         sqlx::query(
             "INSERT INTO faults (fault_id, agent_id, hostname, kind, state, detail, started_at, ends_at, reverted_at, reverted_by, requested_by, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
              ON CONFLICT(fault_id) DO UPDATE SET state = excluded.state, detail = excluded.detail,
                started_at = CASE WHEN excluded.started_at > 0 THEN excluded.started_at ELSE faults.started_at END,
                ends_at = CASE WHEN excluded.ends_at > 0 THEN excluded.ends_at ELSE faults.ends_at END,
@@ -57,9 +57,9 @@ impl Store {
     /// Faults, newest first; only active ones if asked.
     pub async fn faults(&self, active_only: bool) -> Result<Vec<FaultRecord>> {
         let rows = sqlx::query(
-            "SELECT * FROM faults WHERE (? = 0 OR state = 'active') ORDER BY started_at DESC, fault_id",
+            "SELECT * FROM faults WHERE ($1 = 0 OR state = 'active') ORDER BY started_at DESC, fault_id",
         )
-        .bind(active_only)
+        .bind(super::flag(active_only))
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -85,7 +85,7 @@ impl Store {
 
     /// The agent a fault runs on.
     pub async fn fault_agent(&self, fault_id: &str) -> Result<Option<String>> {
-        let row = sqlx::query("SELECT agent_id FROM faults WHERE fault_id = ?")
+        let row = sqlx::query("SELECT agent_id FROM faults WHERE fault_id = $1")
             .bind(fault_id)
             .fetch_optional(&self.pool)
             .await?;

@@ -6,6 +6,7 @@ mod agents;
 mod audit;
 mod chaos;
 mod faults;
+mod migrate;
 mod remediation;
 mod runs;
 mod schedules;
@@ -17,6 +18,7 @@ pub use agents::{AgentRecord, AgentState, CertMatch, HostInfo};
 pub use audit::{AUDIT_GENESIS, AuditEntry, AuditVerification};
 pub use chaos::{INTERRUPTED_RUN, UnsettledFault};
 pub use faults::FaultRecord;
+pub use migrate::{CopyProgress, CopyReport};
 pub use remediation::{RemediationHostRecord, RemediationRunRecord};
 pub use runs::{INTERRUPTED_HOST, Settled};
 pub use schedules::ScheduleRecord;
@@ -33,7 +35,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use rampart_common::labels::Labels;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{AnyPool, ConnectOptions, Executor};
 use tokio::sync::Mutex;
 
 /// A connection waits this long for SQLite's lock (a WAL checkpoint, another process such as an
@@ -45,15 +49,20 @@ const READERS: u32 = 4;
 /// How long a write may wait for the writer connection. Writes queue there instead of failing
 /// with "database is locked"; a minute covers a 1,000-host sweep's results landing at once.
 const WRITER_WAIT: Duration = Duration::from_secs(120);
+/// PostgreSQL connections per coordinator: its server runs writers side by side, and several
+/// coordinators share one server, whose default limit is 100 connections.
+const PG_CONNECTIONS: u32 = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
-    #[error("database migration failed: {0}; the data dir may belong to a newer Rampart")]
+    #[error("database migration failed: {0}; the database may belong to a newer Rampart")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("corrupt {what} in the database: {detail}")]
     Corrupt { what: &'static str, detail: String },
+    #[error("{0}")]
+    Config(String),
     #[error("cannot write {path}: {source}")]
     Io {
         path: PathBuf,
@@ -95,17 +104,48 @@ impl FromStr for Role {
     }
 }
 
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `rampart.db` in the data dir: the embedded default.
+    Sqlite,
+    /// A server that several coordinators can share.
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// What a locked write transaction serialises against (see [`Store::begin_locked`]); the
+/// numbers are PostgreSQL advisory lock keys, fixed so every coordinator uses the same ones.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum WriteLock {
+    Audit = 0x5241_0001,
+    OperatorTokens = 0x5241_0002,
+    Settle = 0x5241_0003,
+}
+
 /// Handle to the database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
+    backend: Backend,
     /// Read-only work: several connections.
-    pool: SqlitePool,
-    /// Every write goes through this pool of exactly one connection, so writers queue in
-    /// Rampart instead of racing for SQLite's lock (a deferred transaction that reads and then
-    /// writes fails at once with SQLITE_BUSY_SNAPSHOT, whatever the busy timeout says).
-    writer: SqlitePool,
-    /// File holding the newest audit entry's seq and hash, so deleting the newest rows shows too.
-    audit_head: PathBuf,
+    pool: AnyPool,
+    /// Every write goes through this pool. With SQLite it holds exactly one connection, so
+    /// writers queue in Rampart instead of racing for SQLite's lock (a deferred transaction that
+    /// reads and then writes fails at once with SQLITE_BUSY_SNAPSHOT, whatever the busy timeout
+    /// says); with PostgreSQL it is the same pool as `pool`.
+    writer: AnyPool,
+    /// SQLite only: a file holding the newest audit entry's seq and hash, so deleting the newest
+    /// rows shows even to someone who edits the database file (the `audit_head` row is inside
+    /// it). PostgreSQL has no shared data dir and relies on the row.
+    audit_head_file: Option<PathBuf>,
     /// Serialises audit appends so each sees the previous hash.
     audit_lock: std::sync::Arc<Mutex<()>>,
     /// Bumped whenever an experiment run or game day changes (its row, faults or timeline), so
@@ -119,6 +159,36 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// Placeholders for a multi-row insert, `($1, $2), ($3, $4)`, numbered as SQLite and
+/// PostgreSQL both read them.
+fn row_placeholders(rows: usize, cols: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let row: Vec<String> = (1..=cols).map(|c| format!("${}", r * cols + c)).collect();
+            format!("({})", row.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Placeholders `$first, …` for `n` values of an `IN (…)` list.
+fn list_placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Flags are stored as 0/1 integers in both databases.
+fn flag(b: bool) -> i64 {
+    i64::from(b)
+}
+
+fn get_flag(r: &sqlx::any::AnyRow, column: &str) -> Result<bool> {
+    use sqlx::Row;
+    Ok(r.try_get::<i64, _>(column)? != 0)
+}
+
 fn labels_json(labels: &Labels) -> String {
     serde_json::to_string(labels).unwrap_or_else(|_| "{}".into())
 }
@@ -130,31 +200,139 @@ fn parse_json<T: serde::de::DeserializeOwned>(what: &'static str, s: &str) -> Re
     })
 }
 
+/// The database URL with any password replaced, for logs and messages.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            let pairs: Vec<(String, String)> = u
+                .query_pairs()
+                .map(|(k, v)| {
+                    let v = if k.eq_ignore_ascii_case("password") {
+                        "***".to_string()
+                    } else {
+                        v.into_owned()
+                    };
+                    (k.into_owned(), v)
+                })
+                .collect();
+            if !pairs.is_empty() {
+                u.query_pairs_mut().clear().extend_pairs(pairs);
+            }
+            u.to_string()
+        }
+        Err(_) => "(unparsable URL)".into(),
+    }
+}
+
 impl Store {
     /// Opens (creating if needed) `dir/rampart.db` and applies pending migrations.
     pub async fn open(dir: &Path) -> Result<Self> {
-        let options = SqliteConnectOptions::new()
+        Self::connect(dir, None).await
+    }
+
+    /// Opens the store a coordinator is configured with: PostgreSQL when `database_url` is
+    /// given, else SQLite in `dir`; applies pending migrations either way.
+    pub async fn connect(dir: &Path, database_url: Option<&str>) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        match database_url {
+            Some(url) => Self::open_postgres(url).await,
+            None => Self::open_sqlite(dir).await,
+        }
+    }
+
+    async fn open_sqlite(dir: &Path) -> Result<Self> {
+        let file = SqliteConnectOptions::new()
             .filename(dir.join("rampart.db"))
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .busy_timeout(BUSY_TIMEOUT);
-        let writer = SqlitePoolOptions::new()
+            .create_if_missing(true);
+        let url = file.to_url_lossy();
+        let options = AnyConnectOptions::from_url(&url)?;
+        let pragmas = format!("PRAGMA busy_timeout = {};", BUSY_TIMEOUT.as_millis());
+        let writer_pragmas = format!("PRAGMA journal_mode = WAL; {pragmas}");
+        let writer = AnyPoolOptions::new()
             .max_connections(1)
             .acquire_timeout(WRITER_WAIT)
-            .connect_with(options.clone())
+            .after_connect(move |conn, _| {
+                let sql = writer_pragmas.clone();
+                Box::pin(async move { conn.execute(sql.as_str()).await.map(|_| ()) })
+            })
+            .connect_with(options)
             .await?;
-        sqlx::migrate!("./migrations").run(&writer).await?;
-        let pool = SqlitePoolOptions::new()
+        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        let read_only = AnyConnectOptions::from_url(&file.read_only(true).to_url_lossy())?;
+        let pool = AnyPoolOptions::new()
             .max_connections(READERS)
-            .connect_with(options.read_only(true))
+            .after_connect(move |conn, _| {
+                let sql = pragmas.clone();
+                Box::pin(async move { conn.execute(sql.as_str()).await.map(|_| ()) })
+            })
+            .connect_with(read_only)
             .await?;
-        Ok(Self {
+        Ok(Self::new(
+            Backend::Sqlite,
             pool,
             writer,
-            audit_head: dir.join("audit.head"),
+            Some(dir.join("audit.head")),
+        ))
+    }
+
+    async fn open_postgres(url: &str) -> Result<Self> {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(StoreError::Config(format!(
+                "database_url {} is not a PostgreSQL URL: expected postgres://user:password@host/database",
+                redact_url(url)
+            )));
+        }
+        let options = AnyConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Config(format!("database_url {}: {e}", redact_url(url))))?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(PG_CONNECTIONS)
+            .acquire_timeout(WRITER_WAIT)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(Self::new(Backend::Postgres, pool.clone(), pool, None))
+    }
+
+    fn new(
+        backend: Backend,
+        pool: AnyPool,
+        writer: AnyPool,
+        audit_head_file: Option<PathBuf>,
+    ) -> Self {
+        Self {
+            backend,
+            pool,
+            writer,
+            audit_head_file,
             audit_lock: Default::default(),
             run_changes: std::sync::Arc::new(tokio::sync::watch::channel(0).0),
-        })
+        }
+    }
+
+    /// Which database this store runs on.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Starts a write transaction that holds `lock` until it ends. SQLite's single writer
+    /// connection already runs one write at a time; on PostgreSQL, where several connections
+    /// and coordinators write at once, a transaction-scoped advisory lock serialises the writes
+    /// that read before they write (the audit chain's head, the last admin token).
+    pub(crate) async fn begin_locked(
+        &self,
+        lock: WriteLock,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        let mut tx = self.writer.begin().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(lock as i64)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(tx)
     }
 
     /// Wakes when any experiment run or game day changes (see [`Store::run_changed`]).
@@ -175,13 +353,4 @@ impl Store {
 }
 
 #[cfg(test)]
-pub(crate) mod testing {
-    use super::Store;
-
-    /// A store in a fresh temporary data dir.
-    pub async fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).await.unwrap();
-        (dir, s)
-    }
-}
+pub(crate) mod testing;

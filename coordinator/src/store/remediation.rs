@@ -40,12 +40,12 @@ impl Store {
         targets: &[(String, String)],
     ) -> Result<()> {
         let mut tx = self.writer.begin().await?;
-        sqlx::query("INSERT INTO remediation_runs (id, rule, pack, selector, apply, actor, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO remediation_runs (id, rule, pack, selector, apply, actor, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(&r.id)
             .bind(&r.rule)
             .bind(&r.pack)
             .bind(&r.selector)
-            .bind(r.apply)
+            .bind(super::flag(r.apply))
             .bind(&r.actor)
             .bind(r.created_at)
             .execute(&mut *tx)
@@ -57,7 +57,7 @@ impl Store {
 
     /// Marks a run finished: every host's outcome is stored.
     pub async fn finish_remediation_run(&self, id: &str) -> Result<()> {
-        sqlx::query("UPDATE remediation_runs SET finished_at = ? WHERE id = ?")
+        sqlx::query("UPDATE remediation_runs SET finished_at = $1 WHERE id = $2")
             .bind(now_ms())
             .bind(id)
             .execute(&self.writer)
@@ -70,7 +70,7 @@ impl Store {
         run_id: &str,
         h: &RemediationHostRecord,
     ) -> Result<()> {
-        sqlx::query("INSERT INTO remediation_hosts (run_id, agent_id, hostname, status, before_status, after_status, changes, message, applied) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO remediation_hosts (run_id, agent_id, hostname, status, before_status, after_status, changes, message, applied) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
             .bind(run_id)
             .bind(&h.agent_id)
             .bind(&h.hostname)
@@ -79,7 +79,7 @@ impl Store {
             .bind(&h.after)
             .bind(serde_json::to_string(&h.changes).unwrap_or_default())
             .bind(&h.message)
-            .bind(h.applied)
+            .bind(super::flag(h.applied))
             .execute(&self.writer)
             .await?;
         Ok(())
@@ -90,7 +90,7 @@ impl Store {
         &self,
         id: &str,
     ) -> Result<Option<(RemediationRunRecord, Vec<RemediationHostRecord>)>> {
-        let Some(r) = sqlx::query("SELECT * FROM remediation_runs WHERE id = ?")
+        let Some(r) = sqlx::query("SELECT * FROM remediation_runs WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
@@ -102,12 +102,12 @@ impl Store {
             rule: r.try_get("rule")?,
             pack: r.try_get("pack")?,
             selector: r.try_get("selector")?,
-            apply: r.try_get("apply")?,
+            apply: super::get_flag(&r, "apply")?,
             actor: r.try_get("actor")?,
             created_at: r.try_get("created_at")?,
         };
         let rows = sqlx::query(
-            "SELECT * FROM remediation_hosts WHERE run_id = ? ORDER BY hostname, agent_id",
+            "SELECT * FROM remediation_hosts WHERE run_id = $1 ORDER BY hostname, agent_id",
         )
         .bind(id)
         .fetch_all(&self.pool)
@@ -126,7 +126,7 @@ impl Store {
                         &r.try_get::<String, _>("changes")?,
                     )?,
                     message: r.try_get("message")?,
-                    applied: r.try_get("applied")?,
+                    applied: super::get_flag(r, "applied")?,
                     rolled_back_at: r.try_get("rolled_back_at")?,
                 })
             })
@@ -136,7 +136,7 @@ impl Store {
 
     pub async fn mark_rolled_back(&self, run_id: &str, agent_id: &str) -> Result<()> {
         sqlx::query(
-            "UPDATE remediation_hosts SET rolled_back_at = ? WHERE run_id = ? AND agent_id = ?",
+            "UPDATE remediation_hosts SET rolled_back_at = $1 WHERE run_id = $2 AND agent_id = $3",
         )
         .bind(now_ms())
         .bind(run_id)

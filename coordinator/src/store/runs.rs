@@ -3,7 +3,7 @@
 //! as unreachable with the reason, so no host is silently absent and none counts as passing.
 
 use rampart_common::time::now_ms;
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Any, Transaction};
 
 use super::{Result, Store};
 
@@ -21,18 +21,21 @@ pub struct Settled {
 }
 
 pub(super) async fn insert_targets(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     run_id: &str,
     targets: &[(String, String)],
 ) -> Result<()> {
     // 3 parameters a row: 300 rows a statement stays far below SQLite's limit.
     for chunk in targets.chunks(300) {
-        let mut q =
-            sqlx::QueryBuilder::new("INSERT INTO run_targets (run_id, agent_id, hostname) ");
-        q.push_values(chunk, |mut row, (agent, host)| {
-            row.push_bind(run_id).push_bind(agent).push_bind(host);
-        });
-        q.build().execute(&mut **tx).await?;
+        let sql = format!(
+            "INSERT INTO run_targets (run_id, agent_id, hostname) VALUES {}",
+            super::row_placeholders(chunk.len(), 3)
+        );
+        let mut q = sqlx::query(&sql);
+        for (agent, host) in chunk {
+            q = q.bind(run_id).bind(agent).bind(host);
+        }
+        q.execute(&mut **tx).await?;
     }
     Ok(())
 }
@@ -42,7 +45,7 @@ impl Store {
     /// anything new can start, so whatever is unfinished then was cut off by a stop.
     pub async fn settle_interrupted(&self) -> Result<Settled> {
         let now = now_ms();
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.begin_locked(super::WriteLock::Settle).await?;
         let sweeps: Vec<String> =
             sqlx::query_scalar("SELECT id FROM sweeps WHERE finished_at IS NULL ORDER BY id")
                 .fetch_all(&mut *tx)
@@ -54,7 +57,7 @@ impl Store {
         .await?;
         let mut hosts = sqlx::query(
             "INSERT INTO sweep_hosts (sweep_id, agent_id, hostname, status, message, collect_ms, eval_micros, labels)
-             SELECT t.run_id, t.agent_id, t.hostname, 'unreachable', ?, 0, 0,
+             SELECT t.run_id, t.agent_id, t.hostname, 'unreachable', $1, 0, 0,
                     COALESCE((SELECT a.labels FROM agents a WHERE a.id = t.agent_id), '{}')
              FROM run_targets t JOIN sweeps s ON s.id = t.run_id
              WHERE s.finished_at IS NULL
@@ -66,7 +69,7 @@ impl Store {
         .rows_affected();
         hosts += sqlx::query(
             "INSERT INTO remediation_hosts (run_id, agent_id, hostname, status, before_status, after_status, changes, message, applied)
-             SELECT t.run_id, t.agent_id, t.hostname, 'unreachable', '', '', '[]', ?, 0
+             SELECT t.run_id, t.agent_id, t.hostname, 'unreachable', '', '', '[]', $1, 0
              FROM run_targets t JOIN remediation_runs r ON r.id = t.run_id
              WHERE r.finished_at IS NULL
                AND NOT EXISTS (SELECT 1 FROM remediation_hosts h WHERE h.run_id = t.run_id AND h.agent_id = t.agent_id)",
@@ -75,12 +78,14 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        sqlx::query("UPDATE sweeps SET finished_at = ?, interrupted = 1 WHERE finished_at IS NULL")
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
         sqlx::query(
-            "UPDATE remediation_runs SET finished_at = ?, interrupted = 1 WHERE finished_at IS NULL",
+            "UPDATE sweeps SET finished_at = $1, interrupted = 1 WHERE finished_at IS NULL",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE remediation_runs SET finished_at = $1, interrupted = 1 WHERE finished_at IS NULL",
         )
         .bind(now)
         .execute(&mut *tx)
@@ -96,12 +101,14 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::testing::store;
+    use crate::store::testing::{TestDb, on_both_backends};
+
+    on_both_backends!(unfinished_runs_are_settled_with_every_silent_host);
+
     use crate::store::{RemediationRunRecord, SweepHostRecord};
 
-    #[tokio::test]
-    async fn unfinished_runs_are_settled_with_every_silent_host() {
-        let (_d, s) = store().await;
+    async fn unfinished_runs_are_settled_with_every_silent_host(db: TestDb) {
+        let s = db.open().await;
         let targets: Vec<(String, String)> = (1..=3)
             .map(|i| (format!("agent-{i}"), format!("web-{i}")))
             .collect();

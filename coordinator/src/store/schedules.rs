@@ -20,7 +20,7 @@ pub struct ScheduleRecord {
 
 impl Store {
     pub async fn insert_schedule(&self, s: &ScheduleRecord) -> Result<()> {
-        sqlx::query("INSERT INTO schedules (id, cron, selector, pack, created_by, created_at, next_run_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO schedules (id, cron, selector, pack, created_by, created_at, next_run_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(&s.id)
             .bind(&s.cron)
             .bind(&s.selector)
@@ -56,7 +56,7 @@ impl Store {
 
     /// Removes a schedule; false when there was none.
     pub async fn delete_schedule(&self, id: &str) -> Result<bool> {
-        Ok(sqlx::query("DELETE FROM schedules WHERE id = ?")
+        Ok(sqlx::query("DELETE FROM schedules WHERE id = $1")
             .bind(id)
             .execute(&self.writer)
             .await?
@@ -73,7 +73,7 @@ impl Store {
         next_run_at: i64,
     ) -> Result<()> {
         sqlx::query(
-            "UPDATE schedules SET last_run_at = ?, last_sweep = ?, next_run_at = ? WHERE id = ?",
+            "UPDATE schedules SET last_run_at = $1, last_sweep = $2, next_run_at = $3 WHERE id = $4",
         )
         .bind(at)
         .bind(sweep_id)

@@ -3,6 +3,7 @@
 
 use rampart_common::time::now_ms;
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
 use rampart_common::labels::Labels;
 
@@ -98,7 +99,7 @@ impl Store {
     ) -> Result<()> {
         let mut tx = self.writer.begin().await?;
         sqlx::query(
-            "INSERT INTO sweeps (id, pack, selector, actor, started_at, hosts) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sweeps (id, pack, selector, actor, started_at, hosts) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(id)
         .bind(pack)
@@ -114,7 +115,7 @@ impl Store {
     }
 
     pub async fn finish_sweep(&self, id: &str) -> Result<()> {
-        sqlx::query("UPDATE sweeps SET finished_at = ? WHERE id = ?")
+        sqlx::query("UPDATE sweeps SET finished_at = $1 WHERE id = $2")
             .bind(now_ms())
             .bind(id)
             .execute(&self.writer)
@@ -130,7 +131,7 @@ impl Store {
         results: &[SweepResultRecord],
     ) -> Result<()> {
         let mut tx = self.writer.begin().await?;
-        sqlx::query("INSERT INTO sweep_hosts (sweep_id, agent_id, hostname, status, message, collect_ms, eval_micros, labels) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO sweep_hosts (sweep_id, agent_id, hostname, status, message, collect_ms, eval_micros, labels) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
             .bind(sweep_id)
             .bind(&host.agent_id)
             .bind(&host.hostname)
@@ -143,19 +144,22 @@ impl Store {
             .await?;
         // One statement per 100 results (7 parameters each stays far below SQLite's limit).
         for chunk in results.chunks(100) {
-            let mut q = sqlx::QueryBuilder::new(
-                "INSERT INTO sweep_results (sweep_id, agent_id, rule, status, severity, evidence, micros) ",
+            let sql = format!(
+                "INSERT INTO sweep_results (sweep_id, agent_id, rule, status, severity, evidence, micros) VALUES {}",
+                super::row_placeholders(chunk.len(), 7)
             );
-            q.push_values(chunk, |mut row, r| {
-                row.push_bind(sweep_id)
-                    .push_bind(&host.agent_id)
-                    .push_bind(&r.rule)
-                    .push_bind(&r.status)
-                    .push_bind(&r.severity)
-                    .push_bind(&r.evidence)
-                    .push_bind(r.micros as i64);
-            });
-            q.build().execute(&mut *tx).await?;
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                q = q
+                    .bind(sweep_id)
+                    .bind(&host.agent_id)
+                    .bind(&r.rule)
+                    .bind(&r.status)
+                    .bind(&r.severity)
+                    .bind(&r.evidence)
+                    .bind(r.micros as i64);
+            }
+            q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -170,7 +174,7 @@ impl Store {
         json: &str,
     ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO facts (agent_id, collected_at, sweep_id, json) VALUES (?, ?, ?, ?)
+            "INSERT INTO facts (agent_id, collected_at, sweep_id, json) VALUES ($1, $2, $3, $4)
              ON CONFLICT(agent_id) DO UPDATE SET collected_at = excluded.collected_at, sweep_id = excluded.sweep_id, json = excluded.json",
         )
         .bind(agent_id)
@@ -184,7 +188,7 @@ impl Store {
 
     /// An agent's latest stored facts: (collected at, JSON).
     pub async fn latest_facts(&self, agent_id: &str) -> Result<Option<(i64, String)>> {
-        let row = sqlx::query("SELECT collected_at, json FROM facts WHERE agent_id = ?")
+        let row = sqlx::query("SELECT collected_at, json FROM facts WHERE agent_id = $1")
             .bind(agent_id)
             .fetch_optional(&self.pool)
             .await?;
@@ -198,7 +202,7 @@ impl Store {
         sweep_id: &str,
         agent_id: &str,
     ) -> Result<Vec<SweepResultRecord>> {
-        let rows = sqlx::query("SELECT rule, status, severity, evidence, micros FROM sweep_results WHERE sweep_id = ? AND agent_id = ? ORDER BY rule")
+        let rows = sqlx::query("SELECT rule, status, severity, evidence, micros FROM sweep_results WHERE sweep_id = $1 AND agent_id = $2 ORDER BY rule")
             .bind(sweep_id)
             .bind(agent_id)
             .fetch_all(&self.pool)
@@ -220,12 +224,13 @@ impl Store {
     /// A handful of rows per host, whatever the history holds.
     pub async fn latest_status_counts(&self) -> Result<Vec<(String, String, u64)>> {
         let rows = sqlx::query(
-            "WITH latest AS (
-                 SELECT h.agent_id, h.sweep_id, MAX(s.started_at) AS at
+            "WITH ranked AS (
+                 SELECT h.agent_id, h.sweep_id,
+                   ROW_NUMBER() OVER (PARTITION BY h.agent_id ORDER BY s.started_at DESC, s.id DESC) AS n
                  FROM sweep_hosts h JOIN sweeps s ON s.id = h.sweep_id
                  WHERE h.status = 'ok'
-                 GROUP BY h.agent_id
-             )
+             ),
+             latest AS (SELECT agent_id, sweep_id FROM ranked WHERE n = 1)
              SELECT l.agent_id, r.status, COUNT(*) AS n
              FROM latest l JOIN sweep_results r ON r.sweep_id = l.sweep_id AND r.agent_id = l.agent_id
              GROUP BY l.agent_id, r.status",
@@ -248,7 +253,7 @@ impl Store {
     /// need, without reading any evidence.
     pub async fn recent_sweeps(&self, limit: u32) -> Result<Vec<SweepOverview>> {
         let rows = sqlx::query(
-            "WITH recent AS (SELECT * FROM sweeps ORDER BY started_at DESC, id DESC LIMIT ?)
+            "WITH recent AS (SELECT * FROM sweeps ORDER BY started_at DESC, id DESC LIMIT $1)
              SELECT s.id, s.pack, s.selector, s.actor, s.started_at, s.finished_at,
                (SELECT COUNT(*) FROM sweep_hosts h WHERE h.sweep_id = s.id) AS hosts,
                (SELECT COUNT(*) FROM sweep_hosts h WHERE h.sweep_id = s.id AND h.status != 'ok') AS unreachable,
@@ -260,7 +265,7 @@ impl Store {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        let count = |r: &sqlx::sqlite::SqliteRow, c: &str| -> Result<u64> {
+        let count = |r: &AnyRow, c: &str| -> Result<u64> {
             Ok(u64::try_from(r.try_get::<i64, _>(c)?).unwrap_or(0))
         };
         rows.iter()
@@ -294,7 +299,7 @@ impl Store {
              FROM sweep_results r
              JOIN sweeps s ON s.id = r.sweep_id
              JOIN sweep_hosts h ON h.sweep_id = r.sweep_id AND h.agent_id = r.agent_id
-             WHERE s.started_at >= ? AND (? IS NULL OR r.agent_id = ?)
+             WHERE s.started_at >= $1 AND ($2 IS NULL OR r.agent_id = $3)
              ORDER BY r.agent_id, r.rule, s.started_at, s.id",
         )
         .bind(since)
@@ -330,7 +335,7 @@ impl Store {
             Vec<(String, SweepResultRecord)>,
         )>,
     > {
-        let Some(r) = sqlx::query("SELECT * FROM sweeps WHERE id = ?")
+        let Some(r) = sqlx::query("SELECT * FROM sweeps WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
@@ -345,31 +350,28 @@ impl Store {
             started_at: r.try_get("started_at")?,
             finished_at: r.try_get("finished_at")?,
             hosts: u32::try_from(r.try_get::<i64, _>("hosts")?).unwrap_or(0),
-            interrupted: r.try_get("interrupted")?,
+            interrupted: super::get_flag(&r, "interrupted")?,
         };
-        let hosts =
-            sqlx::query("SELECT * FROM sweep_hosts WHERE sweep_id = ? ORDER BY hostname, agent_id")
-                .bind(id)
-                .fetch_all(&self.pool)
-                .await?
-                .iter()
-                .map(|r| {
-                    Ok(SweepHostRecord {
-                        agent_id: r.try_get("agent_id")?,
-                        hostname: r.try_get("hostname")?,
-                        status: r.try_get("status")?,
-                        message: r.try_get("message")?,
-                        collect_ms: u32::try_from(r.try_get::<i64, _>("collect_ms")?).unwrap_or(0),
-                        eval_micros: u32::try_from(r.try_get::<i64, _>("eval_micros")?)
-                            .unwrap_or(0),
-                        labels: parse_json(
-                            "sweep host labels",
-                            &r.try_get::<String, _>("labels")?,
-                        )?,
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?;
-        let results = sqlx::query("SELECT agent_id, rule, status, severity, evidence, micros FROM sweep_results WHERE sweep_id = ? ORDER BY agent_id, rule")
+        let hosts = sqlx::query(
+            "SELECT * FROM sweep_hosts WHERE sweep_id = $1 ORDER BY hostname, agent_id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(SweepHostRecord {
+                agent_id: r.try_get("agent_id")?,
+                hostname: r.try_get("hostname")?,
+                status: r.try_get("status")?,
+                message: r.try_get("message")?,
+                collect_ms: u32::try_from(r.try_get::<i64, _>("collect_ms")?).unwrap_or(0),
+                eval_micros: u32::try_from(r.try_get::<i64, _>("eval_micros")?).unwrap_or(0),
+                labels: parse_json("sweep host labels", &r.try_get::<String, _>("labels")?)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+        let results = sqlx::query("SELECT agent_id, rule, status, severity, evidence, micros FROM sweep_results WHERE sweep_id = $1 ORDER BY agent_id, rule")
             .bind(id)
             .fetch_all(&self.pool)
             .await?

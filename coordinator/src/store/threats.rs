@@ -44,7 +44,7 @@ impl Store {
     pub async fn insert_threat_model(&self, name: &str, yaml: &str, actor: &str) -> Result<u32> {
         let sha = hex::encode(Sha256::digest(yaml.as_bytes()));
         let row = sqlx::query(
-            "INSERT INTO threat_models (name, yaml, sha256, applied_at, applied_by) VALUES (?, ?, ?, ?, ?) RETURNING version",
+            "INSERT INTO threat_models (name, yaml, sha256, applied_at, applied_by) VALUES ($1, $2, $3, $4, $5) RETURNING version",
         )
         .bind(name)
         .bind(yaml)
@@ -60,7 +60,7 @@ impl Store {
     pub async fn threat_model(&self, version: Option<u32>) -> Result<Option<ThreatModelRecord>> {
         let row = match version {
             Some(v) => {
-                sqlx::query("SELECT * FROM threat_models WHERE version = ?")
+                sqlx::query("SELECT * FROM threat_models WHERE version = $1")
                     .bind(i64::from(v))
                     .fetch_optional(&self.pool)
                     .await?
@@ -88,16 +88,16 @@ impl Store {
         let mut latest: std::collections::HashMap<(String, String), LatestResult> =
             std::collections::HashMap::new();
         for chunk in rules.chunks(IN_CHUNK) {
-            let mut q = sqlx::QueryBuilder::new(
-                "SELECT r.agent_id, r.rule, r.status, s.id, s.started_at FROM sweep_results r JOIN sweeps s ON s.id = r.sweep_id WHERE s.pack = ",
+            let sql = format!(
+                "SELECT r.agent_id, r.rule, r.status, s.id, s.started_at FROM sweep_results r JOIN sweeps s ON s.id = r.sweep_id
+                 WHERE s.pack = $1 AND r.rule IN ({}) ORDER BY s.started_at, s.id",
+                super::list_placeholders(2, chunk.len())
             );
-            q.push_bind(pack).push(" AND r.rule IN (");
-            let mut sep = q.separated(", ");
+            let mut q = sqlx::query(&sql).bind(pack);
             for r in chunk {
-                sep.push_bind(r);
+                q = q.bind(r);
             }
-            q.push(") ORDER BY s.started_at, s.id");
-            for row in q.build().fetch_all(&self.pool).await? {
+            for row in q.fetch_all(&self.pool).await? {
                 let r = LatestResult {
                     agent_id: row.try_get("agent_id")?,
                     rule: row.try_get("rule")?,
@@ -115,15 +115,16 @@ impl Store {
     pub async fn latest_experiment_runs(&self, names: &[String]) -> Result<Vec<LatestRun>> {
         let mut latest = std::collections::HashMap::new();
         for chunk in names.chunks(IN_CHUNK) {
-            let mut q = sqlx::QueryBuilder::new(
-                "SELECT name, id, verdict, finished_at FROM chaos_runs WHERE kind = 'experiment' AND state = 'finished' AND name IN (",
+            let sql = format!(
+                "SELECT name, id, verdict, finished_at FROM chaos_runs
+                 WHERE kind = 'experiment' AND state = 'finished' AND name IN ({}) ORDER BY finished_at, started_at",
+                super::list_placeholders(1, chunk.len())
             );
-            let mut sep = q.separated(", ");
+            let mut q = sqlx::query(&sql);
             for n in chunk {
-                sep.push_bind(n);
+                q = q.bind(n);
             }
-            q.push(") ORDER BY finished_at, started_at");
-            for row in q.build().fetch_all(&self.pool).await? {
+            for row in q.fetch_all(&self.pool).await? {
                 let r = LatestRun {
                     name: row.try_get("name")?,
                     id: row.try_get("id")?,
@@ -139,7 +140,10 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::store;
+    use crate::store::testing::{TestDb, on_both_backends};
+
+    on_both_backends!(latest_results_runs_and_status_counts);
+
     use super::super::{SweepHostRecord, SweepResultRecord};
 
     fn host(agent: &str, status: &str) -> SweepHostRecord {
@@ -167,9 +171,8 @@ mod tests {
     /// The evidence a mitigation reads: each check's latest result per host (an unreachable host
     /// in a later sweep keeps its earlier result), each experiment's latest finished run; and
     /// the latest checked sweep's status counts per host.
-    #[tokio::test]
-    async fn latest_results_runs_and_status_counts() {
-        let (_dir, s) = store().await;
+    async fn latest_results_runs_and_status_counts(db: TestDb) {
+        let s = db.open().await;
         let both = [
             ("a".to_string(), "a".to_string()),
             ("b".to_string(), "b".to_string()),

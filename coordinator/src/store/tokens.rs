@@ -4,6 +4,7 @@ use rampart_common::labels::Labels;
 use rampart_common::time::now_ms;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
 use super::{Result, Role, Store, StoreError, labels_json, parse_json};
 
@@ -55,7 +56,7 @@ pub enum RevokeRefusal {
     LastAdmin,
 }
 
-fn token_info(r: &sqlx::sqlite::SqliteRow) -> Result<OperatorTokenInfo> {
+fn token_info(r: &AnyRow) -> Result<OperatorTokenInfo> {
     Ok(OperatorTokenInfo {
         id: r.try_get("id")?,
         name: r.try_get("name")?,
@@ -67,7 +68,7 @@ fn token_info(r: &sqlx::sqlite::SqliteRow) -> Result<OperatorTokenInfo> {
     })
 }
 
-fn role_of(r: &sqlx::sqlite::SqliteRow) -> Result<Role> {
+fn role_of(r: &AnyRow) -> Result<Role> {
     let role: String = r.try_get("role")?;
     role.parse().map_err(|detail| StoreError::Corrupt {
         what: "token role",
@@ -90,7 +91,7 @@ impl Store {
         uses: u32,
         created_by: &str,
     ) -> Result<()> {
-        sqlx::query("INSERT INTO join_tokens (id, hash, labels, expires_at, uses_left, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO join_tokens (id, hash, labels, expires_at, uses_left, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(id)
             .bind(hash_secret(secret))
             .bind(labels_json(labels))
@@ -111,7 +112,7 @@ impl Store {
         let hash = hash_secret(secret);
         let now = now_ms();
         let updated = sqlx::query(
-            "UPDATE join_tokens SET uses_left = uses_left - 1 WHERE hash = ? AND uses_left > 0 AND expires_at > ?
+            "UPDATE join_tokens SET uses_left = uses_left - 1 WHERE hash = $1 AND uses_left > 0 AND expires_at > $2
              RETURNING id, labels",
         )
         .bind(&hash)
@@ -124,7 +125,7 @@ impl Store {
                 labels: parse_json("token labels", &row.try_get::<String, _>("labels")?)?,
             }));
         }
-        let row = sqlx::query("SELECT expires_at, uses_left FROM join_tokens WHERE hash = ?")
+        let row = sqlx::query("SELECT expires_at, uses_left FROM join_tokens WHERE hash = $1")
             .bind(&hash)
             .fetch_optional(&self.pool)
             .await?;
@@ -143,7 +144,7 @@ impl Store {
         role: Role,
         expires_at: Option<i64>,
     ) -> Result<()> {
-        sqlx::query("INSERT INTO operator_tokens (id, hash, name, role, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO operator_tokens (id, hash, name, role, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(id)
             .bind(hash_secret(secret))
             .bind(name)
@@ -167,7 +168,7 @@ impl Store {
     pub async fn operator_token(&self, secret: &str) -> Result<Option<OperatorToken>> {
         let row = sqlx::query(
             "SELECT id, name, role, last_used_at FROM operator_tokens
-             WHERE hash = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
+             WHERE hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)",
         )
         .bind(hash_secret(secret))
         .bind(now_ms())
@@ -186,7 +187,7 @@ impl Store {
 
     /// Records that a token was used.
     pub async fn touch_operator_token(&self, id: &str, at: i64) -> Result<()> {
-        sqlx::query("UPDATE operator_tokens SET last_used_at = ? WHERE id = ?")
+        sqlx::query("UPDATE operator_tokens SET last_used_at = $1 WHERE id = $2")
             .bind(at)
             .bind(id)
             .execute(&self.writer)
@@ -210,7 +211,7 @@ impl Store {
         let now = now_ms();
         let live =
             |t: &OperatorTokenInfo| t.revoked_at.is_none() && t.expires_at.is_none_or(|e| e > now);
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.begin_locked(super::WriteLock::OperatorTokens).await?;
         let tokens = sqlx::query("SELECT * FROM operator_tokens")
             .fetch_all(&mut *tx)
             .await?
@@ -241,11 +242,13 @@ impl Store {
             return Ok(Err(RevokeRefusal::LastAdmin));
         }
         let id = target.id.clone();
-        sqlx::query("UPDATE operator_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?")
-            .bind(now)
-            .bind(&id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE operator_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2",
+        )
+        .bind(now)
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(self
             .operator_tokens()
@@ -258,12 +261,17 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::store::testing::store;
+    use crate::store::testing::{TestDb, on_both_backends};
 
-    #[tokio::test]
-    async fn join_tokens_say_why_they_are_refused() {
-        let (_d, s) = store().await;
+    on_both_backends!(
+        join_tokens_say_why_they_are_refused,
+        operator_tokens_are_listed_revoked_and_the_last_admin_kept
+    );
+
+    use super::*;
+
+    async fn join_tokens_say_why_they_are_refused(db: TestDb) {
+        let s = db.open().await;
         let labels: Labels = [("env".to_string(), "prod".to_string())].into();
         s.insert_join_token("t1", "secret1", &labels, now_ms() + 60_000, 2, "test")
             .await
@@ -288,9 +296,8 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn operator_tokens_are_listed_revoked_and_the_last_admin_kept() {
-        let (_d, s) = store().await;
+    async fn operator_tokens_are_listed_revoked_and_the_last_admin_kept(db: TestDb) {
+        let s = db.open().await;
         s.insert_operator_token("a1", "sa1", "root", Role::Admin, None)
             .await
             .unwrap();

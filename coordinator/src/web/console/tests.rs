@@ -34,6 +34,7 @@ async fn env() -> Env {
             metrics_listen: None,
             metrics_group_label: None,
             web_listen: None,
+            database_url: None,
         },
         tokio_util::sync::CancellationToken::new(),
     )
