@@ -168,6 +168,32 @@ mod tests {
         assert_eq!(lines, [1, 2, 3, 4], "{errs}");
     }
 
+    /// A PostgreSQL URL is taken as a secret; any other scheme is refused at its line, and the
+    /// message never shows the password.
+    #[test]
+    fn database_url_must_be_postgres_and_its_password_stays_hidden() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.toml");
+        let url = "postgres://rampart:s3cret@db.example.com/rampart";
+        std::fs::write(&good, format!("database_url = \"{url}\"\n")).unwrap();
+        let c = FileConfig::load(&good).unwrap();
+        assert_eq!(c.database_url.as_ref().map(|s| s.expose()), Some(url));
+        assert!(!format!("{c:?}").contains("s3cret"));
+
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(
+            &bad,
+            "log_format = \"text\"\ndatabase_url = \"mysql://root:s3cret@db/x\"\n",
+        )
+        .unwrap();
+        let errs = FileConfig::load(&bad).unwrap_err();
+        let text = errs.to_string();
+        assert_eq!(errs.0.len(), 1, "{text}");
+        assert_eq!(errs.0[0].line, 2, "{text}");
+        assert!(text.contains("unsupported scheme \"mysql\""), "{text}");
+        assert!(!text.contains("s3cret") && text.contains("***"), "{text}");
+    }
+
     #[test]
     fn example_config_in_deploy_is_valid() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/coordinator.toml");

@@ -10,6 +10,7 @@ pub mod browser;
 pub mod chaos;
 pub mod https;
 pub mod netns;
+pub mod postgres;
 pub mod prometheus;
 pub mod sim;
 
@@ -209,6 +210,8 @@ pub struct Harness {
     pub admin_token: String,
     pub ca_fingerprint: String,
     pub network: Option<Network>,
+    /// PostgreSQL the coordinator stores in (`--database-url`); None: SQLite in the data dir.
+    database_url: Mutex<Option<String>>,
     procs: Mutex<BTreeMap<String, Proc>>,
     dumped: Mutex<Vec<(String, String, String)>>,
 }
@@ -223,7 +226,12 @@ fn free_port(ip: std::net::IpAddr) -> u16 {
 impl Harness {
     /// A coordinator on loopback.
     pub fn start() -> Self {
-        Self::start_on(None)
+        Self::start_on(None, None)
+    }
+
+    /// A coordinator on loopback that stores in PostgreSQL.
+    pub fn start_on_postgres(db: &postgres::PgDatabase) -> Self {
+        Self::start_on(None, Some(db.url.clone()))
     }
 
     /// A coordinator on a bridge with `hosts` namespace hosts, or `None` when namespaces are not
@@ -232,10 +240,10 @@ impl Harness {
         if !netns_available() {
             return None;
         }
-        Some(Self::start_on(Some(Network::create(hosts))))
+        Some(Self::start_on(Some(Network::create(hosts)), None))
     }
 
-    fn start_on(network: Option<Network>) -> Self {
+    fn start_on(network: Option<Network>, database_url: Option<String>) -> Self {
         // Build first, so a build failure is reported as such.
         binaries();
         let dir = tempfile::Builder::new()
@@ -255,6 +263,7 @@ impl Harness {
             admin_token: String::new(),
             ca_fingerprint: String::new(),
             network,
+            database_url: Mutex::new(database_url),
             procs: Mutex::new(BTreeMap::new()),
             dumped: Mutex::new(Vec::new()),
         };
@@ -304,13 +313,30 @@ impl Harness {
             self.addr.to_string(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        self.spawn("coordinator", None, &binaries().rampart, &args, &[]);
+        // In the environment, as a deployment passes the password, so it is not on the
+        // command line that a failed test prints.
+        let url = self
+            .database_url
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let env: Vec<(&str, &str)> = url
+            .as_deref()
+            .map(|u| ("RAMPART_DATABASE_URL", u))
+            .into_iter()
+            .collect();
+        self.spawn("coordinator", None, &binaries().rampart, &args, &env);
         let addr = self.addr;
         eventually(WAIT, "the coordinator to listen", || {
             TcpStream::connect_timeout(&addr, Duration::from_millis(200))
                 .map(drop)
                 .map_err(|e| e.to_string())
         });
+    }
+
+    /// From the next (re)start on, the coordinator stores in this PostgreSQL database.
+    pub fn use_database(&self, url: &str) {
+        *self.database_url.lock().unwrap_or_else(|p| p.into_inner()) = Some(url.to_string());
     }
 
     /// The coordinator's address as agents and the CLI use it.

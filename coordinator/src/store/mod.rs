@@ -37,7 +37,7 @@ use std::time::Duration;
 use rampart_common::labels::Labels;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{AnyPool, ConnectOptions, Executor};
+use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 use tokio::sync::Mutex;
 
 /// A connection waits this long for SQLite's lock (a WAL checkpoint, another process such as an
@@ -52,6 +52,8 @@ const WRITER_WAIT: Duration = Duration::from_secs(120);
 /// PostgreSQL connections per coordinator: its server runs writers side by side, and several
 /// coordinators share one server, whose default limit is 100 connections.
 const PG_CONNECTIONS: u32 = 16;
+/// How long the first connection to PostgreSQL may take before start-up gives up and says so.
+const PG_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -287,6 +289,24 @@ impl Store {
         }
         let options = AnyConnectOptions::from_str(url)
             .map_err(|e| StoreError::Config(format!("database_url {}: {e}", redact_url(url))))?;
+        // One connection first: a server that is down or refuses the login is reported at once
+        // (a pool would retry until its acquire timeout), naming the server but not the password.
+        match tokio::time::timeout(PG_CONNECT_TIMEOUT, options.connect()).await {
+            Ok(Ok(conn)) => conn.close().await?,
+            Ok(Err(e)) => {
+                return Err(StoreError::Config(format!(
+                    "cannot connect to PostgreSQL at {}: {e}",
+                    redact_url(url)
+                )));
+            }
+            Err(_) => {
+                return Err(StoreError::Config(format!(
+                    "PostgreSQL at {} did not answer within {}s",
+                    redact_url(url),
+                    PG_CONNECT_TIMEOUT.as_secs()
+                )));
+            }
+        }
         let pool = AnyPoolOptions::new()
             .max_connections(PG_CONNECTIONS)
             .acquire_timeout(WRITER_WAIT)
@@ -354,3 +374,59 @@ impl Store {
 
 #[cfg(test)]
 pub(crate) mod testing;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server that is not there, or a URL that is not PostgreSQL, is reported at once and
+    /// clearly, without the password.
+    #[tokio::test]
+    async fn a_database_that_cannot_be_reached_is_reported_without_its_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("postgres://rampart:s3cret@127.0.0.1:{port}/rampart");
+        let err = Store::connect(dir.path(), Some(&url))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("cannot connect to PostgreSQL at postgres://rampart:***@127.0.0.1"),
+            "{err}"
+        );
+        assert!(!err.contains("s3cret"), "{err}");
+        let err = Store::connect(dir.path(), Some("mysql://root:s3cret@db/x"))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("not a PostgreSQL URL") && !err.contains("s3cret"),
+            "{err}"
+        );
+        assert_eq!(
+            redact_url("postgres://u@h/db?password=s3cret&sslmode=require"),
+            "postgres://u@h/db?password=***&sslmode=require"
+        );
+    }
+
+    /// `sslmode=require` gets a TLS session (rustls) from the test server, as the server sees it.
+    #[tokio::test]
+    async fn postgres_connections_use_tls_when_the_url_asks() {
+        let Some(db) = testing::TestDb::postgres().await else {
+            return;
+        };
+        let s = db.open_with("sslmode=require").await;
+        let tls: Option<String> = sqlx::query_scalar(
+            "SELECT version FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl",
+        )
+        .fetch_optional(&s.pool)
+        .await
+        .unwrap();
+        assert!(tls.is_some_and(|v| v.starts_with("TLS")), "no TLS session");
+        s.close().await;
+    }
+}

@@ -84,3 +84,109 @@ impl Store {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::{TestDb, on_both_backends};
+    use crate::store::{RemediationHostRecord, RemediationRunRecord};
+    use rampart_proto::v1::FaultStatus;
+
+    on_both_backends!(schedules_remediation_runs_and_faults_round_trip);
+
+    /// Schedules, remediation runs and faults read back as written, on either database.
+    async fn schedules_remediation_runs_and_faults_round_trip(db: TestDb) {
+        let s = db.open().await;
+        let sched = ScheduleRecord {
+            id: "sch1".into(),
+            cron: "0 3 * * *".into(),
+            selector: "env=prod".into(),
+            pack: "linux-baseline".into(),
+            created_by: "admin".into(),
+            created_at: 10,
+            last_run_at: None,
+            last_sweep: None,
+            next_run_at: 1_000,
+        };
+        s.insert_schedule(&sched).await.unwrap();
+        s.schedule_ran("sch1", 1_000, "sw9", 2_000).await.unwrap();
+        let got = s.schedules().await.unwrap();
+        assert_eq!(
+            got,
+            vec![ScheduleRecord {
+                last_run_at: Some(1_000),
+                last_sweep: Some("sw9".into()),
+                next_run_at: 2_000,
+                ..sched
+            }]
+        );
+        assert!(s.delete_schedule("sch1").await.unwrap());
+        assert!(!s.delete_schedule("sch1").await.unwrap());
+
+        let run = RemediationRunRecord {
+            id: "rem1".into(),
+            rule: "sshd-permit-root-login".into(),
+            pack: "linux-baseline".into(),
+            selector: String::new(),
+            apply: true,
+            actor: "admin".into(),
+            created_at: 5,
+        };
+        s.insert_remediation_run(&run, &[("a1".into(), "web-1".into())])
+            .await
+            .unwrap();
+        let host = RemediationHostRecord {
+            agent_id: "a1".into(),
+            hostname: "web-1".into(),
+            status: "fixed".into(),
+            before: "fail".into(),
+            after: "pass".into(),
+            changes: vec!["/etc/ssh/sshd_config: PermitRootLogin no".into()],
+            message: String::new(),
+            applied: true,
+            rolled_back_at: None,
+        };
+        s.record_remediation_host("rem1", &host).await.unwrap();
+        s.finish_remediation_run("rem1").await.unwrap();
+        let (got_run, hosts) = s.remediation_run("rem1").await.unwrap().unwrap();
+        assert_eq!((got_run, hosts.clone()), (run, vec![host]));
+        s.mark_rolled_back("rem1", "a1").await.unwrap();
+        let (_, hosts) = s.remediation_run("rem1").await.unwrap().unwrap();
+        assert!(hosts[0].rolled_back_at.is_some() && hosts[0].applied);
+
+        let fault = FaultStatus {
+            fault_id: "f1".into(),
+            kind: "cpu".into(),
+            state: "active".into(),
+            detail: "2 workers".into(),
+            started_unix_ms: 100,
+            ends_unix_ms: 200,
+            ..Default::default()
+        };
+        s.upsert_fault("a1", "web-1", &fault, "op").await.unwrap();
+        assert_eq!(s.faults(true).await.unwrap().len(), 1);
+        // A later report without start/end or requester keeps what the first one said.
+        let reverted = FaultStatus {
+            state: "reverted".into(),
+            started_unix_ms: 0,
+            ends_unix_ms: 0,
+            reverted_unix_ms: 150,
+            reverted_by: "ttl".into(),
+            ..fault.clone()
+        };
+        s.upsert_fault("a1", "web-1", &reverted, "").await.unwrap();
+        assert!(s.faults(true).await.unwrap().is_empty());
+        let all = s.faults(false).await.unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].requested_by, "op");
+        assert_eq!(
+            (
+                all[0].status.started_unix_ms,
+                all[0].status.ends_unix_ms,
+                all[0].status.state.as_str()
+            ),
+            (100, 200, "reverted")
+        );
+        assert_eq!(s.fault_agent("f1").await.unwrap().as_deref(), Some("a1"));
+    }
+}

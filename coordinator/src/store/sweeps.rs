@@ -392,3 +392,113 @@ impl Store {
         Ok(Some((sweep, hosts, results)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::{TestDb, on_both_backends};
+
+    on_both_backends!(a_sweep_round_trips_with_counts_history_and_facts);
+
+    fn result(rule: &str, status: &str, micros: u64) -> SweepResultRecord {
+        SweepResultRecord {
+            rule: rule.into(),
+            status: status.into(),
+            severity: "medium".into(),
+            evidence: format!("{{\"rule\":\"{rule}\",\"note\":\"quote ' and ✓\"}}"),
+            micros,
+        }
+    }
+
+    /// What reports, the console and drift read back is what was written, on either database:
+    /// hosts with labels, every result, per-status counts, history and the latest facts.
+    async fn a_sweep_round_trips_with_counts_history_and_facts(db: TestDb) {
+        let s = db.open().await;
+        let targets = vec![
+            ("a1".to_string(), "web-1".to_string()),
+            ("a2".to_string(), "web-2".to_string()),
+        ];
+        s.create_sweep("sw1", "linux-baseline", "env=prod", "admin", &targets)
+            .await
+            .unwrap();
+        let host = SweepHostRecord {
+            agent_id: "a1".into(),
+            hostname: "web-1".into(),
+            status: "ok".into(),
+            message: String::new(),
+            collect_ms: 12,
+            eval_micros: 345,
+            labels: [("env".to_string(), "prod".to_string())].into(),
+        };
+        // More results than one insert statement carries.
+        let results: Vec<SweepResultRecord> = (0..250)
+            .map(|i| {
+                result(
+                    &format!("r{i:03}"),
+                    ["pass", "fail", "error"][i % 3],
+                    i as u64,
+                )
+            })
+            .collect();
+        s.record_sweep_host("sw1", &host, &results).await.unwrap();
+        let down = SweepHostRecord {
+            agent_id: "a2".into(),
+            hostname: "web-2".into(),
+            status: "unreachable".into(),
+            message: "offline".into(),
+            ..host.clone()
+        };
+        s.record_sweep_host("sw1", &down, &[]).await.unwrap();
+        s.finish_sweep("sw1").await.unwrap();
+        s.save_facts("a1", "sw1", 77, "{\"os\":\"debian\"}")
+            .await
+            .unwrap();
+        s.save_facts("a1", "sw1", 78, "{\"os\":\"debian 12\"}")
+            .await
+            .unwrap();
+
+        let (sweep, hosts, got) = s.sweep("sw1").await.unwrap().unwrap();
+        assert_eq!(
+            (
+                sweep.pack.as_str(),
+                sweep.selector.as_str(),
+                sweep.hosts,
+                sweep.interrupted
+            ),
+            ("linux-baseline", "env=prod", 2, false)
+        );
+        assert!(sweep.finished_at.is_some());
+        assert_eq!(hosts, vec![host, down]);
+        assert_eq!(got.len(), 250);
+        assert_eq!(got[42], ("a1".to_string(), results[42].clone()));
+        assert_eq!(s.sweep_results("sw1", "a1").await.unwrap(), results);
+        assert!(s.sweep("nope").await.unwrap().is_none());
+
+        let overview = s.recent_sweeps(10).await.unwrap();
+        assert_eq!(overview.len(), 1);
+        let o = &overview[0];
+        assert_eq!(
+            (o.hosts, o.unreachable, o.pass, o.fail, o.error),
+            (2, 1, 84, 83, 83)
+        );
+        let mut counts = s.latest_status_counts().await.unwrap();
+        counts.sort();
+        assert_eq!(
+            counts,
+            vec![
+                ("a1".to_string(), "error".to_string(), 83),
+                ("a1".to_string(), "fail".to_string(), 83),
+                ("a1".to_string(), "pass".to_string(), 84),
+            ]
+        );
+        let history = s.result_history(Some("a1"), 0).await.unwrap();
+        assert_eq!(history.len(), 250);
+        assert_eq!(history[0].hostname, "web-1");
+        assert!(s.result_history(Some("a2"), 0).await.unwrap().is_empty());
+        assert_eq!(s.result_history(None, 0).await.unwrap().len(), 250);
+        assert_eq!(
+            s.latest_facts("a1").await.unwrap(),
+            Some((78, "{\"os\":\"debian 12\"}".to_string()))
+        );
+    }
+}

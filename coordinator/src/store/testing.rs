@@ -50,8 +50,21 @@ impl TestDb {
 
     /// Opens the store (applying migrations the first time).
     pub async fn open(&self) -> Store {
-        let url = self.postgres.as_ref().map(|p| p.url.as_str());
-        Store::connect(self.dir.path(), url).await.unwrap()
+        self.open_with("").await
+    }
+
+    /// Opens the store with extra URL parameters (`sslmode=require`) on PostgreSQL.
+    pub async fn open_with(&self, params: &str) -> Store {
+        let url = self.postgres.as_ref().map(|p| {
+            let mut url = url::Url::parse(&p.url).unwrap();
+            for (k, v) in url::form_urlencoded::parse(params.as_bytes()) {
+                url.query_pairs_mut().append_pair(&k, &v);
+            }
+            url.to_string()
+        });
+        Store::connect(self.dir.path(), url.as_deref())
+            .await
+            .unwrap()
     }
 }
 

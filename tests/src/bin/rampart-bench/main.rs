@@ -12,6 +12,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 mod console;
+mod fleet;
 mod halt;
 mod threats;
 
@@ -103,6 +104,10 @@ enum Bench {
         window: Duration,
         #[arg(long, default_value_t = 3)]
         repeats: usize,
+        /// Where the coordinator stores: sqlite, postgres (a fresh database on the server
+        /// RAMPART_TEST_DATABASE_URL names), or both, one after the other in this run.
+        #[arg(long, value_enum, default_value_t = fleet::Databases::Sqlite)]
+        database: fleet::Databases,
     },
 }
 
@@ -180,7 +185,7 @@ fn facts(repeats: usize) -> anyhow::Result<()> {
 
 /// CPU time of all of a process's threads, in seconds, from the scheduler's nanosecond counters
 /// (`/proc/PID/task/*/schedstat`): an idle agent uses less than one 10 ms clock tick a minute.
-fn cpu_seconds(pid: i32) -> anyhow::Result<f64> {
+pub(crate) fn cpu_seconds(pid: i32) -> anyhow::Result<f64> {
     let mut ns = 0u64;
     for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
         let stat = std::fs::read_to_string(task?.path().join("schedstat"))?;
@@ -269,7 +274,11 @@ pub(crate) fn bench_coordinator() -> anyhow::Result<Harness> {
 
 /// A coordinator on loopback without enrolment limits, with `extra` serve arguments.
 pub(crate) fn bench_coordinator_with(extra: &[&str]) -> anyhow::Result<Harness> {
-    let h = Harness::start();
+    bench_coordinator_on(Harness::start(), extra)
+}
+
+/// Like [`bench_coordinator_with`], on a started harness (e.g. one on PostgreSQL).
+pub(crate) fn bench_coordinator_on(h: Harness, extra: &[&str]) -> anyhow::Result<Harness> {
     let config = h.dir.path().join("coordinator.toml");
     std::fs::write(
         &config,
@@ -280,96 +289,6 @@ pub(crate) fn bench_coordinator_with(extra: &[&str]) -> anyhow::Result<Harness> 
     args.extend(extra);
     h.start_coordinator_with(&args);
     Ok(h)
-}
-
-fn fleet(agents: usize, window: Duration, repeats: usize) -> anyhow::Result<()> {
-    let h = bench_coordinator()?;
-    let coord = h.with_proc("coordinator", |p| p.pid().as_raw());
-    std::thread::sleep(Duration::from_secs(2));
-    let base_rss = rss_kib(coord)? as f64 / 1024.0;
-    let c0 = cpu_seconds(coord)?;
-    std::thread::sleep(window);
-    let base_cpu = (cpu_seconds(coord)? - c0) / window.as_secs_f64() * 100.0;
-    println!("coordinator with 0 agents: rss {base_rss:.1} MiB, cpu {base_cpu:.3} %");
-
-    let sim = rampart_e2e::sim::start(&h, agents, &["sim=true"], Default::default())?;
-    let (enrol_time, connect_time) = (sim.enrol_time, sim.connect_time);
-    std::thread::sleep(Duration::from_secs(5));
-    let (mut rss, mut cpu) = (vec![], vec![]);
-    for i in 0..repeats {
-        let c0 = cpu_seconds(coord)?;
-        let start = Instant::now();
-        std::thread::sleep(window);
-        let c = (cpu_seconds(coord)? - c0) / start.elapsed().as_secs_f64() * 100.0;
-        let r = rss_kib(coord)? as f64 / 1024.0;
-        println!("repeat {}: rss {r:.1} MiB, cpu {c:.3} %", i + 1);
-        rss.push(r);
-        cpu.push(c);
-    }
-    let online = h.agents().iter().filter(|a| a["state"] == "online").count();
-    let mut sweeps = Vec::new();
-    for _ in 0..repeats {
-        let start = Instant::now();
-        let out = h.rampart(&["sweep", "--wait", "-o", "json"]);
-        sweeps.push(start.elapsed().as_secs_f64());
-        let report: serde_json::Value =
-            serde_json::from_slice(&out.stdout).context("sweep JSON")?;
-        let checked = report["hosts"]
-            .as_array()
-            .map(|hs| hs.iter().filter(|h| h["status"] == "ok").count())
-            .unwrap_or(0);
-        println!(
-            "sweep of {agents} hosts: {:.2} s, {checked} checked, summary {}",
-            sweeps.last().unwrap_or(&0.0),
-            report["summary"]
-        );
-    }
-    // The emergency stop: every simulated agent must confirm.
-    let mut stops = Vec::new();
-    for _ in 0..repeats {
-        let start = Instant::now();
-        let out = h.rampart(&["stop", "-o", "json"]);
-        stops.push(start.elapsed().as_secs_f64());
-        let answers: serde_json::Value =
-            serde_json::from_slice(&out.stdout).context("stop JSON")?;
-        let confirmed = answers
-            .as_array()
-            .map(|a| a.iter().filter(|x| x["error"] == "").count())
-            .unwrap_or(0);
-        println!(
-            "emergency stop: {:.3} s, {confirmed}/{agents} confirmed",
-            stops.last().unwrap_or(&0.0)
-        );
-    }
-    sim.stop();
-    let rss = median(rss);
-    println!(
-        "coordinator with {agents} simulated agents (median of {repeats} x {window:?}, heartbeat 10s):"
-    );
-    println!(
-        "  enrolment of all  {:.1} s ({:.1} ms each, 16 at a time)",
-        enrol_time.as_secs_f64(),
-        enrol_time.as_secs_f64() * 1000.0 / agents as f64
-    );
-    println!("  all online after  {:.1} s", connect_time.as_secs_f64());
-    println!(
-        "  resident memory   {rss:.1} MiB (idle: {base_rss:.1} MiB; {:.1} KiB per agent)",
-        (rss - base_rss) * 1024.0 / agents as f64
-    );
-    println!(
-        "  CPU               {:.3} % of one core (idle: {base_cpu:.3} %)",
-        median(cpu)
-    );
-    println!("  still online      {online}/{agents}");
-    println!(
-        "  sweep end to end  {:.2} s for {agents} hosts (linux-baseline; `rampart sweep -o json`, CLI included)",
-        median(sweeps)
-    );
-    println!(
-        "  emergency stop    {:.3} s to the last of {agents} confirmations (`rampart stop`, CLI included)",
-        median(stops)
-    );
-    Ok(())
 }
 
 /// Time to evaluate every check of linux-baseline over one host's facts (this machine's).
@@ -652,7 +571,8 @@ fn main() -> anyhow::Result<()> {
             agents,
             window,
             repeats,
-        } => fleet(agents, window, repeats),
+            database,
+        } => fleet::fleet(agents, window, repeats, database),
         Bench::Facts { repeats } => facts(repeats),
         Bench::Halt { agents, repeats } => halt::halt(agents, repeats),
         Bench::Evaluate { repeats } => evaluate(repeats),
