@@ -62,8 +62,10 @@ pub enum Command {
         /// Config file (TOML); see deploy/agent.toml.
         #[arg(long)]
         config: Option<PathBuf>,
-        /// Coordinator address, overriding the one enrolled with.
-        #[arg(long)]
+        /// Coordinator address, overriding the one enrolled with; several, separated by commas,
+        /// when coordinators share the fleet: the agent starts with one at random and moves to
+        /// the next when its session is lost.
+        #[arg(long, value_parser = parse_coordinators)]
         coordinator: Option<String>,
         /// Heartbeat period [default: 10s].
         #[arg(long, value_parser = rampart_common::time::parse_duration)]
@@ -253,4 +255,10 @@ async fn run(cli: Cli) -> Result<(), AgentError> {
             session::run(enrolment, session, cancel).await
         }
     }
+}
+
+fn parse_coordinators(s: &str) -> Result<String, String> {
+    rampart_common::tls::coordinator_list(s)
+        .map(|_| s.to_string())
+        .map_err(|e| e.to_string())
 }

@@ -21,7 +21,8 @@ const MAX_HEARTBEAT: Duration = Duration::from_secs(300);
 /// What the config file may set.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FileConfig {
-    /// Coordinator address, if it differs from the one enrolled with (e.g. moved behind a VIP).
+    /// Coordinator address, if it differs from the one enrolled with (e.g. moved behind a VIP);
+    /// several, separated by commas, when coordinators share the fleet.
     pub coordinator: Option<String>,
     pub state_dir: Option<PathBuf>,
     /// Extra labels sent in every `Hello`.
@@ -50,7 +51,7 @@ impl FileConfig {
         config::load(path, |s| {
             let coordinator = s.string("coordinator");
             if let Some(c) = &coordinator
-                && let Err(e) = rampart_common::tls::Target::parse(c)
+                && let Err(e) = rampart_common::tls::coordinator_list(c)
             {
                 s.error("coordinator", e);
             }

@@ -31,6 +31,7 @@ const OUTBOUND_QUEUE: usize = 32;
 /// How the agent runs its session.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
+    /// One coordinator address, or several separated by commas.
     pub coordinator: String,
     pub heartbeat_interval: Duration,
     pub reconnect_max: Duration,
@@ -76,6 +77,47 @@ impl Backoff {
     }
 }
 
+/// The coordinators an agent may hold its session with: it starts at one picked at random (so
+/// a fleet spreads over them) and moves to the next each time a session is lost or refused for
+/// now; the backoff between attempts is the same jittered one as with a single coordinator.
+#[derive(Debug, Clone)]
+pub struct Coordinators {
+    list: Vec<String>,
+    current: usize,
+}
+
+impl Coordinators {
+    /// From a setting of one address or several separated by commas (validated at load).
+    pub fn new(setting: &str) -> Self {
+        let list = tls::coordinator_list(setting).unwrap_or_else(|_| vec![setting.to_string()]);
+        let current = rand::random_range(0..list.len());
+        Self { list, current }
+    }
+
+    pub fn current(&self) -> &str {
+        &self.list[self.current]
+    }
+
+    /// Moves to the next coordinator and returns it.
+    pub fn advance(&mut self) -> &str {
+        self.current = (self.current + 1) % self.list.len();
+        self.current()
+    }
+
+    /// Every coordinator's socket addresses (those that resolve now).
+    pub async fn resolve(&self) -> Vec<std::net::SocketAddr> {
+        let mut addrs = Vec::new();
+        for c in &self.list {
+            if let Ok(t) = tls::Target::parse(c)
+                && let Ok(found) = tokio::net::lookup_host(t.authority).await
+            {
+                addrs.extend(found);
+            }
+        }
+        addrs
+    }
+}
+
 /// Why a session ended.
 #[derive(Debug)]
 enum Ended {
@@ -101,6 +143,7 @@ pub async fn run(
     let lease = tokio::spawn(faults.clone().watch_lease(cancel.child_token()));
     let mut pending = Vec::new();
     let mut backoff = Backoff::new(config.reconnect_max);
+    let mut coordinators = Coordinators::new(&config.coordinator);
     let mut executor = Executor::new(
         config.facts.clone(),
         config.remediation.clone(),
@@ -124,6 +167,7 @@ pub async fn run(
             Err(e) => break Err(e.into()),
         };
         let mut link = Link {
+            coordinators: &coordinators,
             events: &mut events,
             pending: &mut pending,
         };
@@ -141,7 +185,9 @@ pub async fn run(
             }
             Ok(Ended::Lost(reason)) => {
                 let delay = backoff.next_delay();
-                warn!(%reason, retry_in = ?delay, after = ?started.elapsed(), "no session with the coordinator");
+                let lost = coordinators.current().to_string();
+                let next = coordinators.advance();
+                warn!(%reason, coordinator = %lost, retry_in = ?delay, next = %next, after = ?started.elapsed(), "no session with the coordinator");
                 tokio::select! {
                     _ = cancel.cancelled() => break Ok(()),
                     _ = tokio::time::sleep(delay) => {}
@@ -157,9 +203,11 @@ pub async fn run(
     outcome
 }
 
-/// Fault state changes on their way to the coordinator: new ones arrive on `events`; those that
-/// could not be sent wait in `pending` and go with the next `Hello`.
+/// The way to the coordinator: which one to dial, and fault state changes on their way to it
+/// (new ones arrive on `events`; those that could not be sent wait in `pending` and go with the
+/// next `Hello`).
 struct Link<'a> {
+    coordinators: &'a Coordinators,
     events: &'a mut mpsc::UnboundedReceiver<rampart_proto::v1::FaultStatus>,
     pending: &'a mut Vec<rampart_proto::v1::FaultStatus>,
 }
@@ -208,7 +256,8 @@ async fn session_once(
     backoff: &mut Backoff,
     link: &mut Link<'_>,
 ) -> Result<Ended, AgentError> {
-    let channel = match tls::dial(&config.coordinator, tls_config).await {
+    let coordinators = link.coordinators;
+    let channel = match tls::dial(coordinators.current(), tls_config).await {
         Ok(c) => c,
         Err(e) => return Ok(Ended::Lost(e.to_string())),
     };
@@ -249,19 +298,13 @@ async fn session_once(
                     "this host's clock differs from the coordinator's by more than a minute"
                 );
             }
-            info!(agent = %w.agent_id, coordinator = %config.coordinator, "session open");
+            info!(agent = %w.agent_id, coordinator = %coordinators.current(), "session open");
             crate::metrics::global().sessions_opened.inc();
             crate::metrics::global().connected.set(1);
             link.pending.clear();
-            // Network faults never cut this session: they exclude where it goes.
-            let addrs = match tls::Target::parse(&config.coordinator) {
-                Ok(t) => tokio::net::lookup_host(t.authority)
-                    .await
-                    .map(|a| a.collect())
-                    .unwrap_or_default(),
-                Err(_) => Vec::new(),
-            };
-            executor.faults.session_up(addrs);
+            // Network faults never cut this session, nor the way to the other coordinators:
+            // they exclude where it goes.
+            executor.faults.session_up(coordinators.resolve().await);
         }
         _ => {
             return Ok(Ended::Lost(
@@ -382,6 +425,26 @@ async fn session_once(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn coordinators_rotate_from_a_random_start() {
+        let mut starts = std::collections::HashSet::new();
+        for _ in 0..200 {
+            let mut c = Coordinators::new("https://a:1, https://b:2,https://c:3");
+            let first = c.current().to_string();
+            starts.insert(first.clone());
+            let order: Vec<String> = (0..3).map(|_| c.advance().to_string()).collect();
+            assert_eq!(order[2], first, "back to the first after a full cycle");
+            let mut seen = order.clone();
+            seen.sort();
+            assert_eq!(seen, ["https://a:1", "https://b:2", "https://c:3"]);
+        }
+        assert_eq!(starts.len(), 3, "agents spread over every coordinator");
+        let mut one = Coordinators::new("https://only:7443");
+        assert_eq!(one.advance(), "https://only:7443");
+        assert!(tls::coordinator_list("https://a:1,ftp://b:2").is_err());
+        assert!(tls::coordinator_list(" , ").is_err());
+    }
 
     #[test]
     fn backoff_grows_with_jitter_and_caps() {

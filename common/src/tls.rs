@@ -80,6 +80,24 @@ pub fn certs_from_pem(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'stat
     Ok(certs)
 }
 
+/// The addresses in a coordinator setting: one, or several separated by commas (coordinators
+/// sharing one fleet); each must parse as a [`Target`].
+pub fn coordinator_list(setting: &str) -> Result<Vec<String>, TlsError> {
+    let list: Vec<String> = setting
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(str::to_string)
+        .collect();
+    if list.is_empty() {
+        return Err(TlsError::BadAddress(setting.to_string()));
+    }
+    for a in &list {
+        Target::parse(a)?;
+    }
+    Ok(list)
+}
+
 /// A coordinator address, parsed.
 #[derive(Debug, Clone)]
 pub struct Target {

@@ -142,6 +142,7 @@ impl Coordinator {
             },
         };
         crate::api::agent::write_refusal_summaries(&self.state, true).await;
+        self.state.fleet.heartbeats.flush(&self.state.store).await;
         self.state.store.close().await;
         match result {
             Ok(r) => r.map_err(ServeError::from),
@@ -207,18 +208,41 @@ pub fn certificate_names(listen: &SocketAddr, extra: &[String]) -> (Vec<String>,
 
 /// Each agent session holds a socket: lift the soft open-files limit to the hard one so a large
 /// fleet does not hit the usual default of 1024.
-fn raise_open_files_limit() {
+/// Files the coordinator keeps open besides agent sessions: listeners, database connections,
+/// operator and console connections, logs, packs being read.
+const RESERVED_FILES: u64 = 512;
+
+/// Raises the soft open-files limit to the hard one and says how many agent sessions (one socket
+/// each) it leaves room for; returns that number.
+fn raise_open_files_limit() -> usize {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
-        && soft < hard
-    {
+    let Ok((mut soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return 0;
+    };
+    if soft < hard {
         match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
-            Ok(()) => info!(from = soft, to = hard, "raised the open-files limit"),
+            Ok(()) => soft = hard,
             Err(e) => {
-                warn!(%e, soft, "could not raise the open-files limit; large fleets may be refused")
+                warn!(%e, soft, hard, "could not raise the open-files limit to its hard limit")
             }
         }
     }
+    let room = soft.saturating_sub(RESERVED_FILES);
+    let room = usize::try_from(room).unwrap_or(usize::MAX);
+    if room < 1000 {
+        warn!(
+            open_files_limit = soft,
+            agent_sessions = room,
+            "the open-files limit leaves room for few agent sessions; raise LimitNOFILE (systemd) or `ulimit -n`"
+        );
+    } else {
+        info!(
+            open_files_limit = soft,
+            agent_sessions = room,
+            "the open-files limit leaves room for about {room} agent sessions"
+        );
+    }
+    room
 }
 
 /// Starts the coordinator; it stops when `shutdown` is cancelled.
@@ -228,7 +252,7 @@ pub async fn start(
 ) -> Result<Coordinator, ServeError> {
     let dir = &settings.data_dir;
     create_data_dir(dir)?;
-    raise_open_files_limit();
+    let session_room = raise_open_files_limit();
     let (ca, created) = Ca::load_or_create(dir)?;
     if created {
         info!(dir = %dir.display(), "created a new certificate authority");
@@ -265,11 +289,11 @@ pub async fn start(
             "agents marked offline until they reconnect"
         );
     }
-    let initial_admin_token = if store.operator_token_count().await? == 0 {
-        let (id, secret) = new_secret("rpo");
-        store
-            .insert_operator_token(&id, &secret, "initial-admin", Role::Admin, None)
-            .await?;
+    let (id, secret) = new_secret("rpo");
+    let initial_admin_token = if store
+        .insert_first_operator_token(&id, &secret, "initial-admin", Role::Admin)
+        .await?
+    {
         let path = dir.join(ADMIN_TOKEN_FILE);
         write_private(&path, format!("{secret}\n").as_bytes()).map_err(|source| {
             ServeError::DataDir {
@@ -325,6 +349,7 @@ pub async fn start(
     }
     info!(packs = ?packs.packs.keys().collect::<Vec<_>>(), "policy packs loaded");
     let fleet = Fleet::new();
+    fleet.set_capacity(session_room);
     let chaos = crate::chaos::Chaos::new(store.clone(), fleet.clone(), shutdown.clone());
     let state = Arc::new(AppState {
         chaos,
@@ -414,6 +439,15 @@ pub async fn start(
                 }
             }
         }
+    });
+    let beats = state.clone();
+    let stop_beats = shutdown.clone();
+    tokio::spawn(async move {
+        beats
+            .fleet
+            .heartbeats
+            .run(beats.store.clone(), stop_beats)
+            .await
     });
     tokio::spawn(crate::compliance::schedule::run(
         state.store.clone(),

@@ -57,10 +57,19 @@ pub struct Binaries {
     pub agent: PathBuf,
 }
 
-/// Builds (once per test process) and locates the binaries, in the profile the tests run in.
+/// Builds (once per test process) and locates the binaries, in the profile the tests run in;
+/// `RAMPART_BINARIES=DIR` uses those in DIR instead, unbuilt.
 pub fn binaries() -> &'static Binaries {
     static BINS: OnceLock<Binaries> = OnceLock::new();
     BINS.get_or_init(|| {
+        // Binaries built elsewhere (e.g. an older commit's, to compare a bench before and after).
+        if let Some(dir) = std::env::var_os("RAMPART_BINARIES") {
+            let dir = PathBuf::from(dir);
+            return Binaries {
+                rampart: dir.join("rampart"),
+                agent: dir.join("rampart-agent"),
+            };
+        }
         let exe = std::env::current_exe().expect("test executable path");
         // Tests run from target/<profile>/deps, bench binaries from target/<profile>.
         let mut profile_dir = exe.parent().expect("executable dir").to_path_buf();

@@ -443,11 +443,7 @@ async fn serve_session(
                 break;
             }
             Ok(Ok(Some(msg))) => match msg.body {
-                Some(agent_message::Body::Heartbeat(_)) => {
-                    if let Err(err) = state.store.touch_agent(&agent_id, now_ms()).await {
-                        warn!(%err, agent = %agent_id, "could not record heartbeat");
-                    }
-                }
+                Some(agent_message::Body::Heartbeat(_)) => state.fleet.heartbeats.note(&agent_id),
                 Some(agent_message::Body::Result(result)) => {
                     if !handle.complete(result) {
                         debug!(agent = %agent_id, "result for a command nobody waits for (late or duplicate)");

@@ -12,7 +12,7 @@ use croner::Cron;
 use rampart_common::labels::Selector;
 use rampart_common::time::now_ms;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::Packs;
 use super::sweep::{self, SweepPlan};
@@ -80,16 +80,30 @@ pub async fn run_due(
                 s.last_run_at.unwrap_or(now),
                 s.last_sweep.clone().unwrap_or_default(),
             );
-            if let Err(err) = store.schedule_ran(&s.id, last, &sweep, next).await {
+            if let Err(err) = store
+                .claim_schedule_slot(&s.id, s.next_run_at, last, &sweep, next)
+                .await
+            {
                 warn!(%err, schedule = %s.id, "cannot record the skipped slot");
             }
             continue;
         }
         let sweep_id = format!("sweep-{}", hex::encode(rand::random::<[u8; 6]>()));
-        // Record first: a crash mid-sweep must not make the schedule fire in a loop.
-        if let Err(err) = store.schedule_ran(&s.id, now, &sweep_id, next).await {
-            warn!(%err, schedule = %s.id, "cannot record the schedule's run; skipping it");
-            continue;
+        // Claimed first: a crash mid-sweep must not make the schedule fire in a loop, and another
+        // coordinator on the same database must not run this slot too.
+        match store
+            .claim_schedule_slot(&s.id, s.next_run_at, now, &sweep_id, next)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                debug!(schedule = %s.id, "slot already claimed by another coordinator");
+                continue;
+            }
+            Err(err) => {
+                warn!(%err, schedule = %s.id, "cannot record the schedule's run; skipping it");
+                continue;
+            }
         }
         let (Some(pack), Ok(selector)) = (packs.get(&s.pack), Selector::parse(&s.selector)) else {
             warn!(schedule = %s.id, pack = %s.pack, "schedule names a pack that is not loaded or a bad selector; skipped");
@@ -223,5 +237,48 @@ mod tests {
                 .is_empty()
         );
         assert!(store.schedules().await.unwrap()[0].next_run_at > due_again);
+    }
+
+    use crate::store::testing::{TestDb, on_both_backends};
+
+    on_both_backends!(coordinators_sharing_a_database_run_a_slot_once);
+
+    /// Two coordinators (two stores on one database, each with its own scheduler state) see the
+    /// same due schedule at the same moment, twenty times over: each slot runs exactly once.
+    async fn coordinators_sharing_a_database_run_a_slot_once(db: TestDb) {
+        let (a, b) = (db.open().await, db.open().await);
+        let now = now_ms();
+        a.insert_schedule(&ScheduleRecord {
+            id: "every-second".into(),
+            cron: "* * * * * *".into(),
+            selector: "none=here".into(),
+            pack: "linux-baseline".into(),
+            created_by: "test".into(),
+            created_at: now,
+            last_run_at: None,
+            last_sweep: None,
+            next_run_at: now,
+        })
+        .await
+        .unwrap();
+        let (fleet, packs) = (Fleet::new(), Arc::new(Packs::builtin()));
+        let (running_a, running_b) = (Running::default(), Running::default());
+        let mut runs = 0;
+        for slot in 0..20 {
+            let due = a.schedules().await.unwrap()[0].next_run_at;
+            let (ra, rb) = tokio::join!(
+                run_due(&a, &fleet, &packs, &running_a, due),
+                run_due(&b, &fleet, &packs, &running_b, due),
+            );
+            assert_eq!(ra.len() + rb.len(), 1, "slot {slot} ran {ra:?} {rb:?}");
+            runs += 1;
+            // Let the (empty) sweeps finish so neither side skips a slot as overlapping.
+            while !running_a.lock().unwrap().is_empty() || !running_b.lock().unwrap().is_empty() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        let sweeps = a.recent_sweeps(100).await.unwrap().len();
+        assert_eq!(runs, 20);
+        assert_eq!(sweeps, 20, "one stored sweep per slot");
     }
 }

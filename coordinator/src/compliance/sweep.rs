@@ -13,11 +13,15 @@ use rampart_proto::v1::{GetSweepResponse, HostResult, RuleVerdict, SweepSummary}
 use super::pack::{Pack, RuleResult, Status};
 use crate::fleet::Fleet;
 use crate::store::{
-    AgentRecord, AgentState, Store, StoreError, SweepHostRecord, SweepRecord, SweepResultRecord,
+    AgentRecord, AgentState, Store, StoreError, StoredHost, SweepHostRecord, SweepRecord,
+    SweepResultRecord,
 };
 
 /// Hosts asked for facts at the same time.
 const CONCURRENCY: usize = 64;
+
+/// Most hosts stored in one transaction.
+const WRITE_BATCH: usize = 256;
 
 /// What to sweep.
 #[derive(Debug, Clone)]
@@ -264,54 +268,58 @@ pub async fn run_recorded(
         hosts: agents.len() as u32,
         ..Default::default()
     };
+    // Hosts that finished while the previous batch was being written are written together: one
+    // transaction for many hosts keeps a sweep of thousands from waiting on the database.
     let mut pending = futures::stream::iter(
         agents
             .into_iter()
             .map(|a| sweep_host(store, fleet, plan, a)),
     )
-    .buffer_unordered(CONCURRENCY);
-    while let Some((host, facts)) = pending.next().await {
-        if host.status != "ok" {
-            summary.unreachable += 1;
-        }
-        for r in &host.results {
-            match r.status.as_str() {
-                "pass" => summary.pass += 1,
-                "fail" => summary.fail += 1,
-                "error" => summary.error += 1,
-                _ => summary.not_applicable += 1,
-            }
-        }
-        let record = SweepHostRecord {
-            agent_id: host.agent_id.clone(),
-            hostname: host.hostname.clone(),
-            status: host.status.clone(),
-            message: host.message.clone(),
-            collect_ms: host.collect_ms,
-            eval_micros: host.eval_micros,
-            labels: host.labels.clone().into_iter().collect(),
-        };
-        let results: Vec<SweepResultRecord> = host
-            .results
+    .buffer_unordered(CONCURRENCY)
+    .ready_chunks(WRITE_BATCH);
+    while let Some(batch) = pending.next().await {
+        let stored: Vec<StoredHost> = batch
             .iter()
-            .map(|r| SweepResultRecord {
-                rule: r.rule.clone(),
-                status: r.status.clone(),
-                severity: r.severity.clone(),
-                evidence: r.evidence_json.clone(),
-                micros: r.micros,
+            .map(|(host, facts)| StoredHost {
+                host: SweepHostRecord {
+                    agent_id: host.agent_id.clone(),
+                    hostname: host.hostname.clone(),
+                    status: host.status.clone(),
+                    message: host.message.clone(),
+                    collect_ms: host.collect_ms,
+                    eval_micros: host.eval_micros,
+                    labels: host.labels.clone().into_iter().collect(),
+                },
+                results: host
+                    .results
+                    .iter()
+                    .map(|r| SweepResultRecord {
+                        rule: r.rule.clone(),
+                        status: r.status.clone(),
+                        severity: r.severity.clone(),
+                        evidence: r.evidence_json.clone(),
+                        micros: r.micros,
+                    })
+                    .collect(),
+                facts: facts.clone(),
             })
             .collect();
-        store.record_sweep_host(&plan.id, &record, &results).await?;
-        for r in &results {
-            crate::web::metrics::global().sweep_result(&r.status, &r.severity);
+        store.record_sweep_hosts(&plan.id, &stored).await?;
+        for (host, _) in &batch {
+            if host.status != "ok" {
+                summary.unreachable += 1;
+            }
+            for r in &host.results {
+                match r.status.as_str() {
+                    "pass" => summary.pass += 1,
+                    "fail" => summary.fail += 1,
+                    "error" => summary.error += 1,
+                    _ => summary.not_applicable += 1,
+                }
+                crate::web::metrics::global().sweep_result(&r.status, &r.severity);
+            }
+            on_host(host);
         }
-        if let Some((collected_at, json)) = facts {
-            store
-                .save_facts(&host.agent_id, &plan.id, collected_at, &json)
-                .await?;
-        }
-        on_host(&host);
     }
     store.finish_sweep(&plan.id).await?;
     summary.duration_ms = started.elapsed().as_millis().min(u128::from(u32::MAX)) as u32;

@@ -2,8 +2,10 @@
 //! and matching their results. Persistent agent records live in the store; this module keeps only
 //! what exists while a session is open.
 
+pub mod heartbeats;
+
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -71,11 +73,42 @@ pub struct Fleet {
     metric_watchers: Mutex<HashMap<String, usize>>,
     next_session: AtomicU64,
     next_command: AtomicU64,
+    /// Heartbeats waiting to be written to the store.
+    pub heartbeats: heartbeats::Heartbeats,
+    /// How many sessions the open-files limit leaves room for (0: not known).
+    capacity: AtomicUsize,
+    /// Set once the near-the-limit warning was logged; cleared when sessions fall back.
+    near_limit: AtomicBool,
 }
 
 impl Fleet {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
+    }
+
+    /// Sets how many sessions the open-files limit leaves room for; [`Fleet::open`] warns from 90 %.
+    pub fn set_capacity(&self, sessions: usize) {
+        self.capacity.store(sessions, Ordering::Relaxed);
+    }
+
+    /// Logs a warning when open sessions reach 90 % of what the open-files limit allows, once
+    /// until they fall below 80 % again.
+    fn check_capacity(&self, open: usize) {
+        let capacity = self.capacity.load(Ordering::Relaxed);
+        if capacity == 0 {
+            return;
+        }
+        if open * 10 >= capacity * 9 {
+            if !self.near_limit.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    sessions = open,
+                    room_for = capacity,
+                    "agent sessions are near what the open-files limit allows; beyond it new sessions are refused: raise LimitNOFILE or spread agents over more coordinators"
+                );
+            }
+        } else if open * 10 < capacity * 8 {
+            self.near_limit.store(false, Ordering::Relaxed);
+        }
     }
 
     /// Registers a new session for `agent_id`, closing any previous one (an agent has at most one).
@@ -95,7 +128,12 @@ impl Fleet {
             cancel: parent.child_token(),
             pending: Default::default(),
         };
-        let old = self.lock().insert(agent_id.to_string(), handle.clone());
+        let (old, open) = {
+            let mut map = self.lock();
+            let old = map.insert(agent_id.to_string(), handle.clone());
+            (old, map.len())
+        };
+        self.check_capacity(open);
         if let Some(old) = old {
             old.close(tonic::Status::aborted(
                 "replaced by a newer session of the same agent",
@@ -109,6 +147,9 @@ impl Fleet {
         let mut map = self.lock();
         if map.get(agent_id).map(|h| h.session_id) == Some(session_id) {
             map.remove(agent_id);
+            let open = map.len();
+            drop(map);
+            self.check_capacity(open);
             true
         } else {
             false

@@ -175,12 +175,26 @@ impl Store {
         Ok(())
     }
 
-    pub async fn touch_agent(&self, id: &str, at: i64) -> Result<()> {
-        sqlx::query("UPDATE agents SET last_seen = $1 WHERE id = $2")
-            .bind(at)
-            .bind(id)
-            .execute(&self.writer)
-            .await?;
+    /// Records that `ids` were heard from at `at`: one statement per 500 agents, all in one
+    /// transaction (heartbeats are batched so that a large fleet costs a write a second, not a
+    /// write per agent per interval).
+    pub async fn touch_agents(&self, ids: &[String], at: i64) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.writer.begin().await?;
+        for chunk in ids.chunks(500) {
+            let sql = format!(
+                "UPDATE agents SET last_seen = $1 WHERE last_seen < $1 AND id IN ({})",
+                super::list_placeholders(2, chunk.len())
+            );
+            let mut q = sqlx::query(&sql).bind(at);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

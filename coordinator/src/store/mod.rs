@@ -23,7 +23,7 @@ pub use remediation::{RemediationHostRecord, RemediationRunRecord};
 pub use runs::{INTERRUPTED_HOST, Settled};
 pub use schedules::ScheduleRecord;
 pub use sweeps::{
-    ResultHistoryRow, SweepHostRecord, SweepOverview, SweepRecord, SweepResultRecord,
+    ResultHistoryRow, StoredHost, SweepHostRecord, SweepOverview, SweepRecord, SweepResultRecord,
 };
 pub use threats::{LatestResult, LatestRun, ThreatModelRecord};
 pub use tokens::{

@@ -64,24 +64,29 @@ impl Store {
             == 1)
     }
 
-    /// Records that a schedule started a sweep, and when it is due next.
-    pub async fn schedule_ran(
+    /// Claims the slot of a schedule that was due at `due`: records that it started `sweep_id` at
+    /// `at` and is due next at `next_run_at`. Only one claim per slot succeeds (the update
+    /// requires the due time read), so coordinators sharing a database run each slot once;
+    /// false when another already claimed it.
+    pub async fn claim_schedule_slot(
         &self,
         id: &str,
+        due: i64,
         at: i64,
         sweep_id: &str,
         next_run_at: i64,
-    ) -> Result<()> {
-        sqlx::query(
-            "UPDATE schedules SET last_run_at = $1, last_sweep = $2, next_run_at = $3 WHERE id = $4",
+    ) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE schedules SET last_run_at = $1, last_sweep = $2, next_run_at = $3 WHERE id = $4 AND next_run_at = $5",
         )
         .bind(at)
         .bind(sweep_id)
         .bind(next_run_at)
         .bind(id)
+        .bind(due)
         .execute(&self.writer)
         .await?;
-        Ok(())
+        Ok(r.rows_affected() == 1)
     }
 }
 
@@ -109,7 +114,17 @@ mod tests {
             next_run_at: 1_000,
         };
         s.insert_schedule(&sched).await.unwrap();
-        s.schedule_ran("sch1", 1_000, "sw9", 2_000).await.unwrap();
+        assert!(
+            s.claim_schedule_slot("sch1", 1_000, 1_000, "sw9", 2_000)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.claim_schedule_slot("sch1", 1_000, 1_001, "sw10", 2_000)
+                .await
+                .unwrap(),
+            "a slot is claimed once"
+        );
         let got = s.schedules().await.unwrap();
         assert_eq!(
             got,

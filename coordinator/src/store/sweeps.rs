@@ -23,6 +23,15 @@ pub struct SweepHostRecord {
     pub labels: Labels,
 }
 
+/// One host's outcome with its results and, when it sent new ones, its facts (collected at,
+/// JSON) to keep as its latest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredHost {
+    pub host: SweepHostRecord,
+    pub results: Vec<SweepResultRecord>,
+    pub facts: Option<(i64, String)>,
+}
+
 /// One check's result on one host in a sweep.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SweepResultRecord {
@@ -130,34 +139,85 @@ impl Store {
         host: &SweepHostRecord,
         results: &[SweepResultRecord],
     ) -> Result<()> {
+        self.record_sweep_hosts(
+            sweep_id,
+            &[StoredHost {
+                host: host.clone(),
+                results: results.to_vec(),
+                facts: None,
+            }],
+        )
+        .await
+    }
+
+    /// Stores hosts of a sweep with their results and, for hosts that sent new ones, their facts
+    /// as the latest: all in one transaction (a sweep of thousands of hosts writes in batches).
+    pub async fn record_sweep_hosts(&self, sweep_id: &str, hosts: &[StoredHost]) -> Result<()> {
+        if hosts.is_empty() {
+            return Ok(());
+        }
         let mut tx = self.writer.begin().await?;
-        sqlx::query("INSERT INTO sweep_hosts (sweep_id, agent_id, hostname, status, message, collect_ms, eval_micros, labels) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
-            .bind(sweep_id)
-            .bind(&host.agent_id)
-            .bind(&host.hostname)
-            .bind(&host.status)
-            .bind(&host.message)
-            .bind(i64::from(host.collect_ms))
-            .bind(i64::from(host.eval_micros))
-            .bind(labels_json(&host.labels))
-            .execute(&mut *tx)
-            .await?;
-        // One statement per 100 results (7 parameters each stays far below SQLite's limit).
-        for chunk in results.chunks(100) {
+        // 8 parameters a row, 7 a result, 4 a fact: a hundred rows a statement stays far below
+        // SQLite's limit of 32,766 parameters.
+        for chunk in hosts.chunks(100) {
+            let sql = format!(
+                "INSERT INTO sweep_hosts (sweep_id, agent_id, hostname, status, message, collect_ms, eval_micros, labels) VALUES {}",
+                super::row_placeholders(chunk.len(), 8)
+            );
+            let mut q = sqlx::query(&sql);
+            for h in chunk {
+                let host = &h.host;
+                q = q
+                    .bind(sweep_id)
+                    .bind(&host.agent_id)
+                    .bind(&host.hostname)
+                    .bind(&host.status)
+                    .bind(&host.message)
+                    .bind(i64::from(host.collect_ms))
+                    .bind(i64::from(host.eval_micros))
+                    .bind(labels_json(&host.labels));
+            }
+            q.execute(&mut *tx).await?;
+        }
+        let results: Vec<(&str, &SweepResultRecord)> = hosts
+            .iter()
+            .flat_map(|h| h.results.iter().map(|r| (h.host.agent_id.as_str(), r)))
+            .collect();
+        for chunk in results.chunks(1000) {
             let sql = format!(
                 "INSERT INTO sweep_results (sweep_id, agent_id, rule, status, severity, evidence, micros) VALUES {}",
                 super::row_placeholders(chunk.len(), 7)
             );
             let mut q = sqlx::query(&sql);
-            for r in chunk {
+            for (agent_id, r) in chunk {
                 q = q
                     .bind(sweep_id)
-                    .bind(&host.agent_id)
+                    .bind(*agent_id)
                     .bind(&r.rule)
                     .bind(&r.status)
                     .bind(&r.severity)
                     .bind(&r.evidence)
                     .bind(r.micros as i64);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        let facts: Vec<(&str, i64, &str)> = hosts
+            .iter()
+            .filter_map(|h| {
+                h.facts
+                    .as_ref()
+                    .map(|(at, json)| (h.host.agent_id.as_str(), *at, json.as_str()))
+            })
+            .collect();
+        for chunk in facts.chunks(100) {
+            let sql = format!(
+                "INSERT INTO facts (agent_id, collected_at, sweep_id, json) VALUES {}
+                 ON CONFLICT(agent_id) DO UPDATE SET collected_at = excluded.collected_at, sweep_id = excluded.sweep_id, json = excluded.json",
+                super::row_placeholders(chunk.len(), 4)
+            );
+            let mut q = sqlx::query(&sql);
+            for (agent_id, at, json) in chunk {
+                q = q.bind(*agent_id).bind(*at).bind(sweep_id).bind(*json);
             }
             q.execute(&mut *tx).await?;
         }

@@ -159,3 +159,25 @@ macro_rules! on_both_backends {
     };
 }
 pub(crate) use on_both_backends;
+
+/// An enrolled, offline agent named `id` (host `id` too) with a certificate valid for an hour.
+pub fn agent_record(id: &str) -> super::AgentRecord {
+    let now = rampart_common::time::now_ms();
+    super::AgentRecord {
+        id: id.into(),
+        hostname: id.into(),
+        labels: Default::default(),
+        state: super::AgentState::Offline,
+        os: String::new(),
+        kernel: String::new(),
+        arch: String::new(),
+        version: String::new(),
+        capabilities: vec![],
+        address: String::new(),
+        cert_fingerprint: format!("sha256:{id}"),
+        prev_fingerprint: None,
+        cert_expires_at: Some(now + 3_600_000),
+        enrolled_at: now,
+        last_seen: 0,
+    }
+}

@@ -156,6 +156,35 @@ impl Store {
         Ok(())
     }
 
+    /// Inserts the first operator token, only if there is none yet: coordinators starting together
+    /// on one empty database make one initial admin token between them. False when one exists.
+    pub async fn insert_first_operator_token(
+        &self,
+        id: &str,
+        secret: &str,
+        name: &str,
+        role: Role,
+    ) -> Result<bool> {
+        let mut tx = self.begin_locked(super::WriteLock::OperatorTokens).await?;
+        let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM operator_tokens")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
+        if n > 0 {
+            return Ok(false);
+        }
+        sqlx::query("INSERT INTO operator_tokens (id, hash, name, role, expires_at, created_at) VALUES ($1, $2, $3, $4, NULL, $5)")
+            .bind(id)
+            .bind(hash_secret(secret))
+            .bind(name)
+            .bind(role.as_str())
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// How many operator tokens exist (none on a fresh data dir).
     pub async fn operator_token_count(&self) -> Result<i64> {
         Ok(sqlx::query("SELECT COUNT(*) AS n FROM operator_tokens")
@@ -265,10 +294,30 @@ mod tests {
 
     on_both_backends!(
         join_tokens_say_why_they_are_refused,
-        operator_tokens_are_listed_revoked_and_the_last_admin_kept
+        operator_tokens_are_listed_revoked_and_the_last_admin_kept,
+        coordinators_starting_together_make_one_initial_admin
     );
 
     use super::*;
+
+    async fn coordinators_starting_together_make_one_initial_admin(db: TestDb) {
+        // Separate connections on PostgreSQL, as separate coordinators have; SQLite serves one
+        // coordinator, whose writes share one connection.
+        let first = db.open().await;
+        let stores = match first.backend() {
+            crate::store::Backend::Postgres => [first, db.open().await, db.open().await],
+            crate::store::Backend::Sqlite => [first.clone(), first.clone(), first],
+        };
+        let made = futures::future::join_all(stores.iter().enumerate().map(|(i, s)| async move {
+            let (id, secret) = (format!("tok{i}"), format!("secret{i}"));
+            s.insert_first_operator_token(&id, &secret, "initial-admin", Role::Admin)
+                .await
+        }))
+        .await;
+        let made = made.into_iter().map(|r| r.unwrap()).filter(|m| *m).count();
+        assert_eq!(made, 1);
+        assert_eq!(stores[0].operator_token_count().await.unwrap(), 1);
+    }
 
     async fn join_tokens_say_why_they_are_refused(db: TestDb) {
         let s = db.open().await;

@@ -29,6 +29,10 @@ struct Figures {
     online: usize,
     sweep: f64,
     stop: f64,
+    /// After a coordinator restart: time until every agent is online again, and how many came
+    /// back in each second.
+    reconnect: Duration,
+    reconnect_per_second: Vec<usize>,
 }
 
 pub(crate) fn fleet(
@@ -75,6 +79,19 @@ pub(crate) fn fleet(
         println!(
             "  emergency stop    {:.3} s to the last of {agents} confirmations (`rampart stop`, CLI included)",
             f.stop
+        );
+        let peak = f.reconnect_per_second.iter().max().copied().unwrap_or(0);
+        println!(
+            "  after a restart   all online {:.1} s after the coordinator listened again; at most {peak} came back in one second",
+            f.reconnect.as_secs_f64()
+        );
+        println!(
+            "  back per second   {}",
+            f.reconnect_per_second
+                .iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
         );
     }
     Ok(())
@@ -152,6 +169,11 @@ fn measure(
             stops.last().unwrap_or(&0.0)
         );
     }
+    let (reconnect, reconnect_per_second) = restart(&h, agents, db)?;
+    println!(
+        "[{database}] restart: all {agents} online after {:.1} s; per second: {reconnect_per_second:?}",
+        reconnect.as_secs_f64()
+    );
     sim.stop();
     Ok(Figures {
         database,
@@ -164,5 +186,49 @@ fn measure(
         online,
         sweep: median(sweeps),
         stop: median(stops),
+        reconnect,
+        reconnect_per_second,
     })
+}
+
+/// Restarts the coordinator (SIGTERM, as `systemctl restart` does, then the same command) and
+/// counts the agents online, from its database, until all are back.
+fn restart(
+    h: &Harness,
+    agents: usize,
+    db: Option<&PgDatabase>,
+) -> anyhow::Result<(Duration, Vec<usize>)> {
+    let online = || -> usize {
+        const SQL: &str = "SELECT COUNT(*) FROM agents WHERE state = 'online'";
+        let n = match db {
+            Some(db) => db.scalar(SQL),
+            None => h.sql(SQL),
+        };
+        n.unwrap_or(0) as usize
+    };
+    h.with_proc("coordinator", |p| {
+        p.signal(nix::sys::signal::Signal::SIGTERM);
+        p.wait_exit(Duration::from_secs(60));
+    });
+    let config = h.dir.path().join("coordinator.toml");
+    h.start_coordinator_with(&["--config", config.to_str().unwrap_or_default()]);
+    let start = Instant::now();
+    let mut per_second = Vec::new();
+    let mut counted = 0;
+    loop {
+        let n = online();
+        let second = start.elapsed().as_secs() as usize;
+        if per_second.len() <= second {
+            per_second.resize(second + 1, 0);
+        }
+        per_second[second] += n.saturating_sub(counted);
+        counted = counted.max(n);
+        if n >= agents {
+            return Ok((start.elapsed(), per_second));
+        }
+        if start.elapsed() > Duration::from_secs(300) {
+            anyhow::bail!("only {n}/{agents} agents back online 300 s after the restart");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
