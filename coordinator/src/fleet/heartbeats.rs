@@ -119,6 +119,10 @@ mod tests {
         }
         store.close().await;
         beats.flush(&store).await;
-        assert_eq!(beats.pending(), 3, "nothing noted is dropped on a failed write");
+        assert_eq!(
+            beats.pending(),
+            3,
+            "nothing noted is dropped on a failed write"
+        );
     }
 }

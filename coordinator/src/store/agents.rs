@@ -175,7 +175,7 @@ impl Store {
         Ok(())
     }
 
-    /// Records that `ids` were heard from at `at`: one statement per 500 agents, all in one
+    /// Records that `ids` were heard from at `at`: one statement per few hundred agents, all in one
     /// transaction (heartbeats are batched so that a large fleet costs a write a second, not a
     /// write per agent per interval).
     pub async fn touch_agents(&self, ids: &[String], at: i64) -> Result<()> {
@@ -183,7 +183,7 @@ impl Store {
             return Ok(());
         }
         let mut tx = self.writer.begin().await?;
-        for chunk in ids.chunks(500) {
+        for chunk in ids.chunks(super::rows_per_statement(1)) {
             let sql = format!(
                 "UPDATE agents SET last_seen = $1 WHERE last_seen < $1 AND id IN ({})",
                 super::list_placeholders(2, chunk.len())

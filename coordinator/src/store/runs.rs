@@ -25,8 +25,7 @@ pub(super) async fn insert_targets(
     run_id: &str,
     targets: &[(String, String)],
 ) -> Result<()> {
-    // 3 parameters a row: 300 rows a statement stays far below SQLite's limit.
-    for chunk in targets.chunks(300) {
+    for chunk in targets.chunks(super::rows_per_statement(3)) {
         let sql = format!(
             "INSERT INTO run_targets (run_id, agent_id, hostname) VALUES {}",
             super::row_placeholders(chunk.len(), 3)

@@ -157,9 +157,7 @@ impl Store {
             return Ok(());
         }
         let mut tx = self.writer.begin().await?;
-        // 8 parameters a row, 7 a result, 4 a fact: a hundred rows a statement stays far below
-        // SQLite's limit of 32,766 parameters.
-        for chunk in hosts.chunks(100) {
+        for chunk in hosts.chunks(super::rows_per_statement(8)) {
             let sql = format!(
                 "INSERT INTO sweep_hosts (sweep_id, agent_id, hostname, status, message, collect_ms, eval_micros, labels) VALUES {}",
                 super::row_placeholders(chunk.len(), 8)
@@ -183,7 +181,7 @@ impl Store {
             .iter()
             .flat_map(|h| h.results.iter().map(|r| (h.host.agent_id.as_str(), r)))
             .collect();
-        for chunk in results.chunks(1000) {
+        for chunk in results.chunks(super::rows_per_statement(7)) {
             let sql = format!(
                 "INSERT INTO sweep_results (sweep_id, agent_id, rule, status, severity, evidence, micros) VALUES {}",
                 super::row_placeholders(chunk.len(), 7)
@@ -209,7 +207,7 @@ impl Store {
                     .map(|(at, json)| (h.host.agent_id.as_str(), *at, json.as_str()))
             })
             .collect();
-        for chunk in facts.chunks(100) {
+        for chunk in facts.chunks(super::rows_per_statement(4)) {
             let sql = format!(
                 "INSERT INTO facts (agent_id, collected_at, sweep_id, json) VALUES {}
                  ON CONFLICT(agent_id) DO UPDATE SET collected_at = excluded.collected_at, sweep_id = excluded.sweep_id, json = excluded.json",

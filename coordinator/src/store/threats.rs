@@ -36,8 +36,8 @@ pub struct LatestRun {
     pub finished_at: i64,
 }
 
-/// SQLite takes up to 32,766 parameters; lists of rules and names are cut well below.
-const IN_CHUNK: usize = 500;
+/// Lists of rules and names are cut to what one statement binds cheaply.
+const IN_CHUNK: usize = super::STATEMENT_PARAMS;
 
 impl Store {
     /// Stores a model as the new version; returns its number.
