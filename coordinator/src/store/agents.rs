@@ -285,21 +285,11 @@ mod tests {
     async fn agents_persist_and_revoke(db: TestDb) {
         let s = db.open().await;
         let rec = AgentRecord {
-            id: "agent-1".into(),
             hostname: "web-1".into(),
             labels: [("env".to_string(), "prod".to_string())].into(),
-            state: AgentState::Offline,
-            os: String::new(),
-            kernel: String::new(),
-            arch: String::new(),
-            version: String::new(),
-            capabilities: vec![],
-            address: String::new(),
             cert_fingerprint: "sha256:00".into(),
-            prev_fingerprint: None,
             cert_expires_at: Some(now_ms() + 1000),
-            enrolled_at: now_ms(),
-            last_seen: 0,
+            ..crate::store::testing::agent_record("agent-1")
         };
         s.insert_agent(&rec).await.unwrap();
         let info = HostInfo {
@@ -326,21 +316,11 @@ mod tests {
     async fn a_renewed_certificate_replaces_the_old_once_the_agent_uses_it(db: TestDb) {
         let s = db.open().await;
         let rec = AgentRecord {
-            id: "agent-1".into(),
             hostname: "web-1".into(),
-            labels: Labels::new(),
-            state: AgentState::Offline,
-            os: String::new(),
-            kernel: String::new(),
-            arch: String::new(),
-            version: String::new(),
-            capabilities: vec![],
-            address: String::new(),
             cert_fingerprint: "sha256:old".into(),
-            prev_fingerprint: None,
             cert_expires_at: Some(1000),
             enrolled_at: 1,
-            last_seen: 0,
+            ..crate::store::testing::agent_record("agent-1")
         };
         s.insert_agent(&rec).await.unwrap();
         s.renew_agent_cert("agent-1", "sha256:new", 2000)

@@ -12,7 +12,7 @@ use super::session::{COOKIE, cookie_of};
 use super::{CSP, Console, router};
 use crate::api::tokens::new_secret;
 use crate::server::{Coordinator, Settings, start};
-use crate::store::{AgentRecord, AgentState, Role};
+use crate::store::{AgentRecord, Role};
 
 struct Env {
     _dir: tempfile::TempDir,
@@ -362,21 +362,12 @@ async fn what_hosts_report_is_escaped() {
         .state
         .store
         .insert_agent(&AgentRecord {
-            id: "agent-x".into(),
             hostname: "<script>alert(1)</script>".into(),
             labels: [("env".to_string(), "\"><img src=x>".to_string())].into(),
-            state: AgentState::Offline,
-            os: String::new(),
-            kernel: String::new(),
-            arch: String::new(),
-            version: String::new(),
-            capabilities: vec![],
-            address: String::new(),
             cert_fingerprint: "f".into(),
-            prev_fingerprint: None,
             cert_expires_at: None,
             enrolled_at: 1,
-            last_seen: 0,
+            ..crate::store::testing::agent_record("agent-x")
         })
         .await
         .unwrap();
