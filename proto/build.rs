@@ -38,6 +38,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .btree_map(".rampart.v1.HostResult.labels")
         .btree_map(".rampart.v1.HostScore.labels")
         .btree_map(".rampart.v1.UnmodeledHost.labels")
+        // Small first buffers per stream (see `codec`): a coordinator holds thousands of streams.
+        .codec_path("crate::codec::SmallBufferCodec")
         .build_client(true)
         .build_server(true)
         .compile_fds(fds)?;

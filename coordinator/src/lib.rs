@@ -7,6 +7,7 @@ pub mod cli;
 pub mod compliance;
 pub mod config;
 pub mod fleet;
+pub mod peers;
 pub mod pki;
 pub mod report;
 pub mod server;

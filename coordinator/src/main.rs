@@ -2,6 +2,11 @@
 
 use clap::Parser;
 
+/// mimalloc instead of the system allocator: a coordinator with 10,000 agent sessions spent about a
+/// third of a sweep's CPU in glibc's malloc and free (see BENCHMARKS.md, "Past one coordinator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     // `rampart agent …` is the agent itself, built into this binary so `rampart dev` can start

@@ -50,6 +50,8 @@ pub enum ServeError {
     Pki(#[from] PkiError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Join(#[from] crate::peers::JoinError),
     #[error("cannot use data dir {path}: {source}")]
     DataDir {
         path: PathBuf,
@@ -143,6 +145,7 @@ impl Coordinator {
         };
         crate::api::agent::write_refusal_summaries(&self.state, true).await;
         self.state.fleet.heartbeats.flush(&self.state.store).await;
+        crate::peers::leave(&self.state.store).await;
         self.state.store.close().await;
         match result {
             Ok(r) => r.map_err(ServeError::from),
@@ -266,29 +269,20 @@ pub async fn start(
     )
     .await?;
     info!(database = store.backend().as_str(), "store open");
-    let settled = store.settle_interrupted().await?;
-    if settled != Default::default() {
-        warn!(
-            sweeps = ?settled.sweeps,
-            remediation_runs = ?settled.remediation_runs,
-            hosts_never_reported = settled.hosts,
-            "settled work that the previous run of the coordinator did not finish"
-        );
-    }
-    let aborted = store.settle_interrupted_runs().await?;
-    if !aborted.is_empty() {
-        warn!(
-            runs = ?aborted,
-            "experiment runs and game days the previous run of the coordinator did not finish are aborted; their faults are reverted as agents reconnect"
-        );
-    }
-    let went_offline = store.all_offline().await?;
-    if went_offline > 0 {
-        info!(
-            agents = went_offline,
-            "agents marked offline until they reconnect"
-        );
-    }
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: settings.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Bind {
+        addr: settings.listen,
+        source,
+    })?;
+    // Registered before settling: what this coordinator's previous process (or a dead peer)
+    // left unfinished is settled; what live peers run is theirs.
+    let coordinator_id = crate::peers::join(&store, &addr.to_string(), &ca.fingerprint()).await?;
+    crate::peers::settle_orphans(&store).await?;
     let (id, secret) = new_secret("rpo");
     let initial_admin_token = if store
         .insert_first_operator_token(&id, &secret, "initial-admin", Role::Admin)
@@ -307,16 +301,6 @@ pub async fn start(
         None
     };
 
-    let listener = TcpListener::bind(settings.listen)
-        .await
-        .map_err(|source| ServeError::Bind {
-            addr: settings.listen,
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| ServeError::Bind {
-        addr: settings.listen,
-        source,
-    })?;
     let (mut dns, mut ips) = certificate_names(&addr, &settings.server_names);
     if let Some(web) = settings.web_listen {
         let (d, i) = certificate_names(&web, &[]);
@@ -350,6 +334,12 @@ pub async fn start(
     info!(packs = ?packs.packs.keys().collect::<Vec<_>>(), "policy packs loaded");
     let fleet = Fleet::new();
     fleet.set_capacity(session_room);
+    // Coordinators sharing PostgreSQL reach each other's agents through it.
+    let relay = store.database_url().map(|url| {
+        let relay = crate::fleet::relay::Relay::new(store.clone(), coordinator_id.clone());
+        fleet.set_relay(relay.clone());
+        (relay, url.expose().to_string())
+    });
     let chaos = crate::chaos::Chaos::new(store.clone(), fleet.clone(), shutdown.clone());
     let state = Arc::new(AppState {
         chaos,
@@ -449,6 +439,14 @@ pub async fn start(
             .run(beats.store.clone(), stop_beats)
             .await
     });
+    if let Some((relay, url)) = &relay {
+        tokio::spawn(
+            relay
+                .clone()
+                .run(state.fleet.clone(), url.clone(), shutdown.clone()),
+        );
+    }
+    crate::peers::spawn(state.clone(), relay.map(|(r, _)| r), shutdown.clone());
     tokio::spawn(crate::compliance::schedule::run(
         state.store.clone(),
         state.fleet.clone(),

@@ -252,6 +252,73 @@ impl Harness {
         Some(Self::start_on(Some(Network::create(hosts)), None))
     }
 
+    /// Namespace hosts and a coordinator that stores in PostgreSQL (see
+    /// [`Harness::start_with_hosts`]).
+    pub fn start_with_hosts_on_postgres(hosts: usize, db: &postgres::PgDatabase) -> Option<Self> {
+        if !netns_available() {
+            return None;
+        }
+        Some(Self::start_on(
+            Some(Network::create(hosts)),
+            Some(db.url.clone()),
+        ))
+    }
+
+    /// Starts another coordinator of the same deployment under the process name `name`: the
+    /// same database and CA (its `ca.pem` and `ca.key` copied into a data dir of its own), on
+    /// the harness's address with a port of its own. Returns its address.
+    pub fn start_peer(&self, name: &str) -> SocketAddr {
+        let addr = SocketAddr::new(self.addr.ip(), free_port(self.addr.ip()));
+        self.start_peer_at(name, addr);
+        addr
+    }
+
+    /// Starts (or restarts) a peer coordinator on `addr` (see [`Harness::start_peer`]).
+    pub fn start_peer_at(&self, name: &str, addr: SocketAddr) {
+        use std::os::unix::fs::DirBuilderExt;
+        let data_dir = self.dir.path().join(name);
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&data_dir)
+            .expect("peer data dir");
+        for file in ["ca.pem", "ca.key"] {
+            std::fs::copy(self.data_dir.join(file), data_dir.join(file)).expect("copy the CA");
+        }
+        let url = self
+            .database_url
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .expect("peer coordinators share a PostgreSQL database");
+        let args = [
+            "serve".to_string(),
+            "--data-dir".into(),
+            data_dir.display().to_string(),
+            "--listen".into(),
+            addr.to_string(),
+        ];
+        self.spawn(
+            name,
+            None,
+            &binaries().rampart,
+            &args,
+            &[("RAMPART_DATABASE_URL", url.as_str())],
+        );
+        eventually(WAIT, "the peer coordinator to listen", || {
+            TcpStream::connect_timeout(&addr, Duration::from_millis(200))
+                .map(drop)
+                .map_err(|e| e.to_string())
+        });
+    }
+
+    /// Runs `rampart` with the admin token against the coordinator at `addr` (a peer).
+    pub fn rampart_at(&self, addr: SocketAddr, args: &[&str]) -> Output {
+        let mut cmd = self.rampart_command(args);
+        cmd.env("RAMPART_ADDR", format!("https://{addr}"));
+        cmd.output().expect("run rampart")
+    }
+
     fn start_on(network: Option<Network>, database_url: Option<String>) -> Self {
         // Build first, so a build failure is reported as such.
         binaries();

@@ -192,7 +192,15 @@ fn the_coordinator_runs_as_non_root_and_reads_its_database_url_from_a_secret() {
         return;
     }
     let docs = documents();
-    let pod = &kind(&docs, "Deployment", "rampart-coordinator")["spec"]["template"]["spec"];
+    let deployment = kind(&docs, "Deployment", "rampart-coordinator");
+    assert!(
+        deployment["spec"]["replicas"].as_u64().unwrap() >= 2,
+        "several coordinators share the fleet"
+    );
+    // Console logins live in one replica's memory: browsers stay on it.
+    let console = kind(&docs, "Service", "rampart-console");
+    assert_eq!(console["spec"]["sessionAffinity"], "ClientIP");
+    let pod = &deployment["spec"]["template"]["spec"];
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
     assert!(pod["securityContext"]["runAsUser"].as_u64().unwrap() > 0);
     assert_eq!(pod["automountServiceAccountToken"], false);

@@ -12,6 +12,7 @@ use rampart_proto::v1::{
     AgentMessage, CertificateRenewed, CoordinatorMessage, EnrollRequest, EnrollResponse, Hello,
     Welcome, agent_message, coordinator_message,
 };
+use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{debug, info, warn};
@@ -352,7 +353,9 @@ impl AgentService for AgentApi {
             inbound,
             interval,
         ));
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        Ok(Response::new(Box::pin(
+            ReceiverStream::new(rx).map(|m| m.map(|b| *b)),
+        )))
     }
 }
 

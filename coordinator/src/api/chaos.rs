@@ -51,7 +51,7 @@ async fn fan_out(
                 hostname: a.hostname.clone(),
                 ..Default::default()
             };
-            if a.state != AgentState::Online || state.fleet.get(&a.id).is_none() {
+            if a.state != AgentState::Online || !state.fleet.reachable(&a.id) {
                 out.error = format!(
                     "agent is {}: not reached (an agent reverts its faults itself when its lease runs out)",
                     a.state.as_str()
@@ -278,6 +278,16 @@ impl ChaosService for ChaosApi {
                         runs = halted,
                         "experiment runs halted by the emergency stop"
                     );
+                }
+                // Runs on the other coordinators halt too; their agents get the revert below.
+                if let Some(relay) = state.fleet.relay() {
+                    let halt = crate::fleet::relay::PeerMessage::Halt {
+                        reason: format!("emergency stop by {}", who.actor()),
+                        actor: who.actor(),
+                    };
+                    if let Err(err) = relay.broadcast(halt).await {
+                        tracing::error!(%err, "could not tell the other coordinators to halt their runs");
+                    }
                 }
                 let agents = selected(&state, "").await?;
                 Ok(Response::new(

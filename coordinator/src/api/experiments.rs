@@ -15,6 +15,7 @@ use tonic::{Request, Response, Status};
 use super::auth::{audited, authorize};
 use super::{AppState, store_status};
 use crate::chaos::{ChaosError, gameday, run, spec, targets};
+use crate::fleet::relay::PeerMessage;
 use crate::store::Role;
 
 /// Runs listed when the caller gives no limit, and the most it may ask for.
@@ -62,6 +63,31 @@ impl ExperimentApi {
             }
         }
         Ok(run)
+    }
+}
+
+/// Sends `message` to the coordinator running `run` when another live coordinator runs it;
+/// false when none does (the run is not running anywhere).
+async fn forward(
+    state: &AppState,
+    run: &str,
+    message: impl FnOnce() -> PeerMessage,
+) -> Result<bool, Status> {
+    let Some(relay) = state.fleet.relay() else {
+        return Ok(false);
+    };
+    let cutoff = rampart_common::time::now_ms() - crate::peers::LEASE.as_millis() as i64;
+    match state
+        .store
+        .run_holder(run, cutoff)
+        .await
+        .map_err(store_status)?
+    {
+        Some(holder) if holder != relay.id() => {
+            relay.broadcast(message()).await.map_err(store_status)?;
+            Ok(true)
+        }
+        _ => Ok(false),
     }
 }
 
@@ -191,7 +217,15 @@ impl ExperimentService for ExperimentApi {
                 } else {
                     format!("aborted by {}: {}", who.name, req.reason.trim())
                 };
-                if !state.chaos.abort(&req.id, &reason, &who.actor()) {
+                let here = state.chaos.abort(&req.id, &reason, &who.actor());
+                let elsewhere = !here
+                    && forward(&state, &req.id, || PeerMessage::Abort {
+                        run: req.id.clone(),
+                        reason: reason.clone(),
+                        actor: who.actor(),
+                    })
+                    .await?;
+                if !here && !elsewhere {
                     let run = api.current(&req.id, i64::MAX).await?;
                     return Err(Status::failed_precondition(format!(
                         "{} is not running (it is {}{})",
@@ -257,7 +291,15 @@ impl ExperimentService for ExperimentApi {
             "ExperimentService/ApproveGameDay",
             format!("id={id:?}"),
             |who| async move {
-                state.chaos.approve(&id).map_err(chaos_status)?;
+                if let Err(err) = state.chaos.approve(&id) {
+                    let approve = || PeerMessage::Approve {
+                        run: id.clone(),
+                        actor: who.actor(),
+                    };
+                    if !forward(&state, &id, approve).await? {
+                        return Err(chaos_status(err));
+                    }
+                }
                 run::event(
                     &state.chaos,
                     &id,

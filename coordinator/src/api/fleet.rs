@@ -79,7 +79,9 @@ impl FleetApi {
                 }
             }
             Err(err @ FleetError::Timeout(..)) => Err(Status::deadline_exceeded(err.to_string())),
-            Err(err @ FleetError::SessionClosed(_)) => Err(Status::unavailable(err.to_string())),
+            Err(err @ (FleetError::SessionClosed(_) | FleetError::Relay(_))) => {
+                Err(Status::unavailable(err.to_string()))
+            }
         }
     }
 }
@@ -140,7 +142,17 @@ impl FleetService for FleetApi {
             if !state.store.revoke_agent(&id).await.map_err(store_status)? {
                 return Err(Status::not_found(format!("no agent {id:?}; list them with `rampart agents ls`")));
             }
-            let closed = state.fleet.disconnect(&id, Status::permission_denied(format!("agent {id} has been revoked")));
+            let mut closed = state.fleet.disconnect(&id, Status::permission_denied(format!("agent {id} has been revoked")));
+            if !closed && let Some(relay) = state.fleet.relay() {
+                // Its session may be on another coordinator.
+                let held = relay.held_elsewhere(&id).await;
+                if held {
+                    if let Err(err) = relay.broadcast(crate::fleet::relay::PeerMessage::Disconnect { agent: id.clone() }).await {
+                        tracing::error!(%err, agent = %id, "could not ask the other coordinators to close the revoked agent's session");
+                    }
+                    closed = true;
+                }
+            }
             tracing::warn!(agent = %id, by = %who.name, session_closed = closed, "agent revoked");
             let agent = state.store.agent(&id).await.map_err(store_status)?.map(agent_to_proto);
             Ok(Response::new(RevokeAgentResponse { agent, session_closed: closed }))

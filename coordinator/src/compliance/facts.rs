@@ -14,7 +14,7 @@ pub async fn collect_facts(
     agent: &AgentRecord,
     timeout: Duration,
 ) -> Result<FactReport, String> {
-    if agent.state != AgentState::Online || fleet.get(&agent.id).is_none() {
+    if agent.state != AgentState::Online || !fleet.reachable(&agent.id) {
         return Err(format!(
             "agent is {} (last seen {})",
             agent.state.as_str(),

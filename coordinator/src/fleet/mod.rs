@@ -3,6 +3,7 @@
 //! what exists while a session is open.
 
 pub mod heartbeats;
+pub mod relay;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -17,6 +18,10 @@ use tokio_util::sync::CancellationToken;
 /// Outbound messages queued per session before senders wait: commands are small and rare.
 pub const SESSION_QUEUE: usize = 64;
 
+/// What a session's queue carries. Boxed: the queue allocates its slots 32 at a time when it is
+/// created, and a slot of the bare message (208 bytes) made that 6.5 KiB for every agent.
+pub type Outbound = Result<Box<CoordinatorMessage>, tonic::Status>;
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum FleetError {
     #[error("agent {0} has no open session (it is offline); check `rampart agents show {0}`")]
@@ -25,6 +30,8 @@ pub enum FleetError {
     Timeout(String, String, Duration),
     #[error("agent {0} closed its session before answering")]
     SessionClosed(String),
+    #[error("cannot reach the coordinator holding the agent's session: {0}")]
+    Relay(String),
 }
 
 /// The coordinator's end of one agent session.
@@ -32,7 +39,7 @@ pub enum FleetError {
 pub struct SessionHandle {
     /// Distinguishes a session from the one that replaced it.
     pub session_id: u64,
-    tx: mpsc::Sender<Result<CoordinatorMessage, tonic::Status>>,
+    tx: mpsc::Sender<Outbound>,
     /// Cancelled to end the session (revocation, replacement, shutdown).
     pub cancel: CancellationToken,
     pending: Arc<Mutex<HashMap<String, oneshot::Sender<CommandResult>>>>,
@@ -47,7 +54,7 @@ impl SessionHandle {
 
     /// Queues a message without waiting; false when the queue is full or the session is gone.
     pub fn try_send(&self, msg: CoordinatorMessage) -> bool {
-        self.tx.try_send(Ok(msg)).is_ok()
+        self.tx.try_send(Ok(Box::new(msg))).is_ok()
     }
 
     /// Hands a result from the agent to whoever waits for it. Unknown ids (late answers after a
@@ -79,11 +86,34 @@ pub struct Fleet {
     capacity: AtomicUsize,
     /// Set once the near-the-limit warning was logged; cleared when sessions fall back.
     near_limit: AtomicBool,
+    /// Reaches agents whose sessions other coordinators hold (PostgreSQL deployments).
+    relay: std::sync::OnceLock<Arc<relay::Relay>>,
 }
 
 impl Fleet {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
+    }
+
+    /// Routes commands for agents without a session here through `relay`.
+    pub fn set_relay(&self, relay: Arc<relay::Relay>) {
+        let _ = self.relay.set(relay);
+    }
+
+    /// The relay to other coordinators, when there are any.
+    pub fn relay(&self) -> Option<&Arc<relay::Relay>> {
+        self.relay.get()
+    }
+
+    /// Whether a command to an online agent can be tried: its session is here, or another
+    /// coordinator may hold it.
+    pub fn reachable(&self, agent_id: &str) -> bool {
+        self.relay.get().is_some() || self.get(agent_id).is_some()
+    }
+
+    /// The agents with a session here.
+    pub fn held(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
     }
 
     /// Sets how many sessions the open-files limit leaves room for; [`Fleet::open`] warns from 90 %.
@@ -117,10 +147,7 @@ impl Fleet {
         &self,
         agent_id: &str,
         parent: &CancellationToken,
-    ) -> (
-        SessionHandle,
-        mpsc::Receiver<Result<CoordinatorMessage, tonic::Status>>,
-    ) {
+    ) -> (SessionHandle, mpsc::Receiver<Outbound>) {
         let (tx, rx) = mpsc::channel(SESSION_QUEUE);
         let handle = SessionHandle {
             session_id: self.next_session.fetch_add(1, Ordering::Relaxed) + 1,
@@ -172,8 +199,17 @@ impl Fleet {
         }
     }
 
-    /// Keeps an agent's latest metrics sample.
+    /// Keeps an agent's latest metrics sample, and sends it on to other coordinators whose runs
+    /// watch the agent.
     pub fn record_metrics(&self, agent_id: &str, m: rampart_proto::v1::HostMetrics) {
+        if let Some(relay) = self.relay.get() {
+            relay.forward_metrics(agent_id, &m);
+        }
+        self.record_metrics_here(agent_id, m);
+    }
+
+    /// Keeps an agent's latest metrics sample.
+    pub fn record_metrics_here(&self, agent_id: &str, m: rampart_proto::v1::HostMetrics) {
         self.metrics
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -235,8 +271,33 @@ impl Fleet {
     }
 
     /// Sends a command to an agent and waits for its result (at most `timeout`, which is also the
-    /// command's deadline).
+    /// command's deadline). An agent whose session another coordinator holds is reached through
+    /// the relay.
     pub async fn call(
+        &self,
+        agent_id: &str,
+        kind: rampart_proto::v1::command::Kind,
+        timeout: Duration,
+    ) -> Result<CommandResult, FleetError> {
+        match (self.get(agent_id), self.relay.get()) {
+            (Some(handle), _) => self.call_session(&handle, agent_id, kind, timeout).await,
+            (None, Some(relay)) => {
+                let kind_label = crate::web::metrics::command_kind(&kind);
+                let started = std::time::Instant::now();
+                let result = relay.call(agent_id, kind, timeout).await;
+                crate::web::metrics::global().command(
+                    &kind_label,
+                    result_label(&result),
+                    started.elapsed(),
+                );
+                result
+            }
+            (None, None) => Err(FleetError::NotConnected(agent_id.to_string())),
+        }
+    }
+
+    /// Sends a command to an agent whose session is on this coordinator.
+    pub async fn call_here(
         &self,
         agent_id: &str,
         kind: rampart_proto::v1::command::Kind,
@@ -245,6 +306,16 @@ impl Fleet {
         let handle = self
             .get(agent_id)
             .ok_or_else(|| FleetError::NotConnected(agent_id.to_string()))?;
+        self.call_session(&handle, agent_id, kind, timeout).await
+    }
+
+    async fn call_session(
+        &self,
+        handle: &SessionHandle,
+        agent_id: &str,
+        kind: rampart_proto::v1::command::Kind,
+        timeout: Duration,
+    ) -> Result<CommandResult, FleetError> {
         let id = format!(
             "cmd-{}",
             self.next_command.fetch_add(1, Ordering::Relaxed) + 1
@@ -268,7 +339,7 @@ impl Fleet {
         let outcome = tokio::time::timeout(timeout, async {
             handle
                 .tx
-                .send(Ok(msg))
+                .send(Ok(Box::new(msg)))
                 .await
                 .map_err(|_| FleetError::SessionClosed(agent_id.to_string()))?;
             done_rx
@@ -285,21 +356,29 @@ impl Fleet {
             Ok(r) => r,
             Err(_) => Err(FleetError::Timeout(agent_id.to_string(), id, timeout)),
         };
-        let label = match &result {
-            Ok(r)
-                if matches!(
-                    r.outcome,
-                    Some(rampart_proto::v1::command_result::Outcome::Error(_))
-                ) =>
-            {
-                "error"
-            }
-            Ok(_) => "ok",
-            Err(FleetError::Timeout(..)) => "timeout",
-            Err(_) => "closed",
-        };
-        crate::web::metrics::global().command(&kind_label, label, started.elapsed());
+        crate::web::metrics::global().command(
+            &kind_label,
+            result_label(&result),
+            started.elapsed(),
+        );
         result
+    }
+}
+
+/// A command's outcome as the metrics label it.
+fn result_label(result: &Result<CommandResult, FleetError>) -> &'static str {
+    match result {
+        Ok(r)
+            if matches!(
+                r.outcome,
+                Some(rampart_proto::v1::command_result::Outcome::Error(_))
+            ) =>
+        {
+            "error"
+        }
+        Ok(_) => "ok",
+        Err(FleetError::Timeout(..)) => "timeout",
+        Err(_) => "closed",
     }
 }
 

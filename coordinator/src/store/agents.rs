@@ -158,7 +158,7 @@ impl Store {
         labels.extend(info.labels.clone());
         sqlx::query(
             "UPDATE agents SET hostname = $1, os = $2, kernel = $3, arch = $4, version = $5, labels = $6, capabilities = $7,
-             address = $8, state = 'online', last_seen = $9 WHERE id = $10 AND state != 'revoked'",
+             address = $8, state = 'online', last_seen = $9, coordinator_id = $10 WHERE id = $11 AND state != 'revoked'",
         )
         .bind(&info.hostname)
         .bind(&info.os)
@@ -169,6 +169,7 @@ impl Store {
         .bind(serde_json::to_string(&info.capabilities).unwrap_or_else(|_| "[]".into()))
         .bind(&info.address)
         .bind(now_ms())
+        .bind(self.coordinator_id())
         .bind(id)
         .execute(&self.writer)
         .await?;
@@ -243,21 +244,19 @@ impl Store {
         Ok(())
     }
 
-    /// Marks an agent offline unless it was revoked meanwhile.
+    /// Marks an agent offline unless it was revoked meanwhile or its session has moved to
+    /// another coordinator (an agent that left a dying coordinator may be online elsewhere
+    /// before the old session's end is noticed here).
     pub async fn agent_offline(&self, id: &str) -> Result<()> {
-        sqlx::query("UPDATE agents SET state = 'offline' WHERE id = $1 AND state = 'online'")
-            .bind(id)
-            .execute(&self.writer)
-            .await?;
+        sqlx::query(
+            "UPDATE agents SET state = 'offline'
+             WHERE id = $1 AND state = 'online' AND coordinator_id IS NOT DISTINCT FROM $2",
+        )
+        .bind(id)
+        .bind(self.coordinator_id())
+        .execute(&self.writer)
+        .await?;
         Ok(())
-    }
-
-    /// At start-up nobody is connected yet.
-    pub async fn all_offline(&self) -> Result<u64> {
-        let r = sqlx::query("UPDATE agents SET state = 'offline' WHERE state = 'online'")
-            .execute(&self.writer)
-            .await?;
-        Ok(r.rows_affected())
     }
 
     /// Revokes an agent; returns false when no such agent exists.
@@ -303,7 +302,7 @@ mod tests {
         let got = s.agent("agent-1").await.unwrap().unwrap();
         assert_eq!(got.state, AgentState::Online);
         assert_eq!(got.labels.len(), 2);
-        assert_eq!(s.all_offline().await.unwrap(), 1);
+        assert_eq!(s.offline_orphans().await.unwrap(), 1);
         assert!(s.revoke_agent("agent-1").await.unwrap());
         s.agent_online("agent-1", &info).await.unwrap();
         assert_eq!(

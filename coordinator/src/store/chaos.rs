@@ -60,8 +60,8 @@ impl Store {
     pub async fn insert_run(&self, run: &Run) -> Result<()> {
         sqlx::query(
             "INSERT INTO chaos_runs (id, kind, name, state, verdict, reason, created_by, started_at, finished_at,
-               recovery_ms, halt_latency_ms, gameday_id, stage, spec, plan, targets, probes, file)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+               recovery_ms, halt_latency_ms, gameday_id, stage, spec, plan, targets, probes, file, coordinator_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
         )
         .bind(&run.id)
         .bind(&run.kind)
@@ -81,6 +81,7 @@ impl Store {
         .bind(json(&run.targets))
         .bind(json(&run.probes))
         .bind(&run.file)
+        .bind(self.coordinator_id())
         .execute(&self.writer)
         .await?;
         self.run_changed();
@@ -252,15 +253,17 @@ impl Store {
         rows.iter().map(run_from).collect()
     }
 
-    /// Ends every run the previous coordinator process left going: `aborted`, with a timeline
-    /// entry. Returns their ids. Their faults stay unsettled until the agents confirm.
+    /// Ends every run that a coordinator no longer alive left going (the previous process of
+    /// this one, or another that died): `aborted`, with a timeline entry. Returns their ids.
+    /// Their faults stay unsettled until the agents confirm.
     pub async fn settle_interrupted_runs(&self) -> Result<Vec<String>> {
         let now = now_ms();
         let mut tx = self.begin_locked(super::WriteLock::Settle).await?;
-        let ids: Vec<String> =
-            sqlx::query_scalar("SELECT id FROM chaos_runs WHERE state != 'finished' ORDER BY id")
-                .fetch_all(&mut *tx)
-                .await?;
+        let sql = format!(
+            "SELECT id FROM chaos_runs WHERE state != 'finished' AND {} ORDER BY id",
+            super::coordinators::orphaned("chaos_runs")
+        );
+        let ids: Vec<String> = sqlx::query_scalar(&sql).fetch_all(&mut *tx).await?;
         for id in &ids {
             sqlx::query(
                 "UPDATE chaos_runs SET state = 'finished', verdict = 'aborted', reason = $1, finished_at = $2 WHERE id = $3",
@@ -281,6 +284,16 @@ impl Store {
         }
         tx.commit().await?;
         Ok(ids)
+    }
+
+    /// Agents holding faults of finished runs that no revert has been confirmed for.
+    pub async fn agents_with_unsettled_run_faults(&self) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT f.agent_id FROM chaos_run_faults f JOIN chaos_runs r ON r.id = f.run_id
+             WHERE f.settled = 0 AND r.state = 'finished' ORDER BY f.agent_id",
+        )
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// Faults of finished runs on `agent_id` that no revert has been confirmed for.

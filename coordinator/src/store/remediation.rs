@@ -40,7 +40,7 @@ impl Store {
         targets: &[(String, String)],
     ) -> Result<()> {
         let mut tx = self.writer.begin().await?;
-        sqlx::query("INSERT INTO remediation_runs (id, rule, pack, selector, apply, actor, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        sqlx::query("INSERT INTO remediation_runs (id, rule, pack, selector, apply, actor, created_at, coordinator_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
             .bind(&r.id)
             .bind(&r.rule)
             .bind(&r.pack)
@@ -48,6 +48,7 @@ impl Store {
             .bind(super::flag(r.apply))
             .bind(&r.actor)
             .bind(r.created_at)
+            .bind(self.coordinator_id())
             .execute(&mut *tx)
             .await?;
         super::runs::insert_targets(&mut tx, &r.id, targets).await?;

@@ -40,52 +40,61 @@ pub(super) async fn insert_targets(
 }
 
 impl Store {
-    /// Settles every sweep and remediation run still marked running. Called at start-up, before
-    /// anything new can start, so whatever is unfinished then was cut off by a stop.
+    /// Settles every sweep and remediation run still marked running that no live coordinator
+    /// owns: at start-up (the previous process of this coordinator), and after another
+    /// coordinator sharing the database died.
     pub async fn settle_interrupted(&self) -> Result<Settled> {
+        use super::coordinators::orphaned;
         let now = now_ms();
         let mut tx = self.begin_locked(super::WriteLock::Settle).await?;
-        let sweeps: Vec<String> =
-            sqlx::query_scalar("SELECT id FROM sweeps WHERE finished_at IS NULL ORDER BY id")
-                .fetch_all(&mut *tx)
-                .await?;
-        let runs: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM remediation_runs WHERE finished_at IS NULL ORDER BY id",
-        )
+        let sweeps: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT id FROM sweeps WHERE finished_at IS NULL AND {} ORDER BY id",
+            orphaned("sweeps")
+        ))
         .fetch_all(&mut *tx)
         .await?;
-        let mut hosts = sqlx::query(
+        let runs: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT id FROM remediation_runs WHERE finished_at IS NULL AND {} ORDER BY id",
+            orphaned("remediation_runs")
+        ))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut hosts = sqlx::query(&format!(
             "INSERT INTO sweep_hosts (sweep_id, agent_id, hostname, status, message, collect_ms, eval_micros, labels)
              SELECT t.run_id, t.agent_id, t.hostname, 'unreachable', $1, 0, 0,
-                    COALESCE((SELECT a.labels FROM agents a WHERE a.id = t.agent_id), '{}')
+                    COALESCE((SELECT a.labels FROM agents a WHERE a.id = t.agent_id), '{{}}')
              FROM run_targets t JOIN sweeps s ON s.id = t.run_id
-             WHERE s.finished_at IS NULL
+             WHERE s.finished_at IS NULL AND {}
                AND NOT EXISTS (SELECT 1 FROM sweep_hosts h WHERE h.sweep_id = t.run_id AND h.agent_id = t.agent_id)",
-        )
+            orphaned("s")
+        ))
         .bind(INTERRUPTED_HOST)
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        hosts += sqlx::query(
+        hosts += sqlx::query(&format!(
             "INSERT INTO remediation_hosts (run_id, agent_id, hostname, status, before_status, after_status, changes, message, applied)
              SELECT t.run_id, t.agent_id, t.hostname, 'unreachable', '', '', '[]', $1, 0
              FROM run_targets t JOIN remediation_runs r ON r.id = t.run_id
-             WHERE r.finished_at IS NULL
+             WHERE r.finished_at IS NULL AND {}
                AND NOT EXISTS (SELECT 1 FROM remediation_hosts h WHERE h.run_id = t.run_id AND h.agent_id = t.agent_id)",
-        )
+            orphaned("r")
+        ))
         .bind(INTERRUPTED_HOST)
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        sqlx::query(
-            "UPDATE sweeps SET finished_at = $1, interrupted = 1 WHERE finished_at IS NULL",
-        )
+        sqlx::query(&format!(
+            "UPDATE sweeps SET finished_at = $1, interrupted = 1 WHERE finished_at IS NULL AND {}",
+            orphaned("sweeps")
+        ))
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
-            "UPDATE remediation_runs SET finished_at = $1, interrupted = 1 WHERE finished_at IS NULL",
-        )
+        sqlx::query(&format!(
+            "UPDATE remediation_runs SET finished_at = $1, interrupted = 1 WHERE finished_at IS NULL AND {}",
+            orphaned("remediation_runs")
+        ))
         .bind(now)
         .execute(&mut *tx)
         .await?;

@@ -108,7 +108,7 @@ impl Store {
     ) -> Result<()> {
         let mut tx = self.writer.begin().await?;
         sqlx::query(
-            "INSERT INTO sweeps (id, pack, selector, actor, started_at, hosts) VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO sweeps (id, pack, selector, actor, started_at, hosts, coordinator_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(id)
         .bind(pack)
@@ -116,6 +116,7 @@ impl Store {
         .bind(actor)
         .bind(now_ms())
         .bind(targets.len() as i64)
+        .bind(self.coordinator_id())
         .execute(&mut *tx)
         .await?;
         super::runs::insert_targets(&mut tx, id, targets).await?;
