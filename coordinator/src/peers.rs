@@ -22,6 +22,9 @@ pub use crate::fleet::relay::{BEAT, LEASE};
 
 /// Relayed commands older than this are removed (their origin died before reading them).
 const RELAYED_KEPT_MS: i64 = 10 * 60 * 1000;
+/// Beats between looks for work no coordinator owns when none died meanwhile (a coordinator
+/// that stopped cleanly removed its row without settling what it left).
+const SETTLE_EVERY: u64 = 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JoinError {
@@ -68,7 +71,8 @@ fn still_running(rec: &CoordinatorRecord, host: &str) -> bool {
 
 /// Registers this coordinator and returns its id. Refuses a CA other than the deployment's. On
 /// SQLite, refuses when another coordinator still runs on the database and forgets the rows of
-/// earlier ones; on PostgreSQL, removes the rows of coordinators that are dead already.
+/// earlier ones; on PostgreSQL, removes the rows of coordinators that are dead already: stale
+/// ones, and this coordinator's previous process (same host and address, process gone).
 pub async fn join(store: &Store, address: &str, ca_fingerprint: &str) -> Result<String, JoinError> {
     let recorded = store.deployment_ca(ca_fingerprint).await?;
     if recorded != ca_fingerprint {
@@ -94,7 +98,15 @@ pub async fn join(store: &Store, address: &str, ca_fingerprint: &str) -> Result<
             }
         }
         Backend::Postgres => {
-            let dead = store.reap_coordinators(cutoff).await?;
+            let mut dead = store.reap_coordinators(cutoff).await?;
+            // This coordinator's previous process (a restart: same host and address, its
+            // process gone) is dead now, not only once its row goes stale.
+            for c in store.coordinators().await? {
+                if c.hostname == host && c.address == address && !still_running(&c, &host) {
+                    store.deregister_coordinator(&c.id).await?;
+                    dead.push(c.id);
+                }
+            }
             if !dead.is_empty() {
                 warn!(coordinators = ?dead, "coordinators that stopped answering are removed; their work is settled");
             }
@@ -219,7 +231,7 @@ async fn beat(state: &Arc<AppState>, beats: u64) -> Result<(), StoreError> {
     if !dead.is_empty() {
         warn!(coordinators = ?dead, "coordinators stopped answering; settling their work");
     }
-    if settle_orphans(store).await? {
+    if (!dead.is_empty() || beats.is_multiple_of(SETTLE_EVERY)) && settle_orphans(store).await? {
         revert_orphaned_faults(state).await?;
     }
     if beats.is_multiple_of(20) {
@@ -324,5 +336,48 @@ mod tests {
             err.contains("sha256:aa") && err.contains("sha256:bb") && err.contains("ca.key"),
             "{err}"
         );
+    }
+
+    /// On PostgreSQL a restarted coordinator settles its previous process's work at once: same
+    /// host and address, process gone. Another coordinator's fresh row is left alone.
+    #[tokio::test]
+    async fn a_restart_on_postgres_takes_its_previous_process_for_dead_at_once() {
+        let Some(db) = TestDb::postgres().await else {
+            return;
+        };
+        let store = db.open().await;
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let gone = i64::from(child.id());
+        child.wait().unwrap();
+        let now = now_ms();
+        for (id, address) in [
+            ("c-previous", "127.0.0.1:7443"),
+            ("c-other", "127.0.0.1:7450"),
+        ] {
+            store
+                .register_coordinator(&CoordinatorRecord {
+                    id: id.into(),
+                    hostname: hostname(),
+                    pid: gone,
+                    address: address.into(),
+                    started_at: now,
+                    last_seen: now,
+                })
+                .await
+                .unwrap();
+        }
+        let fresh = db.open().await;
+        let me = join(&fresh, "127.0.0.1:7443", "sha256:aa").await.unwrap();
+        let mut left: Vec<String> = fresh
+            .coordinators()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        left.sort();
+        let mut want = vec!["c-other".to_string(), me];
+        want.sort();
+        assert_eq!(left, want);
     }
 }

@@ -170,6 +170,40 @@ fn two_coordinators_on_one_database_share_a_fleet() {
     }
 
     step("fault from B, stop from A");
+
+    // An experiment run on A with a fault and a metric probe on every host: the agents B holds
+    // are injected, watched (their samples forwarded to A) and reverted through the relay.
+    let experiment = h.dir.path().join("cpu-everywhere.yaml");
+    std::fs::write(
+        &experiment,
+        "kind: Experiment\nname: cpu-everywhere\nscope:\n  selector: env=prod\nhypothesis:\n  - name: cpu-known\n    metric: {name: cpu_percent, below: 101}\n    interval: 300ms\nmethod:\n  - fault: {kind: cpu, load: 20, workers: 1}\n    duration: 2s\nabort:\n  max_duration: 1m\n",
+    )
+    .unwrap();
+    let run = json(
+        h.rampart_at(
+            a,
+            &[
+                "experiment",
+                "run",
+                experiment.to_str().unwrap(),
+                "--wait",
+                "-o",
+                "json",
+            ],
+        ),
+        "experiment on A",
+    );
+    assert_eq!(run["verdict"], "passed", "{run:#}");
+    assert_eq!(run["targets"].as_array().unwrap().len(), HOSTS, "{run:#}");
+    let faults = run["faults"].as_array().unwrap();
+    assert_eq!(faults.len(), HOSTS, "{run:#}");
+    assert!(faults.iter().all(|f| f["state"] == "reverted"), "{run:#}");
+    let metric = &run["probes"][0];
+    assert!(
+        metric["checks"].as_u64().unwrap() >= 2 && metric["misses"] == 0,
+        "every host's samples reached A: {metric}"
+    );
+    step("experiment from A");
     // A schedule every 2 s while both coordinators run: one sweep per slot, never two.
     let schedule = h
         .rampart_ok(&["schedule", "add", "--cron", "*/2 * * * * *"])

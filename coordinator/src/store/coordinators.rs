@@ -371,6 +371,18 @@ mod tests {
         live.create_sweep("sweep-live", "p", "", "op", &targets)
             .await
             .unwrap();
+        let run = |id: &str| rampart_proto::v1::Run {
+            id: id.into(),
+            kind: "experiment".into(),
+            state: "running".into(),
+            ..Default::default()
+        };
+        dead.insert_run(&run("run-dead")).await.unwrap();
+        live.insert_run(&run("run-live")).await.unwrap();
+        assert_eq!(
+            live.run_holder("run-live", now - 15_000).await.unwrap(),
+            Some("c-live".into())
+        );
         assert_eq!(
             live.agent_holder("agent-d", now - 15_000).await.unwrap(),
             None,
@@ -383,6 +395,7 @@ mod tests {
         // Nothing is settled while the dead coordinator still has its row.
         assert_eq!(live.offline_orphans().await.unwrap(), 0);
         assert_eq!(live.settle_interrupted().await.unwrap(), Default::default());
+        assert!(live.settle_interrupted_runs().await.unwrap().is_empty());
 
         let (a, b) = tokio::join!(
             live.reap_coordinators(now - 15_000),
@@ -395,6 +408,12 @@ mod tests {
         let settled = live.settle_interrupted().await.unwrap();
         assert_eq!(settled.sweeps, ["sweep-dead"]);
         assert_eq!(settled.hosts, 1);
+        // The dead coordinator's experiment is aborted; the live one's goes on.
+        assert_eq!(live.settle_interrupted_runs().await.unwrap(), ["run-dead"]);
+        assert_eq!(
+            live.run("run-live", 0).await.unwrap().unwrap().state,
+            "running"
+        );
         assert_eq!(
             live.agent("agent-l").await.unwrap().unwrap().state,
             crate::store::AgentState::Online
