@@ -168,7 +168,12 @@ pub async fn settle_orphans(store: &Store) -> Result<bool, StoreError> {
 
 /// Renews this coordinator's row, settles dead coordinators' work (PostgreSQL), and acts on
 /// messages from the other coordinators, until `shutdown`.
-pub fn spawn(state: Arc<AppState>, relay: Option<Arc<Relay>>, shutdown: CancellationToken) {
+pub fn spawn(
+    state: Arc<AppState>,
+    relay: Option<Arc<Relay>>,
+    address: String,
+    shutdown: CancellationToken,
+) {
     if let Some(mut messages) = relay.as_ref().and_then(|r| r.take_peer_messages()) {
         let state = state.clone();
         let stop = shutdown.clone();
@@ -192,14 +197,14 @@ pub fn spawn(state: Arc<AppState>, relay: Option<Arc<Relay>>, shutdown: Cancella
                 _ = tick.tick() => {}
             }
             beats += 1;
-            if let Err(err) = beat(&state, beats).await {
+            if let Err(err) = beat(&state, &address, beats).await {
                 warn!(%err, "could not renew this coordinator's row or settle dead coordinators; retrying");
             }
         }
     });
 }
 
-async fn beat(state: &Arc<AppState>, beats: u64) -> Result<(), StoreError> {
+async fn beat(state: &Arc<AppState>, address: &str, beats: u64) -> Result<(), StoreError> {
     let store = &state.store;
     let Some(me) = store.coordinator_id().map(str::to_string) else {
         return Ok(());
@@ -215,7 +220,7 @@ async fn beat(state: &Arc<AppState>, beats: u64) -> Result<(), StoreError> {
                 id: me.clone(),
                 hostname: hostname(),
                 pid: i64::from(std::process::id()),
-                address: String::new(),
+                address: address.to_string(),
                 started_at: now,
                 last_seen: now,
             })

@@ -446,7 +446,12 @@ pub async fn start(
                 .run(state.fleet.clone(), url.clone(), shutdown.clone()),
         );
     }
-    crate::peers::spawn(state.clone(), relay.map(|(r, _)| r), shutdown.clone());
+    crate::peers::spawn(
+        state.clone(),
+        relay.map(|(r, _)| r),
+        addr.to_string(),
+        shutdown.clone(),
+    );
     tokio::spawn(crate::compliance::schedule::run(
         state.store.clone(),
         state.fleet.clone(),
