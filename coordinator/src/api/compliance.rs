@@ -24,7 +24,7 @@ use super::auth::{audited, authorize};
 use super::{AppState, requested_timeout, store_status};
 use crate::compliance::pack::{CheckMeta, Pack};
 use crate::compliance::sweep::{self, SweepPlan};
-use crate::compliance::{history, remediate, schedule};
+use crate::compliance::{history, remediate, schedule, waiver};
 use crate::store::RemediationRunRecord;
 use crate::store::Role;
 use crate::store::ScheduleRecord;
@@ -164,12 +164,14 @@ impl ComplianceService for ComplianceApi {
             "ComplianceService/Status",
         )
         .await?;
-        let rows = self
+        let mut rows = self
             .state
             .store
             .result_history(None, 0)
             .await
             .map_err(store_status)?;
+        let waivers = self.state.store.waivers().await.map_err(store_status)?;
+        history::lapse_waivers(&mut rows, &waiver::active_ids(&waivers, now_ms()));
         let (mut hosts, rules) = history::status(&rows);
         let agents = self.state.store.agents().await.map_err(store_status)?;
         for h in &mut hosts {
@@ -338,6 +340,27 @@ impl ComplianceService for ComplianceApi {
             },
         )
         .await
+    }
+
+    async fn add_waiver(
+        &self,
+        request: Request<rampart_proto::v1::AddWaiverRequest>,
+    ) -> Result<Response<rampart_proto::v1::Waiver>, Status> {
+        super::waivers::add(&self.state, request).await
+    }
+
+    async fn list_waivers(
+        &self,
+        request: Request<rampart_proto::v1::ListWaiversRequest>,
+    ) -> Result<Response<rampart_proto::v1::ListWaiversResponse>, Status> {
+        super::waivers::list(&self.state, request).await
+    }
+
+    async fn remove_waiver(
+        &self,
+        request: Request<rampart_proto::v1::RemoveWaiverRequest>,
+    ) -> Result<Response<rampart_proto::v1::RemoveWaiverResponse>, Status> {
+        super::waivers::remove(&self.state, request).await
     }
 
     async fn get_sweep(

@@ -11,6 +11,7 @@ pub mod experiments;
 pub mod fleet;
 pub mod threats;
 pub mod tokens;
+pub mod waivers;
 
 use std::sync::Arc;
 use std::task::{Context, Poll};

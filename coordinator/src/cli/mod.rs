@@ -16,6 +16,7 @@ mod threats;
 mod threats_view;
 mod tokens;
 mod units;
+mod waiver;
 
 pub use units::{parse_bytes, parse_rate};
 
@@ -165,6 +166,9 @@ pub enum Command {
     /// Scheduled sweeps.
     #[command(subcommand)]
     Schedule(ScheduleCommand),
+    /// Waivers: a failing check accepted on some hosts, with the reason, until a date.
+    #[command(subcommand)]
+    Waiver(waiver::WaiverCommand),
     /// Collect an agent's compliance facts now and print them. Needs the operator role.
     Facts {
         id: String,
@@ -573,6 +577,7 @@ async fn operator(client: Client, remote: &Remote, command: Command) -> anyhow::
         Command::Remediate(args) => remediate::run(client, args).await,
         Command::Compliance(cmd) => compliance::run(client, cmd).await,
         Command::Schedule(cmd) => compliance::schedule(client, cmd).await,
+        Command::Waiver(cmd) => waiver::run(client, cmd).await,
         Command::Packs(PacksCommand::Show { name, output }) => {
             let r = client
                 .compliance()

@@ -130,6 +130,7 @@ fn severity_of(s: &str) -> Severity {
 }
 
 /// Whether `--fail-on` trips: a failed or errored check at or above `level`, or an unchecked host.
+/// A waived result (a failure a waiver accepts) never trips it.
 pub fn trips(hosts: &[HostResult], level: Severity) -> bool {
     hosts.iter().any(|h| {
         h.status != "ok"
@@ -177,12 +178,13 @@ fn print_table_report(r: &SweepReport) {
                 count("fail"),
                 count("error"),
                 count("not_applicable"),
+                count(crate::compliance::waiver::WAIVED),
             ]
         })
         .collect();
     print_table(
         &[
-            "HOST", "AGENT", "LABELS", "STATUS", "PASS", "FAIL", "ERROR", "N/A",
+            "HOST", "AGENT", "LABELS", "STATUS", "PASS", "FAIL", "ERROR", "N/A", "WAIVED",
         ],
         &rows,
     );
@@ -208,10 +210,35 @@ fn print_table_report(r: &SweepReport) {
         println!();
         print_table(&["HOST", "SEVERITY", "STATUS", "RULE", "TITLE"], &findings);
     }
+    let waived: Vec<Vec<String>> = r
+        .hosts
+        .iter()
+        .flat_map(|h| {
+            h.results.iter().filter_map(move |v| {
+                v.waiver.as_ref().map(|w| {
+                    vec![
+                        h.hostname.clone(),
+                        v.rule.clone(),
+                        w.was.clone(),
+                        rampart_common::time::format_ms(w.expires_unix_ms),
+                        w.id.clone(),
+                        w.reason.clone(),
+                    ]
+                })
+            })
+        })
+        .collect();
+    if !waived.is_empty() {
+        println!();
+        print_table(
+            &["HOST", "WAIVED RULE", "WAS", "UNTIL", "WAIVER", "REASON"],
+            &waived,
+        );
+    }
     let s = r.summary;
     println!(
-        "\n{} host(s), {} unreachable; {} pass, {} fail, {} error, {} n/a in {} ms",
-        s.hosts, s.unreachable, s.pass, s.fail, s.error, s.not_applicable, s.duration_ms
+        "\n{} host(s), {} unreachable; {} pass, {} fail, {} error, {} n/a, {} waived in {} ms",
+        s.hosts, s.unreachable, s.pass, s.fail, s.error, s.not_applicable, s.waived, s.duration_ms
     );
 }
 
@@ -346,11 +373,12 @@ pub async fn run(client: Client, args: SweepArgs) -> anyhow::Result<i32> {
                 let count = |s: &str| h.results.iter().filter(|r| r.status == s).count();
                 let line = if h.status == "ok" {
                     format!(
-                        "{} pass, {} fail, {} error, {} n/a",
+                        "{} pass, {} fail, {} error, {} n/a, {} waived",
                         count("pass"),
                         count("fail"),
                         count("error"),
-                        count("not_applicable")
+                        count("not_applicable"),
+                        count(crate::compliance::waiver::WAIVED)
                     )
                 } else {
                     format!("UNREACHABLE: {}", h.message)
@@ -443,4 +471,34 @@ async fn show(
         interrupted: s.interrupted,
     };
     print_report(&client, r, output, fail_on, group_by).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixture;
+
+    #[test]
+    fn fail_on_trips_on_failures_at_the_level_and_never_on_waived_results() {
+        let mut hosts = fixture::hosts();
+        hosts.truncate(1); // web-1 only: no unreachable host
+        // A high fail and a medium error.
+        assert!(trips(&hosts, Severity::High));
+        assert!(!trips(&hosts, Severity::Critical));
+        // Without them only a waived medium fail and passes are left.
+        hosts[0]
+            .results
+            .retain(|v| !matches!(v.status.as_str(), "fail" | "error"));
+        assert!(hosts[0].results.iter().any(|v| v.status == "waived"));
+        assert!(!trips(&hosts, Severity::Low));
+        // The same result without its waiver trips.
+        for v in &mut hosts[0].results {
+            if v.status == "waived" {
+                v.status = "fail".into();
+            }
+        }
+        assert!(trips(&hosts, Severity::Low));
+        // An unreachable host always does.
+        assert!(trips(&fixture::hosts()[1..], Severity::Critical));
+    }
 }

@@ -12,6 +12,7 @@ fn count(score: &mut HostScore, status: &str) {
         "pass" => score.pass += 1,
         "fail" => score.fail += 1,
         "error" => score.error += 1,
+        super::waiver::WAIVED => score.waived += 1,
         _ => score.not_applicable += 1,
     }
 }
@@ -71,10 +72,25 @@ pub fn status(rows: &[ResultHistoryRow]) -> (Vec<HostScore>, Vec<RuleScore>) {
             "pass" => s.pass += 1,
             "fail" => s.fail += 1,
             "error" => s.error += 1,
+            super::waiver::WAIVED => s.waived += 1,
             _ => s.not_applicable += 1,
         }
     }
     (hosts, rules.into_values().collect())
+}
+
+/// Rewrites waived results whose waiver is no longer in `active` (expired or removed) to the
+/// status they had: the failure counts again from the day the waiver ends, without a new sweep.
+pub fn lapse_waivers(rows: &mut [ResultHistoryRow], active: &std::collections::HashSet<String>) {
+    for r in rows
+        .iter_mut()
+        .filter(|r| r.status == super::waiver::WAIVED)
+    {
+        let now = super::waiver::effective_status(&r.status, r.waiver.as_deref(), active);
+        if now != r.status {
+            r.status = now.into_owned();
+        }
+    }
 }
 
 /// Checks whose status flipped between pass and fail from one sweep to the next on the same host.
@@ -129,7 +145,47 @@ mod tests {
             status: status.into(),
             severity: "high".into(),
             evidence: evidence.into(),
+            waiver: None,
         }
+    }
+
+    #[test]
+    fn waived_results_are_left_out_of_scores_until_their_waiver_lapses() {
+        let waived = |id: &str| {
+            let mut r = row("a", "s1", 1, id, crate::compliance::waiver::WAIVED, "{}");
+            r.waiver = Some(format!(
+                "{{\"id\":\"w-{id}\",\"rule\":\"{id}\",\"reason\":\"x\",\"expires_at\":9,\"created_by\":\"a\",\"was\":\"fail\"}}"
+            ));
+            r
+        };
+        let mut rows = vec![
+            row("a", "s1", 1, "r1", "pass", "{}"),
+            waived("r2"),
+            waived("r3"),
+        ];
+        let (hosts, rules) = status(&rows);
+        assert_eq!(
+            (
+                hosts[0].pass,
+                hosts[0].fail,
+                hosts[0].waived,
+                hosts[0].score
+            ),
+            (1, 0, 2, 100.0)
+        );
+        assert_eq!(rules.iter().map(|r| r.waived).sum::<u32>(), 2);
+        // w-r3 expired or was removed: r3 fails again; w-r2 still holds.
+        lapse_waivers(&mut rows, &["w-r2".to_string()].into());
+        let (hosts, _) = status(&rows);
+        assert_eq!(
+            (
+                hosts[0].pass,
+                hosts[0].fail,
+                hosts[0].waived,
+                hosts[0].score
+            ),
+            (1, 1, 1, 50.0)
+        );
     }
 
     #[test]

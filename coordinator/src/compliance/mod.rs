@@ -12,5 +12,6 @@ pub mod pack;
 pub mod remediate;
 pub mod schedule;
 pub mod sweep;
+pub mod waiver;
 
 pub use pack::{CheckMeta, Pack, PackError, Packs, RuleResult, Severity, Status};

@@ -11,6 +11,7 @@ use rampart_common::time::format_ms;
 use rampart_proto::v1::{GetSweepResponse, HostResult, RuleVerdict, SweepSummary};
 
 use super::pack::{Pack, RuleResult, Status};
+use super::waiver::{self, ActiveWaivers};
 use crate::fleet::Fleet;
 use crate::store::{
     AgentRecord, AgentState, Store, StoreError, StoredHost, SweepHostRecord, SweepRecord,
@@ -136,6 +137,7 @@ async fn sweep_host(
     store: &Store,
     fleet: &Fleet,
     plan: &SweepPlan,
+    waivers: &ActiveWaivers,
     agent: AgentRecord,
 ) -> (HostResult, Option<(i64, String)>) {
     let facts = match host_facts(store, fleet, plan, &agent).await {
@@ -184,10 +186,16 @@ async fn sweep_host(
                 .find(|c| c.id == r.rule)
                 .map(|c| c.title.clone())
                 .unwrap_or_default();
+            let applied = waivers.apply(&r.rule, r.status.name(), &agent.labels);
             RuleVerdict {
+                status: if applied.is_some() {
+                    waiver::WAIVED.into()
+                } else {
+                    r.status.name().into()
+                },
+                waiver: applied.map(|a| waiver::applied_to_proto(&a)),
                 rule: r.rule,
                 title,
-                status: r.status.name().into(),
                 severity: r.severity.name().into(),
                 evidence_json: r.evidence.to_string(),
                 micros: r.micros,
@@ -268,12 +276,14 @@ pub async fn run_recorded(
         hosts: agents.len() as u32,
         ..Default::default()
     };
+    let waivers =
+        ActiveWaivers::load(store, &plan.pack.name, rampart_common::time::now_ms()).await?;
     // Hosts that finished while the previous batch was being written are written together: one
     // transaction for many hosts keeps a sweep of thousands from waiting on the database.
     let mut pending = futures::stream::iter(
         agents
             .into_iter()
-            .map(|a| sweep_host(store, fleet, plan, a)),
+            .map(|a| sweep_host(store, fleet, plan, &waivers, a)),
     )
     .buffer_unordered(CONCURRENCY)
     .ready_chunks(WRITE_BATCH);
@@ -299,6 +309,7 @@ pub async fn run_recorded(
                         severity: r.severity.clone(),
                         evidence: r.evidence_json.clone(),
                         micros: r.micros,
+                        waiver: r.waiver.as_ref().map(waiver::applied_json),
                     })
                     .collect(),
                 facts: facts.clone(),
@@ -310,12 +321,7 @@ pub async fn run_recorded(
                 summary.unreachable += 1;
             }
             for r in &host.results {
-                match r.status.as_str() {
-                    "pass" => summary.pass += 1,
-                    "fail" => summary.fail += 1,
-                    "error" => summary.error += 1,
-                    _ => summary.not_applicable += 1,
-                }
+                count(&mut summary, &r.status);
                 crate::web::metrics::global().sweep_result(&r.status, &r.severity);
             }
             on_host(host);
@@ -325,6 +331,17 @@ pub async fn run_recorded(
     summary.duration_ms = started.elapsed().as_millis().min(u128::from(u32::MAX)) as u32;
     crate::web::metrics::global().sweep(started.elapsed());
     Ok(summary)
+}
+
+/// Counts one result in a sweep's summary.
+fn count(summary: &mut SweepSummary, status: &str) {
+    match status {
+        "pass" => summary.pass += 1,
+        "fail" => summary.fail += 1,
+        "error" => summary.error += 1,
+        waiver::WAIVED => summary.waived += 1,
+        _ => summary.not_applicable += 1,
+    }
 }
 
 /// A stored sweep as the API reports it: every host that reported so far with its results (titles
@@ -352,13 +369,9 @@ pub fn stored_report(
         ..Default::default()
     };
     for (agent, r) in results {
-        match r.status.as_str() {
-            "pass" => summary.pass += 1,
-            "fail" => summary.fail += 1,
-            "error" => summary.error += 1,
-            _ => summary.not_applicable += 1,
-        }
+        count(&mut summary, &r.status);
         by_agent.entry(agent).or_default().push(RuleVerdict {
+            waiver: waiver::stored_to_proto(r.waiver.as_deref()),
             title: title(&r.rule),
             rule: r.rule,
             status: r.status,

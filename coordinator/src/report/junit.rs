@@ -1,6 +1,7 @@
 //! JUnit XML, the format CI systems (Jenkins, GitLab, GitHub Actions reporters) read: one
 //! `<testsuite>` per host, one `<testcase>` per check. A failed check is a `<failure>`, a check
-//! that could not decide is an `<error>`, not applicable is `<skipped>`, and an unreachable host
+//! that could not decide is an `<error>`, not applicable and waived are `<skipped>` (a waived
+//! one says so, with the waiver's reason and expiry), and an unreachable host
 //! is a suite with one errored `host-reachable` case, so it can never look green.
 
 use quick_xml::escape::escape;
@@ -25,7 +26,7 @@ pub fn junit(r: &SweepReport) -> String {
         attr(&format!("rampart sweep {} ({})", r.sweep_id, r.pack)),
         s.fail,
         s.error as usize + unreachable,
-        s.not_applicable,
+        s.not_applicable + s.waived,
         f64::from(s.duration_ms) / 1000.0,
         super::rfc3339(r.started_unix_ms),
     ));
@@ -39,7 +40,7 @@ pub fn junit(r: &SweepReport) -> String {
             if reachable { h.results.len() } else { 1 },
             count("fail"),
             if reachable { count("error") } else { 1 },
-            count("not_applicable"),
+            count("not_applicable") + count(crate::compliance::waiver::WAIVED),
             f64::from(h.eval_micros) / 1e6,
             super::rfc3339(r.started_unix_ms),
         ));
@@ -95,6 +96,16 @@ pub fn junit(r: &SweepReport) -> String {
                 "not_applicable" => out.push_str(&format!(
                     "      <skipped message=\"{}\"/>\n",
                     attr(&format!("not applicable: {}", v.evidence_json))
+                )),
+                crate::compliance::waiver::WAIVED => out.push_str(&format!(
+                    "      <skipped message=\"{}\">{}</skipped>\n",
+                    attr(
+                        &v.waiver
+                            .as_ref()
+                            .map(super::waiver_text)
+                            .unwrap_or_else(|| "waived".into())
+                    ),
+                    attr(&body)
                 )),
                 _ => {}
             }
@@ -159,24 +170,26 @@ mod tests {
         let xml = super::super::fixture::with_report(junit);
         let els = elements(&xml);
         let root = &els.iter().find(|e| e.0 == "testsuites").unwrap().1;
-        assert_eq!(root["tests"], "5");
+        assert_eq!(root["tests"], "6");
         assert_eq!(root["failures"], "1");
         assert_eq!(
             root["errors"], "2",
             "the errored check and the unreachable host"
         );
-        assert_eq!(root["skipped"], "1");
+        assert_eq!(root["skipped"], "2", "n/a and waived");
         let suites: Vec<_> = els.iter().filter(|e| e.0.ends_with("testsuite")).collect();
         assert_eq!(suites.len(), 2);
         assert_eq!(suites[1].1["errors"], "1");
         let cases: Vec<_> = els.iter().filter(|e| e.0.ends_with("testcase")).collect();
-        assert_eq!(cases.len(), 5);
+        assert_eq!(cases.len(), 6);
         let failure = els.iter().find(|e| e.0.ends_with("failure")).unwrap();
         assert_eq!(failure.1["message"], "title of sshd-permit-root-login <&>");
         assert_eq!(failure.1["type"], "high");
         let errors: Vec<_> = els.iter().filter(|e| e.0.ends_with("error")).collect();
         assert!(errors.iter().any(|e| e.1["type"] == "unreachable"));
         assert!(errors.iter().any(|e| e.1["type"] == "check-error"));
-        assert_eq!(els.iter().filter(|e| e.0.ends_with("skipped")).count(), 1);
+        let skipped: Vec<_> = els.iter().filter(|e| e.0.ends_with("skipped")).collect();
+        assert_eq!(skipped.len(), 2);
+        assert!(skipped[1].1["message"].starts_with("waived (fail accepted) until 2027-01-15"));
     }
 }

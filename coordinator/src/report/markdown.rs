@@ -1,5 +1,6 @@
 //! Markdown, for tickets and pull requests: a summary table per host, then every finding
-//! (failed and errored checks) with its evidence, then unreachable hosts.
+//! (failed and errored checks) with its evidence, the waived ones with reason and expiry, then
+//! unreachable hosts.
 
 use super::SweepReport;
 
@@ -15,7 +16,7 @@ fn cell(s: &str) -> String {
 pub fn markdown(r: &SweepReport) -> String {
     let s = r.summary;
     let mut out = format!(
-        "# Compliance sweep `{}`\n\nPack **{}** {} — {} host(s), {} unreachable: {} pass, {} fail, {} error, {} not applicable ({} ms).\n\n",
+        "# Compliance sweep `{}`\n\nPack **{}** {} — {} host(s), {} unreachable: {} pass, {} fail, {} error, {} not applicable, {} waived ({} ms).\n\n",
         r.sweep_id,
         cell(r.pack),
         cell(r.pack_version),
@@ -25,13 +26,14 @@ pub fn markdown(r: &SweepReport) -> String {
         s.fail,
         s.error,
         s.not_applicable,
+        s.waived,
         s.duration_ms
     );
-    out.push_str("## Hosts\n\n| Host | Agent | Labels | Status | Pass | Fail | Error | N/A |\n|---|---|---|---|---:|---:|---:|---:|\n");
+    out.push_str("## Hosts\n\n| Host | Agent | Labels | Status | Pass | Fail | Error | N/A | Waived |\n|---|---|---|---|---:|---:|---:|---:|---:|\n");
     for h in r.hosts {
         let count = |st: &str| h.results.iter().filter(|v| v.status == st).count();
         out.push_str(&format!(
-            "| {} | `{}` | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | `{}` | {} | {} | {} | {} | {} | {} | {} |\n",
             cell(&h.hostname),
             cell(&h.agent_id),
             cell(&super::labels_text(&h.labels)),
@@ -43,7 +45,8 @@ pub fn markdown(r: &SweepReport) -> String {
             count("pass"),
             count("fail"),
             count("error"),
-            count("not_applicable")
+            count("not_applicable"),
+            count(crate::compliance::waiver::WAIVED)
         ));
     }
     let findings: Vec<_> = r
@@ -72,6 +75,31 @@ pub fn markdown(r: &SweepReport) -> String {
                 cell(&v.status),
                 cell(&v.title),
                 cell(&v.evidence_json).replace('`', "'")
+            ));
+        }
+    }
+    let waived: Vec<_> = r
+        .hosts
+        .iter()
+        .flat_map(|h| {
+            h.results
+                .iter()
+                .filter_map(move |v| v.waiver.as_ref().map(|w| (h, v, w)))
+        })
+        .collect();
+    if !waived.is_empty() {
+        out.push_str(&format!("\n## Waived ({})\n\n", waived.len()));
+        out.push_str("| Host | Rule | Was | Reason | Expires | By | Waiver |\n|---|---|---|---|---|---|---|\n");
+        for (h, v, w) in waived {
+            out.push_str(&format!(
+                "| {} | `{}` | {} | {} | {} | {} | `{}` |\n",
+                cell(&h.hostname),
+                cell(&v.rule),
+                cell(&w.was),
+                cell(&w.reason),
+                super::rfc3339(w.expires_unix_ms),
+                cell(&w.created_by),
+                cell(&w.id)
             ));
         }
     }
@@ -136,10 +164,11 @@ mod tests {
                 "Compliance sweep sweep-abc",
                 "Hosts",
                 "Findings (2)",
+                "Waived (1)",
                 "Not checked (1)"
             ]
         );
-        assert_eq!(tables.len(), 2);
+        assert_eq!(tables.len(), 3);
         let hosts = &tables[0];
         assert_eq!(hosts.len(), 3, "header and two hosts");
         assert_eq!(
@@ -149,6 +178,7 @@ mod tests {
                 "agent-1",
                 "env=prod,team/owner=web-ops",
                 "checked",
+                "1",
                 "1",
                 "1",
                 "1",
@@ -164,5 +194,16 @@ mod tests {
         );
         // Markup in titles stays text: the cell reads exactly as the title.
         assert_eq!(findings[1][4], "title of sshd-permit-root-login <&>");
+        let waived = &tables[2];
+        assert_eq!(
+            waived[1][0..5],
+            [
+                "web-1",
+                "sysctl-rp-filter",
+                "fail",
+                "router hosts forward <by design>; ticket NET-7",
+                "2027-01-15T08:00:00.000Z"
+            ]
+        );
     }
 }

@@ -153,6 +153,30 @@ pub fn evidence(json: &str) -> serde_json::Value {
     serde_json::from_str(json).unwrap_or_else(|_| serde_json::Value::String(json.to_string()))
 }
 
+/// A waiver as reports show it.
+pub fn waiver_json(w: &rampart_proto::v1::Waiver) -> serde_json::Value {
+    serde_json::json!({
+        "id": w.id,
+        "reason": w.reason,
+        "expires": rfc3339(w.expires_unix_ms),
+        "created_by": w.created_by,
+        "selector": w.selector,
+        "was": w.was,
+    })
+}
+
+/// One line about a waiver: "waived until 2027-01-15 by alice: reason (waiver-…)".
+pub fn waiver_text(w: &rampart_proto::v1::Waiver) -> String {
+    format!(
+        "waived ({} accepted) until {} by {}: {} ({})",
+        if w.was.is_empty() { "fail" } else { &w.was },
+        rfc3339(w.expires_unix_ms),
+        w.created_by,
+        w.reason,
+        w.id
+    )
+}
+
 /// The JSON report: per host its status and every result with its evidence (and time, when
 /// profiled), plus the summary.
 pub fn json(r: &SweepReport) -> serde_json::Value {
@@ -173,6 +197,9 @@ pub fn json(r: &SweepReport) -> serde_json::Value {
                     });
                     if r.profiled {
                         o["micros"] = v.micros.into();
+                    }
+                    if let Some(w) = &v.waiver {
+                        o["waiver"] = waiver_json(w);
                     }
                     o
                 })
@@ -211,6 +238,30 @@ pub(crate) mod fixture {
             severity: severity.into(),
             evidence_json: evidence.into(),
             micros: 120,
+            waiver: None,
+        }
+    }
+
+    /// A failure a waiver accepted.
+    pub fn waived(rule: &str) -> RuleVerdict {
+        RuleVerdict {
+            waiver: Some(rampart_proto::v1::Waiver {
+                id: "waiver-1234".into(),
+                rule: rule.into(),
+                pack: String::new(),
+                selector: "env=prod".into(),
+                reason: "router hosts forward <by design>; ticket NET-7".into(),
+                expires_unix_ms: 1_800_000_000_000,
+                created_by: "alice".into(),
+                created_unix_ms: 1_795_000_000_000,
+                was: "fail".into(),
+            }),
+            ..verdict(
+                rule,
+                "waived",
+                "medium",
+                r#"{"net.ipv4.conf.all.rp_filter":"0"}"#,
+            )
         }
     }
 
@@ -246,6 +297,7 @@ pub(crate) mod fixture {
                         "medium",
                         r#"{"reason":"no /tmp mount"}"#,
                     ),
+                    waived("sysctl-rp-filter"),
                 ],
                 collect_ms: 25,
                 eval_micros: 3600,
@@ -276,6 +328,7 @@ pub(crate) mod fixture {
             error: 1,
             not_applicable: 1,
             duration_ms: 40,
+            waived: 1,
         }
     }
 
@@ -285,6 +338,7 @@ pub(crate) mod fixture {
             "sysctl-ip-forward",
             "sshd-max-auth-tries",
             "tmp-nodev",
+            "sysctl-rp-filter",
         ]
         .into_iter()
         .map(|id| CheckInfo {
@@ -355,12 +409,41 @@ mod tests {
             }
             let j = json(r);
             assert_eq!(j["hosts"][0]["labels"]["env"], "prod");
+            let waived = &j["hosts"][0]["results"][4];
+            assert_eq!(
+                (waived["status"].as_str(), waived["waiver"]["was"].as_str()),
+                (Some("waived"), Some("fail"))
+            );
+            assert_eq!(waived["waiver"]["expires"], "2027-01-15T08:00:00.000Z");
             assert!(junit(r).contains(r#"<property name="label.team/owner" value="web-ops"/>"#));
             assert!(
                 oscal(r)
                     .to_string()
                     .contains(r#""name":"label","value":"env=prod""#)
             );
+        });
+    }
+
+    #[test]
+    fn every_format_shows_a_waived_result_with_its_reason_and_expiry() {
+        with_report(|r| {
+            let outputs = [
+                ("json", json(r).to_string()),
+                ("junit", junit(r)),
+                ("sarif", sarif(r).to_string()),
+                ("oscal", oscal(r).to_string()),
+                ("markdown", markdown(r)),
+            ];
+            for (format, text) in outputs {
+                for needle in [
+                    "waiver-1234",
+                    "ticket NET-7",
+                    "2027-01-15T08:00:00.000Z",
+                    "alice",
+                ] {
+                    assert!(text.contains(needle), "{format} lacks {needle}");
+                }
+            }
         });
     }
 

@@ -1,7 +1,7 @@
 //! OSCAL assessment-results (JSON), for auditors. One result per sweep: each host is an
 //! inventory item, each check evaluated on a host an observation with its evidence, and each
 //! decided check (pass, fail, error) a finding whose target is the check with state `satisfied`
-//! or `not-satisfied`. An unreachable host is a `not-satisfied` finding of its own. The controls
+//! or `not-satisfied`; a waived one stays `not-satisfied`, with the waiver in its remarks. An unreachable host is a `not-satisfied` finding of its own. The controls
 //! reviewed are the NIST SP 800-53 controls the pack's checks cite. UUIDs are name-based (v5), so
 //! rendering the same sweep twice gives the same document.
 
@@ -105,10 +105,10 @@ pub fn oscal(r: &SweepReport) -> Value {
             }));
             let state = match v.status.as_str() {
                 "pass" => "satisfied",
-                "fail" | "error" => "not-satisfied",
+                "fail" | "error" | crate::compliance::waiver::WAIVED => "not-satisfied",
                 _ => continue,
             };
-            let reason = if v.status == "error" {
+            let reason = if v.status != "pass" && v.status != "fail" {
                 "other"
             } else if state == "satisfied" {
                 "pass"
@@ -119,14 +119,23 @@ pub fn oscal(r: &SweepReport) -> Value {
                 .check(&v.rule)
                 .map(|c| format!("{} Remediation: {}", c.rationale, c.remediation))
                 .unwrap_or_else(|| format!("Check {} {}.", v.rule, v.status));
-            findings.push(json!({
+            let mut finding = json!({
                 "uuid": id(&["finding", sweep, &h.agent_id, &v.rule]),
                 "title": format!("{}: {title}", h.hostname),
                 "description": description,
                 "props": [prop("severity", &v.severity)],
                 "target": {"type": "objective-id", "target-id": v.rule, "status": {"state": state, "reason": reason}},
                 "related-observations": [{"observation-uuid": obs}],
-            }));
+            });
+            // Still not satisfied: the waiver accepts the deviation, it does not remove it.
+            if let Some(w) = &v.waiver {
+                finding["props"]
+                    .as_array_mut()
+                    .expect("props is an array")
+                    .push(prop("waiver", &w.id));
+                finding["remarks"] = super::waiver_text(w).into();
+            }
+            findings.push(finding);
         }
     }
     let mut result = json!({
@@ -186,8 +195,8 @@ mod tests {
 
         let result = &doc["assessment-results"]["results"][0];
         let findings = result["findings"].as_array().unwrap();
-        // pass, fail, error on web-1 and the unreachable db-1; n/a is an observation only.
-        assert_eq!(findings.len(), 4);
+        // pass, fail, error, waived on web-1 and the unreachable db-1; n/a is an observation only.
+        assert_eq!(findings.len(), 5);
         let state = |target: &str| {
             findings
                 .iter()
@@ -203,7 +212,13 @@ mod tests {
             state("rampart-host-assessed").as_deref(),
             Some("not-satisfied")
         );
-        assert_eq!(result["observations"].as_array().unwrap().len(), 5);
+        assert_eq!(state("sysctl-rp-filter").as_deref(), Some("not-satisfied"));
+        let waived = findings
+            .iter()
+            .find(|f| f["target"]["target-id"] == "sysctl-rp-filter")
+            .unwrap();
+        assert!(waived["remarks"].as_str().unwrap().contains("ticket NET-7"));
+        assert_eq!(result["observations"].as_array().unwrap().len(), 6);
         assert_eq!(
             result["reviewed-controls"]["control-selections"][0]["include-controls"][0]["control-id"],
             "ac-6.2"

@@ -1,7 +1,8 @@
 //! SARIF 2.1.0, the format code-scanning dashboards import. Each check of the pack is a rule
 //! (with its rationale, remediation and CIS/NIST references as tags); each failed or errored check
 //! on a host is a result located at that host (a logical location, since there is no source
-//! file). Unreachable hosts are tool execution notifications at level `error`, and make the
+//! file); a waived one is reported too, with an accepted external suppression carrying the
+//! waiver's reason (dashboards show it as dismissed, not fixed). Unreachable hosts are tool execution notifications at level `error`, and make the
 //! invocation unsuccessful.
 
 use serde_json::{Value, json};
@@ -64,11 +65,19 @@ pub fn sarif(r: &SweepReport) -> Value {
             }));
             continue;
         }
-        for v in h
-            .results
-            .iter()
-            .filter(|v| v.status == "fail" || v.status == "error")
-        {
+        for v in h.results.iter().filter(|v| {
+            matches!(
+                v.status.as_str(),
+                "fail" | "error" | crate::compliance::waiver::WAIVED
+            )
+        }) {
+            // A waived result is what it was (fail or error), suppressed.
+            let status = v
+                .waiver
+                .as_ref()
+                .map(|w| w.was.as_str())
+                .filter(|w| !w.is_empty());
+            let status = status.unwrap_or(&v.status);
             let index = rule_ids.iter().position(|id| id == &v.rule).unwrap_or(0);
             let (lvl, _) = level(&v.severity);
             let title = if v.title.is_empty() {
@@ -76,21 +85,30 @@ pub fn sarif(r: &SweepReport) -> Value {
             } else {
                 &v.title
             };
-            let what = if v.status == "fail" {
-                "fails"
-            } else {
+            let what = if status == "error" {
                 "could not be checked"
+            } else {
+                "fails"
             };
-            results.push(json!({
+            let mut result = json!({
                 "ruleId": v.rule,
                 "ruleIndex": index,
                 "kind": "fail",
-                "level": if v.status == "error" { "error" } else { lvl },
+                "level": if status == "error" { "error" } else { lvl },
                 "message": {"text": format!("{}: {title} — {what}. Evidence: {}", h.hostname, v.evidence_json)},
                 "locations": [{"logicalLocations": [{"name": h.hostname, "fullyQualifiedName": h.agent_id, "kind": "resource"}]}],
                 "partialFingerprints": {"rampartHostRule/v1": format!("{}/{}", h.agent_id, v.rule)},
                 "properties": {"agent_id": h.agent_id, "labels": h.labels, "status": v.status, "severity": v.severity, "evidence": super::evidence(&v.evidence_json)},
-            }));
+            });
+            if let Some(w) = &v.waiver {
+                result["suppressions"] = json!([{
+                    "kind": "external",
+                    "status": "accepted",
+                    "justification": super::waiver_text(w),
+                    "properties": super::waiver_json(w),
+                }]);
+            }
+            results.push(result);
         }
     }
     json!({
@@ -149,8 +167,18 @@ mod tests {
 
         let run = &doc["runs"][0];
         let results = run["results"].as_array().unwrap();
-        assert_eq!(results.len(), 2, "one fail and one error");
+        assert_eq!(results.len(), 3, "one fail, one error and one waived fail");
         assert_eq!(results[0]["level"], "error");
+        assert!(results[0].get("suppressions").is_none());
+        let waived = &results[2];
+        assert_eq!(waived["ruleId"], "sysctl-rp-filter");
+        assert_eq!(waived["suppressions"][0]["status"], "accepted");
+        assert!(
+            waived["suppressions"][0]["justification"]
+                .as_str()
+                .unwrap()
+                .contains("ticket NET-7")
+        );
         assert_eq!(run["invocations"][0]["executionSuccessful"], false);
         assert_eq!(
             run["invocations"][0]["toolExecutionNotifications"]

@@ -266,10 +266,12 @@ mod tests {
         let results: Vec<SweepResultRecord> = (0..120)
             .map(|i| SweepResultRecord {
                 rule: format!("rule-{i:03}"),
-                status: "pass".into(),
+                status: if i == 7 { "waived" } else { "pass" }.into(),
                 severity: "low".into(),
                 evidence: "{\"k\":\"ünïcode ✓\"}".into(),
                 micros: i,
+                // A waived result keeps its waiver through the move.
+                waiver: (i == 7).then(|| "{\"id\":\"waiver-1\",\"was\":\"fail\"}".into()),
             })
             .collect();
         let host = SweepHostRecord {

@@ -14,6 +14,7 @@ mod schedules;
 mod sweeps;
 mod threats;
 mod tokens;
+mod waivers;
 
 pub use agents::{AgentRecord, AgentState, CertMatch, HostInfo};
 pub use audit::{AUDIT_GENESIS, AuditEntry, AuditVerification};
@@ -31,6 +32,7 @@ pub use threats::{LatestResult, LatestRun, ThreatModelRecord};
 pub use tokens::{
     AcceptedJoin, OperatorToken, OperatorTokenInfo, RevokeRefusal, TokenRefusal, hash_secret,
 };
+pub use waivers::WaiverRecord;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

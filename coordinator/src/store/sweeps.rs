@@ -41,6 +41,8 @@ pub struct SweepResultRecord {
     /// JSON text.
     pub evidence: String,
     pub micros: u64,
+    /// With status `waived`: the waiver applied, as JSON (see `compliance::waiver`).
+    pub waiver: Option<String>,
 }
 
 /// A stored sweep's header.
@@ -69,6 +71,8 @@ pub struct ResultHistoryRow {
     pub status: String,
     pub severity: String,
     pub evidence: String,
+    /// With status `waived`: the waiver applied, as JSON.
+    pub waiver: Option<String>,
 }
 
 /// One sweep in a list: who ran it, when, and its counts.
@@ -178,11 +182,12 @@ impl Store {
             }
             q.execute(&mut *tx).await?;
         }
-        let results: Vec<(&str, &SweepResultRecord)> = hosts
+        // Waived results carry their waiver; the rest (nearly all) are written without the column.
+        let (waived, plain): (Vec<_>, Vec<_>) = hosts
             .iter()
             .flat_map(|h| h.results.iter().map(|r| (h.host.agent_id.as_str(), r)))
-            .collect();
-        for chunk in results.chunks(super::rows_per_statement(7)) {
+            .partition(|(_, r)| r.waiver.is_some());
+        for chunk in plain.chunks(super::rows_per_statement(7)) {
             let sql = format!(
                 "INSERT INTO sweep_results (sweep_id, agent_id, rule, status, severity, evidence, micros) VALUES {}",
                 super::row_placeholders(chunk.len(), 7)
@@ -197,6 +202,25 @@ impl Store {
                     .bind(&r.severity)
                     .bind(&r.evidence)
                     .bind(r.micros as i64);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        for chunk in waived.chunks(super::rows_per_statement(8)) {
+            let sql = format!(
+                "INSERT INTO sweep_results (sweep_id, agent_id, rule, status, severity, evidence, micros, waiver) VALUES {}",
+                super::row_placeholders(chunk.len(), 8)
+            );
+            let mut q = sqlx::query(&sql);
+            for (agent_id, r) in chunk {
+                q = q
+                    .bind(sweep_id)
+                    .bind(*agent_id)
+                    .bind(&r.rule)
+                    .bind(&r.status)
+                    .bind(&r.severity)
+                    .bind(&r.evidence)
+                    .bind(r.micros as i64)
+                    .bind(r.waiver.as_deref());
             }
             q.execute(&mut *tx).await?;
         }
@@ -261,7 +285,7 @@ impl Store {
         sweep_id: &str,
         agent_id: &str,
     ) -> Result<Vec<SweepResultRecord>> {
-        let rows = sqlx::query("SELECT rule, status, severity, evidence, micros FROM sweep_results WHERE sweep_id = $1 AND agent_id = $2 ORDER BY rule")
+        let rows = sqlx::query("SELECT rule, status, severity, evidence, micros, waiver FROM sweep_results WHERE sweep_id = $1 AND agent_id = $2 ORDER BY rule")
             .bind(sweep_id)
             .bind(agent_id)
             .fetch_all(&self.pool)
@@ -274,6 +298,7 @@ impl Store {
                     severity: r.try_get("severity")?,
                     evidence: r.try_get("evidence")?,
                     micros: r.try_get::<i64, _>("micros")? as u64,
+                    waiver: r.try_get("waiver")?,
                 })
             })
             .collect()
@@ -354,7 +379,7 @@ impl Store {
         since: i64,
     ) -> Result<Vec<ResultHistoryRow>> {
         let rows = sqlx::query(
-            "SELECT s.id AS sweep_id, s.started_at, r.agent_id, h.hostname, r.rule, r.status, r.severity, r.evidence
+            "SELECT s.id AS sweep_id, s.started_at, r.agent_id, h.hostname, r.rule, r.status, r.severity, r.evidence, r.waiver
              FROM sweep_results r
              JOIN sweeps s ON s.id = r.sweep_id
              JOIN sweep_hosts h ON h.sweep_id = r.sweep_id AND h.agent_id = r.agent_id
@@ -377,6 +402,7 @@ impl Store {
                     status: r.try_get("status")?,
                     severity: r.try_get("severity")?,
                     evidence: r.try_get("evidence")?,
+                    waiver: r.try_get("waiver")?,
                 })
             })
             .collect()
@@ -430,7 +456,7 @@ impl Store {
             })
         })
         .collect::<Result<Vec<_>>>()?;
-        let results = sqlx::query("SELECT agent_id, rule, status, severity, evidence, micros FROM sweep_results WHERE sweep_id = $1 ORDER BY agent_id, rule")
+        let results = sqlx::query("SELECT agent_id, rule, status, severity, evidence, micros, waiver FROM sweep_results WHERE sweep_id = $1 ORDER BY agent_id, rule")
             .bind(id)
             .fetch_all(&self.pool)
             .await?
@@ -444,6 +470,7 @@ impl Store {
                         severity: r.try_get("severity")?,
                         evidence: r.try_get("evidence")?,
                         micros: r.try_get::<i64, _>("micros")? as u64,
+                        waiver: r.try_get("waiver")?,
                     },
                 ))
             })
@@ -466,6 +493,7 @@ mod tests {
             severity: "medium".into(),
             evidence: format!("{{\"rule\":\"{rule}\",\"note\":\"quote ' and ✓\"}}"),
             micros,
+            waiver: None,
         }
     }
 
@@ -490,7 +518,7 @@ mod tests {
             labels: [("env".to_string(), "prod".to_string())].into(),
         };
         // More results than one insert statement carries.
-        let results: Vec<SweepResultRecord> = (0..250)
+        let mut results: Vec<SweepResultRecord> = (0..250)
             .map(|i| {
                 result(
                     &format!("r{i:03}"),
@@ -499,6 +527,11 @@ mod tests {
                 )
             })
             .collect();
+        // Waived results keep their waiver, in whatever order they were written.
+        for i in [1, 100, 248] {
+            results[i].status = "waived".into();
+            results[i].waiver = Some(format!("{{\"id\":\"w{i}\",\"was\":\"fail\"}}"));
+        }
         s.record_sweep_host("sw1", &host, &results).await.unwrap();
         let down = SweepHostRecord {
             agent_id: "a2".into(),
@@ -538,21 +571,23 @@ mod tests {
         let o = &overview[0];
         assert_eq!(
             (o.hosts, o.unreachable, o.pass, o.fail, o.error),
-            (2, 1, 84, 83, 83)
+            (2, 1, 84, 81, 82)
         );
         let mut counts = s.latest_status_counts().await.unwrap();
         counts.sort();
         assert_eq!(
             counts,
             vec![
-                ("a1".to_string(), "error".to_string(), 83),
-                ("a1".to_string(), "fail".to_string(), 83),
+                ("a1".to_string(), "error".to_string(), 82),
+                ("a1".to_string(), "fail".to_string(), 81),
                 ("a1".to_string(), "pass".to_string(), 84),
+                ("a1".to_string(), "waived".to_string(), 3),
             ]
         );
         let history = s.result_history(Some("a1"), 0).await.unwrap();
         assert_eq!(history.len(), 250);
         assert_eq!(history[0].hostname, "web-1");
+        assert_eq!(history[100].waiver, results[100].waiver);
         assert!(s.result_history(Some("a2"), 0).await.unwrap().is_empty());
         assert_eq!(s.result_history(None, 0).await.unwrap().len(), 250);
         assert_eq!(

@@ -165,6 +165,7 @@ mod tests {
             severity: "high".into(),
             evidence: "{}".into(),
             micros: 0,
+            waiver: None,
         }
     }
 

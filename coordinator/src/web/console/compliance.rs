@@ -309,6 +309,7 @@ pub async fn sweep_page(State(console): Shared, caller: Caller, Path(id): Path<S
             div.card { b #sum-pass { (sum.pass) } "pass" }
             div.card { b #sum-fail { (sum.fail) } "fail" }
             div.card { b { (sum.error) } "error" }
+            div.card { b #sum-waived { (sum.waived) } "waived" }
             div.card { b { (sum.unreachable) } "unreachable" }
         }
         p {
@@ -330,6 +331,13 @@ pub async fn sweep_page(State(console): Shared, caller: Caller, Path(id): Path<S
                             @for v in h.results.iter().filter(|v| v.status == "fail" || v.status == "error") {
                                 details {
                                     summary { (tag(&v.severity)) " " code { (v.rule) } " " (v.title) }
+                                    pre { (pretty(&v.evidence_json)) }
+                                }
+                            }
+                            @for (v, w) in h.results.iter().filter_map(|v| v.waiver.as_ref().map(|w| (v, w))) {
+                                details.waived {
+                                    summary { (tag("waived")) " " code { (v.rule) } " " (v.title) }
+                                    p { (crate::report::waiver_text(w)) }
                                     pre { (pretty(&v.evidence_json)) }
                                 }
                             }
