@@ -662,3 +662,78 @@ fn reports_carry_host_labels_and_group_by_scores_each_group() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--group-by works with"));
 }
+
+/// `rampart packs test` and `packs lint` on the built-in pack's folder, as a pack author runs
+/// them: the shipped cases pass, a wrong expectation is shown as a diff with the evidence and
+/// fails the command, and a folder that is not a pack is refused with the reason.
+#[test]
+fn pack_authors_test_and_lint_a_pack_folder_with_the_cli() {
+    let rampart = &rampart_e2e::binaries().rampart;
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(rampart)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let builtin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../coordinator/packs/linux-baseline");
+    let (code, out, err) = run(&["packs", "test", builtin.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("ok    hardened (52 checks)") && out.contains("2 passed, 0 failed"),
+        "{out}"
+    );
+    let (code, out, _) = run(&["packs", "lint", builtin.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("no problems"), "{out}");
+
+    // A copy whose weak case expects sshd-permit-root-login to pass.
+    let dir = tempfile::tempdir().unwrap();
+    let pack = dir.path().join("p");
+    std::fs::create_dir_all(&pack).unwrap();
+    copy_tree(&builtin, &pack);
+    for case in ["hardened", "weak"] {
+        // The copy's trees are two levels further from the fixtures: point at them absolutely.
+        let toml = pack.join("tests").join(case).join("case.toml");
+        let text = std::fs::read_to_string(&toml).unwrap().replace(
+            "../../../../../tests/fixtures",
+            fixtures().parent().unwrap().to_str().unwrap(),
+        );
+        std::fs::write(&toml, text).unwrap();
+    }
+    let expected = pack.join("tests/weak/expected.toml");
+    let text = std::fs::read_to_string(&expected).unwrap();
+    std::fs::write(
+        &expected,
+        text.replace(
+            r#""sshd-permit-root-login" = "fail""#,
+            r#""sshd-permit-root-login" = "pass""#,
+        ),
+    )
+    .unwrap();
+    let (code, out, _) = run(&["packs", "test", pack.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.contains("sshd-permit-root-login"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        line.contains("expected pass")
+            && line.contains("got fail")
+            && line.contains(r#""permitrootlogin":"yes""#),
+        "{line}"
+    );
+    assert!(out.contains("FAIL  weak: 1 of 52 checks differ"), "{out}");
+    // --update takes the pack's verdicts; the case passes again.
+    run(&["packs", "test", pack.to_str().unwrap(), "--update"]);
+    let (code, _, _) = run(&["packs", "test", pack.to_str().unwrap(), "--case", "weak"]);
+    assert_eq!(code, Some(0));
+
+    let (code, _, err) = run(&["packs", "test", dir.path().to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no pack.toml"), "{err}");
+}

@@ -10,6 +10,7 @@ mod experiment;
 mod experiment_view;
 mod migrate;
 mod output;
+mod packs;
 mod remediate;
 mod sweep;
 mod threats;
@@ -272,6 +273,29 @@ pub enum PacksCommand {
         #[arg(short = 'o', long, value_enum, default_value_t)]
         output: Output,
     },
+    /// Test a pack folder on this machine: each `tests/<case>/` holds `case.toml` (`root`: the
+    /// host tree, default `root/`; `[modes]` "/etc/shadow" = "0640", set before collecting since
+    /// git keeps no modes; `[owner]` uid, user, group reported for every file, default root) and
+    /// `expected.toml` ("<check id>" = "pass" | "fail" | "error" | "not_applicable", for every
+    /// check). The tree's facts are collected as an agent with that fact root would; every
+    /// verdict that differs is printed with its evidence. Exit status 1 when a case differs.
+    Test {
+        /// The pack folder (with pack.toml).
+        dir: PathBuf,
+        /// Only this case.
+        #[arg(long)]
+        case: Option<String>,
+        /// Write each case's expected.toml from the pack's current verdicts (review the diff).
+        #[arg(long)]
+        update: bool,
+    },
+    /// Check a pack folder on this machine: it loads; every check has a title, rationale,
+    /// remediation and CIS or NIST references; every check reaches a verdict on each test case;
+    /// no `result` without `meta`; only facts agents report are read. Exit status 1 on a problem.
+    Lint {
+        /// The pack folder (with pack.toml).
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -529,6 +553,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             experiment::validate(&file)
         }
         Command::Threats(cmd) if cmd.is_local() => threats::local(cmd),
+        Command::Packs(PacksCommand::Test { dir, case, update }) => {
+            packs::test(&dir, update, case.as_deref())
+        }
+        Command::Packs(PacksCommand::Lint { dir }) => packs::lint(&dir),
         Command::Ca(CaCommand::Fingerprint { data_dir }) => {
             let path = data_dir.join("ca.pem");
             let pem = std::fs::read(&path).with_context(|| {
@@ -665,6 +693,7 @@ async fn operator(client: Client, remote: &Remote, command: Command) -> anyhow::
         | Command::Ca(_)
         | Command::Completions(_)
         | Command::Migrate(_)
+        | Command::Packs(PacksCommand::Test { .. } | PacksCommand::Lint { .. })
         | Command::Man(_) => {
             bail!("not an operator command")
         }

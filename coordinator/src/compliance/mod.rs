@@ -9,6 +9,7 @@ pub mod action;
 pub mod facts;
 pub mod history;
 pub mod pack;
+pub mod pack_test;
 pub mod remediate;
 pub mod schedule;
 pub mod sweep;

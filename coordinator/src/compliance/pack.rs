@@ -354,19 +354,7 @@ impl Pack {
     /// Evaluates every check over `facts` (the JSON form of a `FactReport`) in one pass: the fast
     /// path, used by sweeps. Per-check times are 0; see [`Pack::evaluate_profiled`].
     pub fn evaluate(&self, facts: &serde_json::Value) -> Vec<RuleResult> {
-        let all = self.with_engine(facts, |engine| {
-            let empty = || serde_json::json!({});
-            if self.result_is_rule {
-                engine
-                    .eval_rule(self.result_path.clone())
-                    .map(|v| regorus_value_json(&v).unwrap_or_else(empty))
-            } else {
-                engine
-                    .eval_query(self.result_path.clone(), false)
-                    .map(|r| first_value(&r).unwrap_or_else(empty))
-            }
-            .map_err(|e| e.to_string())
-        });
+        let all = self.result_object(facts);
         self.checks
             .iter()
             .map(|check| {
@@ -383,6 +371,36 @@ impl Pack {
                 }
             })
             .collect()
+    }
+
+    /// `data.<package>.result` over `facts`: check id → verdict.
+    fn result_object(&self, facts: &serde_json::Value) -> Result<serde_json::Value, String> {
+        self.with_engine(facts, |engine| {
+            let empty = || serde_json::json!({});
+            if self.result_is_rule {
+                engine
+                    .eval_rule(self.result_path.clone())
+                    .map(|v| regorus_value_json(&v).unwrap_or_else(empty))
+            } else {
+                engine
+                    .eval_query(self.result_path.clone(), false)
+                    .map(|r| first_value(&r).unwrap_or_else(empty))
+            }
+            .map_err(|e| e.to_string())
+        })
+    }
+
+    /// The ids `result` gives a verdict for over `facts`, checks or not (for `packs lint`).
+    pub fn result_ids(&self, facts: &serde_json::Value) -> Vec<String> {
+        self.result_object(facts)
+            .ok()
+            .and_then(|v| v.as_object().map(|o| o.keys().cloned().collect()))
+            .unwrap_or_default()
+    }
+
+    /// The top-level facts the pack's Rego reads; None when it uses `input` as a whole.
+    pub fn reads(&self) -> Option<Vec<String>> {
+        self.reads.clone()
     }
 
     /// Like [`Pack::evaluate`], but each check on its own, timed: shows which check is slow. Each
