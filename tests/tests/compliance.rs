@@ -661,6 +661,42 @@ fn reports_carry_host_labels_and_group_by_scores_each_group() {
     let out = h.rampart(&["sweep", "--wait", "-o", "sarif", "--group-by", "env"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--group-by works with"));
+
+    // Grouped by the NIST SP 800-53 controls the checks cite: weak hosts leave AC-6(2) (root
+    // login over SSH) not satisfied; every check is counted under each control it cites.
+    let by_control: Value = serde_json::from_str(&h.rampart_ok(&[
+        "sweep",
+        "show",
+        &sweep_id,
+        "-o",
+        "json",
+        "--framework",
+        "nist-800-53",
+    ]))
+    .unwrap();
+    let controls = by_control["framework"]["controls"].as_array().unwrap();
+    let ac6 = controls.iter().find(|c| c["control"] == "AC-6(2)").unwrap();
+    assert_eq!(ac6["state"], "not-satisfied", "{ac6}");
+    assert!(
+        ac6["checks"]
+            .as_array()
+            .unwrap()
+            .contains(&"sshd-permit-root-login".into())
+    );
+    assert_eq!(ac6["fail"].as_u64(), Some(2), "two weak hosts");
+    assert!(controls.len() > 10, "{controls:?}");
+    let table = h.rampart_ok(&["sweep", "show", &sweep_id, "--framework", "cis"]);
+    assert!(table.contains("CIS") && table.contains("5.1.20"), "{table}");
+    let out = h.rampart(&[
+        "sweep",
+        "show",
+        &sweep_id,
+        "-o",
+        "oscal",
+        "--framework",
+        "cis",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
 }
 
 /// `rampart packs test` and `packs lint` on the built-in pack's folder, as a pack author runs

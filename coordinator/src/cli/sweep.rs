@@ -12,7 +12,7 @@ use rampart_proto::v1::{
 use super::output::print_table;
 use super::{Client, EXIT_FINDINGS, rpc, usage};
 use crate::compliance::Severity;
-use crate::report::{self, SweepReport};
+use crate::report::{self, Framework, SweepReport};
 
 /// Report formats of `sweep` and `sweep show`.
 #[derive(Debug, Clone, Copy, ValueEnum, Default, PartialEq, Eq)]
@@ -68,6 +68,10 @@ pub struct SweepArgs {
     /// or json output.
     #[arg(long, value_name = "LABEL")]
     pub group_by: Option<String>,
+    /// With --wait: also group the results by the controls of this framework that the checks
+    /// cite (state per control), with table or json output.
+    #[arg(long, value_enum)]
+    pub framework: Option<Framework>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -84,13 +88,33 @@ pub enum SweepCommand {
         /// Also score the hosts per value of this label, with table or json output.
         #[arg(long, value_name = "LABEL")]
         group_by: Option<String>,
+        /// Also group the results by the controls of this framework that the checks cite
+        /// (state per control), with table or json output.
+        #[arg(long, value_enum)]
+        framework: Option<Framework>,
     },
 }
 
-/// `--group-by` is a view of the table and JSON reports; other formats have a fixed schema.
-fn check_group_by(group_by: Option<&str>, output: ReportFormat) -> Result<(), anyhow::Error> {
-    if group_by.is_some() && !matches!(output, ReportFormat::Table | ReportFormat::Json) {
+/// The views of the table and JSON reports: label groups and framework controls.
+#[derive(Debug, Clone, Copy, Default)]
+struct Views<'a> {
+    group_by: Option<&'a str>,
+    framework: Option<Framework>,
+}
+
+/// `--group-by` and `--framework` are views of the table and JSON reports; other formats have a
+/// fixed schema.
+fn check_views(
+    group_by: Option<&str>,
+    framework: Option<Framework>,
+    output: ReportFormat,
+) -> Result<(), anyhow::Error> {
+    let plain = matches!(output, ReportFormat::Table | ReportFormat::Json);
+    if group_by.is_some() && !plain {
         return Err(usage("--group-by works with -o table or -o json"));
+    }
+    if framework.is_some() && !plain {
+        return Err(usage("--framework works with -o table or -o json"));
     }
     Ok(())
 }
@@ -99,15 +123,23 @@ impl SweepArgs {
     /// Usage mistakes, found before dialing.
     pub fn check(&self) -> Result<(), anyhow::Error> {
         if let Some(SweepCommand::Show {
-            group_by, output, ..
+            group_by,
+            output,
+            framework,
+            ..
         }) = &self.show
         {
-            return check_group_by(group_by.as_deref(), *output);
+            return check_views(group_by.as_deref(), *framework, *output);
         }
-        check_group_by(self.group_by.as_deref(), self.output)?;
+        check_views(self.group_by.as_deref(), self.framework, self.output)?;
         if !self.wait && self.group_by.is_some() {
             return Err(usage(
                 "--group-by needs --wait (or group a finished sweep with `rampart sweep show ID --group-by LABEL`)",
+            ));
+        }
+        if !self.wait && self.framework.is_some() {
+            return Err(usage(
+                "--framework needs --wait (or `rampart sweep show ID --framework NAME`)",
             ));
         }
         rampart_common::labels::Selector::parse(&self.selector).map_err(usage)?;
@@ -272,18 +304,55 @@ pub fn print_groups(label: &str, groups: &[report::GroupScore]) {
     );
 }
 
+/// Per-control state as a table.
+fn print_controls(framework: Framework, controls: &[report::ControlScore]) {
+    let rows: Vec<Vec<String>> = controls
+        .iter()
+        .map(|c| {
+            vec![
+                c.control.clone(),
+                c.state.to_string(),
+                c.pass.to_string(),
+                c.fail.to_string(),
+                c.error.to_string(),
+                c.waived.to_string(),
+                c.not_applicable.to_string(),
+                c.checks.join(" "),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            &framework.name().to_uppercase(),
+            "STATE",
+            "PASS",
+            "FAIL",
+            "ERROR",
+            "WAIVED",
+            "N/A",
+            "CHECKS",
+        ],
+        &rows,
+    );
+}
+
 /// Prints `hosts` in `format` and returns the exit status `fail_on` asks for.
 async fn print_report(
     client: &Client,
     mut r: SweepReport<'_>,
     format: ReportFormat,
     fail_on: Option<Severity>,
-    group_by: Option<&str>,
+    views: Views<'_>,
 ) -> anyhow::Result<i32> {
-    let needs_checks = matches!(
-        format,
-        ReportFormat::Sarif | ReportFormat::Oscal | ReportFormat::Markdown | ReportFormat::Junit
-    );
+    let group_by = views.group_by;
+    let needs_checks = views.framework.is_some()
+        || matches!(
+            format,
+            ReportFormat::Sarif
+                | ReportFormat::Oscal
+                | ReportFormat::Markdown
+                | ReportFormat::Junit
+        );
     let (version, checks) = if needs_checks {
         pack_checks(client, r.pack).await?
     } else {
@@ -298,6 +367,10 @@ async fn print_report(
                 println!();
                 print_groups(label, &report::groups(r.hosts, label));
             }
+            if let Some(f) = views.framework {
+                println!();
+                print_controls(f, &report::framework_scores(r.hosts, r.checks, f));
+            }
         }
         ReportFormat::Json => {
             let mut j = report::json(&r);
@@ -305,6 +378,12 @@ async fn print_report(
                 j["groups"] = serde_json::json!({
                     "label": label,
                     "groups": report::groups(r.hosts, label),
+                });
+            }
+            if let Some(f) = views.framework {
+                j["framework"] = serde_json::json!({
+                    "name": f.name(),
+                    "controls": report::framework_scores(r.hosts, r.checks, f),
                 });
             }
             println!("{}", serde_json::to_string_pretty(&j)?)
@@ -331,9 +410,14 @@ pub async fn run(client: Client, args: SweepArgs) -> anyhow::Result<i32> {
         fail_on,
         output,
         group_by,
+        framework,
     }) = args.show
     {
-        return show(client, &sweep_id, fail_on, output, group_by.as_deref()).await;
+        let views = Views {
+            group_by: group_by.as_deref(),
+            framework,
+        };
+        return show(client, &sweep_id, fail_on, output, views).await;
     }
     let req = SweepRequest {
         selector: args.selector,
@@ -411,14 +495,11 @@ pub async fn run(client: Client, args: SweepArgs) -> anyhow::Result<i32> {
         profiled: args.profile,
         interrupted: false,
     };
-    print_report(
-        &client,
-        r,
-        args.output,
-        args.fail_on,
-        args.group_by.as_deref(),
-    )
-    .await
+    let views = Views {
+        group_by: args.group_by.as_deref(),
+        framework: args.framework,
+    };
+    print_report(&client, r, args.output, args.fail_on, views).await
 }
 
 async fn show(
@@ -426,7 +507,7 @@ async fn show(
     sweep_id: &str,
     fail_on: Option<Severity>,
     output: ReportFormat,
-    group_by: Option<&str>,
+    views: Views<'_>,
 ) -> anyhow::Result<i32> {
     let s = client
         .compliance()
@@ -470,7 +551,7 @@ async fn show(
         profiled,
         interrupted: s.interrupted,
     };
-    print_report(&client, r, output, fail_on, group_by).await
+    print_report(&client, r, output, fail_on, views).await
 }
 
 #[cfg(test)]

@@ -141,6 +141,97 @@ pub struct GroupScore {
     pub score: f64,
 }
 
+/// A control framework the checks' references cite, for `--framework`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Framework {
+    /// NIST SP 800-53 rev. 5 controls (e.g. AC-6(2)).
+    #[value(name = "nist-800-53")]
+    Nist80053,
+    /// CIS benchmark recommendations (e.g. 5.1.20).
+    Cis,
+}
+
+impl Framework {
+    pub fn name(self) -> &'static str {
+        match self {
+            Framework::Nist80053 => "nist-800-53",
+            Framework::Cis => "cis",
+        }
+    }
+
+    fn cited(self, c: &CheckInfo) -> &[String] {
+        match self {
+            Framework::Nist80053 => &c.nist,
+            Framework::Cis => &c.cis,
+        }
+    }
+}
+
+/// One control of a framework as a sweep's results show it: the checks citing it and their
+/// verdicts over every checked host.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct ControlScore {
+    pub control: String,
+    pub checks: Vec<String>,
+    pub pass: u32,
+    pub fail: u32,
+    pub error: u32,
+    pub waived: u32,
+    pub not_applicable: u32,
+    /// `not-satisfied` (a citing check failed or errored somewhere), `waived` (only accepted
+    /// failures), `satisfied`, or `not-applicable`.
+    pub state: &'static str,
+}
+
+/// Results grouped by the controls of `framework` that their checks cite (a check citing three
+/// controls counts under each); checks citing none of them are grouped under `(none)`.
+pub fn framework_scores(
+    hosts: &[HostResult],
+    checks: &[CheckInfo],
+    framework: Framework,
+) -> Vec<ControlScore> {
+    let mut by: std::collections::BTreeMap<String, ControlScore> = Default::default();
+    for v in hosts.iter().flat_map(|h| h.results.iter()) {
+        let cited: Vec<String> = checks
+            .iter()
+            .find(|c| c.id == v.rule)
+            .map(|c| framework.cited(c).to_vec())
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| vec!["(none)".to_string()]);
+        for control in cited {
+            let g = by.entry(control.clone()).or_insert_with(|| ControlScore {
+                control,
+                ..Default::default()
+            });
+            if !g.checks.contains(&v.rule) {
+                g.checks.push(v.rule.clone());
+            }
+            match v.status.as_str() {
+                "pass" => g.pass += 1,
+                "fail" => g.fail += 1,
+                "error" => g.error += 1,
+                crate::compliance::waiver::WAIVED => g.waived += 1,
+                _ => g.not_applicable += 1,
+            }
+        }
+    }
+    by.into_values()
+        .map(|mut g| {
+            g.checks.sort();
+            g.state = if g.fail + g.error > 0 {
+                "not-satisfied"
+            } else if g.waived > 0 {
+                "waived"
+            } else if g.pass > 0 {
+                "satisfied"
+            } else {
+                "not-applicable"
+            };
+            g
+        })
+        .collect()
+}
+
 /// RFC 3339 in UTC with milliseconds, as SARIF and OSCAL want.
 pub fn rfc3339(unix_ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(unix_ms)
@@ -445,6 +536,49 @@ mod tests {
                 }
             }
         });
+    }
+
+    #[test]
+    fn results_group_by_the_controls_their_checks_cite() {
+        use super::fixture::checks;
+        let mut checks = checks();
+        // sshd-permit-root-login cites AC-6(2) and IA-2(5); sysctl-ip-forward SC-7 only.
+        checks[0].nist = vec!["AC-6(2)".into(), "IA-2(5)".into()];
+        checks[1].nist = vec!["SC-7".into()];
+        checks[2].nist = vec!["AC-6(2)".into()];
+        checks[3].nist = vec!["CM-7".into()];
+        checks[4].nist.clear();
+        checks[4].cis.clear();
+        let got = framework_scores(&hosts(), &checks, Framework::Nist80053);
+        let row = |c: &str| {
+            got.iter()
+                .find(|g| g.control == c)
+                .unwrap_or_else(|| panic!("{c}: {got:#?}"))
+        };
+        let ac6 = row("AC-6(2)");
+        assert_eq!(
+            ac6.checks,
+            ["sshd-max-auth-tries", "sshd-permit-root-login"]
+        );
+        assert_eq!((ac6.fail, ac6.error, ac6.state), (1, 1, "not-satisfied"));
+        assert_eq!(
+            row("IA-2(5)").fail,
+            1,
+            "a check counts under every control it cites"
+        );
+        assert_eq!((row("SC-7").pass, row("SC-7").state), (1, "satisfied"));
+        assert_eq!(row("(none)").checks, ["sysctl-rp-filter"]);
+        assert_eq!(row("(none)").state, "waived");
+        assert_eq!(row("CM-7").state, "not-applicable");
+        let cis = framework_scores(&hosts(), &checks, Framework::Cis);
+        assert_eq!(
+            cis.iter()
+                .find(|g| g.control == "5.1.20")
+                .unwrap()
+                .checks
+                .len(),
+            4
+        );
     }
 
     #[test]
