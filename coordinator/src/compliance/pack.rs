@@ -560,21 +560,6 @@ mod tests {
 
     use super::*;
 
-    fn copy_tree(from: &Path, to: &Path) {
-        for e in std::fs::read_dir(from).unwrap().flatten() {
-            let dest = to.join(e.file_name());
-            let kind = e.file_type().unwrap();
-            if kind.is_dir() {
-                std::fs::create_dir_all(&dest).unwrap();
-                copy_tree(&e.path(), &dest);
-            } else if kind.is_symlink() {
-                std::os::unix::fs::symlink(std::fs::read_link(e.path()).unwrap(), dest).unwrap();
-            } else {
-                std::fs::copy(e.path(), dest).unwrap();
-            }
-        }
-    }
-
     /// Facts of a fixture host, with file modes set as the scenario wants and ownership as root
     /// (git keeps neither, and tests need not run as root).
     fn fixture_facts(name: &str, modes: &[(&str, u32)], owner_uid: u32) -> serde_json::Value {
@@ -582,7 +567,7 @@ mod tests {
         let src = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../tests/fixtures/hosts")
             .join(name);
-        copy_tree(&src, dir.path());
+        super::super::pack_test::copy_tree(&src, dir.path()).unwrap();
         for (path, mode) in modes {
             let p = dir.path().join(path.trim_start_matches('/'));
             if !p.exists() {

@@ -174,7 +174,8 @@ fn text_keys(text: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+/// Copies a host tree: files, folders, and symbolic links as links.
+pub fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
     for e in std::fs::read_dir(from)? {
         let e = e?;
         let dest = to.join(e.file_name());

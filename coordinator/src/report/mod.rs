@@ -483,17 +483,21 @@ mod tests {
     use super::fixture::{hosts, with_report};
     use super::*;
 
+    /// The report in every format, by name.
+    fn all_formats(r: &SweepReport) -> [(&'static str, String); 5] {
+        [
+            ("json", json(r).to_string()),
+            ("junit", junit(r)),
+            ("sarif", sarif(r).to_string()),
+            ("oscal", oscal(r).to_string()),
+            ("markdown", markdown(r)),
+        ]
+    }
+
     #[test]
     fn every_format_names_each_hosts_labels() {
         with_report(|r| {
-            let outputs = [
-                ("json", json(r).to_string()),
-                ("junit", junit(r)),
-                ("sarif", sarif(r).to_string()),
-                ("oscal", oscal(r).to_string()),
-                ("markdown", markdown(r)),
-            ];
-            for (format, text) in outputs {
+            for (format, text) in all_formats(r) {
                 for needle in ["team/owner", "web-ops", "staging"] {
                     assert!(text.contains(needle), "{format} lacks {needle}");
                 }
@@ -518,14 +522,7 @@ mod tests {
     #[test]
     fn every_format_shows_a_waived_result_with_its_reason_and_expiry() {
         with_report(|r| {
-            let outputs = [
-                ("json", json(r).to_string()),
-                ("junit", junit(r)),
-                ("sarif", sarif(r).to_string()),
-                ("oscal", oscal(r).to_string()),
-                ("markdown", markdown(r)),
-            ];
-            for (format, text) in outputs {
+            for (format, text) in all_formats(r) {
                 for needle in [
                     "waiver-1234",
                     "ticket NET-7",

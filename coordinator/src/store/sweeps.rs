@@ -100,6 +100,40 @@ impl SweepOverview {
     }
 }
 
+/// Inserts results (agent id, result) in multi-row statements; `with_waiver` adds the waiver
+/// column, which only waived results carry.
+async fn insert_results(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    sweep_id: &str,
+    rows: &[(&str, &SweepResultRecord)],
+    with_waiver: bool,
+) -> Result<()> {
+    let columns = if with_waiver { 8 } else { 7 };
+    for chunk in rows.chunks(super::rows_per_statement(columns)) {
+        let sql = format!(
+            "INSERT INTO sweep_results (sweep_id, agent_id, rule, status, severity, evidence, micros{}) VALUES {}",
+            if with_waiver { ", waiver" } else { "" },
+            super::row_placeholders(chunk.len(), columns)
+        );
+        let mut q = sqlx::query(&sql);
+        for (agent_id, r) in chunk {
+            q = q
+                .bind(sweep_id)
+                .bind(*agent_id)
+                .bind(&r.rule)
+                .bind(&r.status)
+                .bind(&r.severity)
+                .bind(&r.evidence)
+                .bind(r.micros as i64);
+            if with_waiver {
+                q = q.bind(r.waiver.as_deref());
+            }
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Records a sweep as started over `targets` (agent id, hostname), in one transaction.
     pub async fn create_sweep(
@@ -187,43 +221,8 @@ impl Store {
             .iter()
             .flat_map(|h| h.results.iter().map(|r| (h.host.agent_id.as_str(), r)))
             .partition(|(_, r)| r.waiver.is_some());
-        for chunk in plain.chunks(super::rows_per_statement(7)) {
-            let sql = format!(
-                "INSERT INTO sweep_results (sweep_id, agent_id, rule, status, severity, evidence, micros) VALUES {}",
-                super::row_placeholders(chunk.len(), 7)
-            );
-            let mut q = sqlx::query(&sql);
-            for (agent_id, r) in chunk {
-                q = q
-                    .bind(sweep_id)
-                    .bind(*agent_id)
-                    .bind(&r.rule)
-                    .bind(&r.status)
-                    .bind(&r.severity)
-                    .bind(&r.evidence)
-                    .bind(r.micros as i64);
-            }
-            q.execute(&mut *tx).await?;
-        }
-        for chunk in waived.chunks(super::rows_per_statement(8)) {
-            let sql = format!(
-                "INSERT INTO sweep_results (sweep_id, agent_id, rule, status, severity, evidence, micros, waiver) VALUES {}",
-                super::row_placeholders(chunk.len(), 8)
-            );
-            let mut q = sqlx::query(&sql);
-            for (agent_id, r) in chunk {
-                q = q
-                    .bind(sweep_id)
-                    .bind(*agent_id)
-                    .bind(&r.rule)
-                    .bind(&r.status)
-                    .bind(&r.severity)
-                    .bind(&r.evidence)
-                    .bind(r.micros as i64)
-                    .bind(r.waiver.as_deref());
-            }
-            q.execute(&mut *tx).await?;
-        }
+        insert_results(&mut tx, sweep_id, &plain, false).await?;
+        insert_results(&mut tx, sweep_id, &waived, true).await?;
         let facts: Vec<(&str, i64, &str)> = hosts
             .iter()
             .filter_map(|h| {
