@@ -368,6 +368,7 @@ fn precheck(command: &Command) -> anyhow::Result<()> {
         Command::Sweep(args) => args.check()?,
         Command::Fault(chaos::FaultCommand::Inject(args)) => args.check()?,
         Command::Remediate(args) => args.check()?,
+        Command::Waiver(cmd) => cmd.check()?,
         Command::Experiment(_) | Command::Gameday(_) => experiment::precheck(command)?,
         Command::Threats(cmd) => cmd.precheck()?,
         _ => {}

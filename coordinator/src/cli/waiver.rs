@@ -42,6 +42,23 @@ pub enum WaiverCommand {
     Rm { id: String },
 }
 
+impl WaiverCommand {
+    /// Usage mistakes, found before dialing.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if let WaiverCommand::Add {
+            rule,
+            selector,
+            reason,
+            expires,
+            ..
+        } = self
+        {
+            waiver::validate(rule, selector, reason, *expires, now_ms()).map_err(usage)?;
+        }
+        Ok(())
+    }
+}
+
 /// "active, 12 days left" or "expired".
 fn state(expires: i64, now: i64) -> String {
     if expires <= now {
@@ -64,7 +81,6 @@ pub async fn run(client: Client, cmd: WaiverCommand) -> anyhow::Result<i32> {
             reason,
             expires,
         } => {
-            waiver::validate(&rule, &selector, &reason, expires, now_ms()).map_err(usage)?;
             let w = client
                 .compliance()
                 .add_waiver(AddWaiverRequest {
