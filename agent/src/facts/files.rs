@@ -6,7 +6,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use rampart_proto::v1::{Account, FileMeta, Group};
 use sha2::{Digest, Sha256};
 
-use super::{CollectResult, FactSource};
+use super::{CollectResult, FactSource, group_name, owner_name};
 
 /// Files up to this size get a content hash.
 const HASH_LIMIT: u64 = 1024 * 1024;
@@ -85,16 +85,8 @@ pub fn collect(
                 mode: md.permissions().mode() & 0o7777,
                 uid: md.uid(),
                 gid: md.gid(),
-                owner: accounts
-                    .iter()
-                    .find(|a| a.uid == md.uid())
-                    .map(|a| a.name.clone())
-                    .unwrap_or_else(|| md.uid().to_string()),
-                group: groups
-                    .iter()
-                    .find(|g| g.gid == md.gid())
-                    .map(|g| g.name.clone())
-                    .unwrap_or_else(|| md.gid().to_string()),
+                owner: owner_name(accounts, md.uid()),
+                group: group_name(groups, md.gid()),
                 size: md.len(),
                 sha256,
                 kind: kind.into(),

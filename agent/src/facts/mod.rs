@@ -6,17 +6,32 @@
 //! Collectors only read. They must not change the host (that is `remediate/`'s job).
 
 mod accounts;
+mod audit;
+mod banners;
+mod boot;
+mod conf;
+mod coredump;
+mod cron_access;
 mod files;
+mod firewall;
+mod logging;
+mod login_defs;
+mod mac;
 mod modules;
 mod mounts;
 mod os;
 mod packages;
+mod pam;
 mod processes;
 pub(crate) mod root;
+mod shell;
 mod sockets;
 mod sshd;
+mod sudoers;
 mod sysctl;
+mod timesync;
 mod units;
+pub mod walk;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -61,6 +76,38 @@ pub fn sizes(r: &FactReport) -> Vec<(&'static str, usize)> {
         ),
         ("mounts", sum(&r.mounts)),
         ("files", sum(&r.files)),
+        ("pam", r.pam.as_ref().map_or(0, Message::encoded_len)),
+        (
+            "login_defs",
+            r.login_defs.as_ref().map_or(0, Message::encoded_len),
+        ),
+        ("sudo", r.sudo.as_ref().map_or(0, Message::encoded_len)),
+        ("cron_access", sum(&r.cron_access)),
+        ("audit", r.audit.as_ref().map_or(0, Message::encoded_len)),
+        (
+            "logging",
+            r.logging.as_ref().map_or(0, Message::encoded_len),
+        ),
+        (
+            "time_sync",
+            r.time_sync.as_ref().map_or(0, Message::encoded_len),
+        ),
+        ("mac", r.mac.as_ref().map_or(0, Message::encoded_len)),
+        ("boot", r.boot.as_ref().map_or(0, Message::encoded_len)),
+        (
+            "core_dumps",
+            r.core_dumps.as_ref().map_or(0, Message::encoded_len),
+        ),
+        (
+            "firewall",
+            r.firewall.as_ref().map_or(0, Message::encoded_len),
+        ),
+        ("banners", sum(&r.banners)),
+        (
+            "file_walk",
+            r.file_walk.as_ref().map_or(0, Message::encoded_len),
+        ),
+        ("shell", r.shell.as_ref().map_or(0, Message::encoded_len)),
     ]
 }
 
@@ -200,6 +247,39 @@ impl FactSource {
 /// What went wrong in one collector.
 pub type CollectResult<T> = Result<T, String>;
 
+/// Runs the first of `programs` that exists with `args`; its standard output when it succeeds.
+/// Only for the real host (callers check [`FactSource::commands_allowed`]).
+fn run_command(programs: &[&str], args: &[&str]) -> Option<String> {
+    let program = programs.iter().find(|p| Path::new(p).exists())?;
+    let out = std::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The name of `uid` among `accounts`, or the number when it has none.
+fn owner_name(accounts: &[rampart_proto::v1::Account], uid: u32) -> String {
+    accounts
+        .iter()
+        .find(|a| a.uid == uid)
+        .map(|a| a.name.clone())
+        .unwrap_or_else(|| uid.to_string())
+}
+
+/// The name of `gid` among `groups`, or the number when it has none.
+fn group_name(groups: &[rampart_proto::v1::Group], gid: u32) -> String {
+    groups
+        .iter()
+        .find(|g| g.gid == gid)
+        .map(|g| g.name.clone())
+        .unwrap_or_else(|| gid.to_string())
+}
+
 fn io_err(what: &str) -> impl FnOnce(std::io::Error) -> String + '_ {
     move |e| format!("{what}: {e}")
 }
@@ -262,6 +342,48 @@ pub fn collect(source: &FactSource, file_paths: &[String]) -> FactReport {
     run("files", &mut report, &|r| {
         files::collect(source, file_paths, &r.accounts, &r.groups).map(|v| r.files = v)
     });
+    run("pam", &mut report, &|r| {
+        pam::collect(source).map(|v| r.pam = Some(v))
+    });
+    run("login_defs", &mut report, &|r| {
+        login_defs::collect(source).map(|v| r.login_defs = Some(v))
+    });
+    run("sudo", &mut report, &|r| {
+        sudoers::collect(source).map(|v| r.sudo = Some(v))
+    });
+    run("cron_access", &mut report, &|r| {
+        cron_access::collect(source, &r.accounts, &r.groups).map(|v| r.cron_access = v)
+    });
+    run("audit", &mut report, &|r| {
+        audit::collect(source).map(|v| r.audit = Some(v))
+    });
+    run("logging", &mut report, &|r| {
+        logging::collect(source).map(|v| r.logging = Some(v))
+    });
+    run("time_sync", &mut report, &|r| {
+        timesync::collect(source).map(|v| r.time_sync = Some(v))
+    });
+    run("mac", &mut report, &|r| {
+        mac::collect(source).map(|v| r.mac = Some(v))
+    });
+    run("boot", &mut report, &|r| {
+        boot::collect(source).map(|v| r.boot = Some(v))
+    });
+    run("core_dumps", &mut report, &|r| {
+        coredump::collect(source).map(|v| r.core_dumps = Some(v))
+    });
+    run("firewall", &mut report, &|r| {
+        firewall::collect(source).map(|v| r.firewall = Some(v))
+    });
+    run("banners", &mut report, &|r| {
+        banners::collect(source).map(|v| r.banners = v)
+    });
+    run("file_walk", &mut report, &|r| {
+        walk::collect(source, &r.mounts, &r.accounts, &r.groups).map(|v| r.file_walk = Some(v))
+    });
+    run("shell", &mut report, &|r| {
+        shell::collect(source).map(|v| r.shell = Some(v))
+    });
     bound(&mut report);
     report
 }
@@ -305,7 +427,7 @@ mod tests {
             "{:?}",
             r.errors
         );
-        assert_eq!(r.timings.len(), 11);
+        assert_eq!(r.timings.len(), 25);
     }
 
     #[test]
