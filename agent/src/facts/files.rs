@@ -11,12 +11,27 @@ use super::{CollectResult, FactSource, group_name, owner_name};
 /// Files up to this size get a content hash.
 const HASH_LIMIT: u64 = 1024 * 1024;
 /// Paths every report includes: what the baseline policies check.
-pub const DEFAULT_PATHS: [&str; 13] = [
+pub const DEFAULT_PATHS: [&str; 29] = [
     "/etc/passwd",
+    "/etc/passwd-",
     "/etc/shadow",
+    "/etc/shadow-",
     "/etc/group",
+    "/etc/group-",
     "/etc/gshadow",
+    "/etc/gshadow-",
+    "/etc/shells",
+    "/etc/security/opasswd",
+    "/etc/motd",
+    "/etc/issue",
+    "/etc/issue.net",
     "/etc/ssh/sshd_config",
+    "/etc/ssh/ssh_host_rsa_key",
+    "/etc/ssh/ssh_host_rsa_key.pub",
+    "/etc/ssh/ssh_host_ecdsa_key",
+    "/etc/ssh/ssh_host_ecdsa_key.pub",
+    "/etc/ssh/ssh_host_ed25519_key",
+    "/etc/ssh/ssh_host_ed25519_key.pub",
     "/etc/crontab",
     "/etc/cron.hourly",
     "/etc/cron.daily",
@@ -25,6 +40,7 @@ pub const DEFAULT_PATHS: [&str; 13] = [
     "/etc/cron.d",
     "/etc/sysctl.conf",
     "/etc/modprobe.d",
+    "/etc/sudoers",
 ];
 /// Upper bound on paths per request, so a request cannot make the agent hash the disk.
 const MAX_PATHS: usize = 512;

@@ -64,10 +64,10 @@ pub fn collect(src: &FactSource) -> CollectResult<TimeSyncFacts> {
         conf::settings_of(src, file, &mut m);
         if let Some(opts) = m.get(key) {
             let words: Vec<&str> = opts.split_whitespace().collect();
-            if let Some(i) = words.iter().position(|w| *w == "-u") {
-                if let Some(u) = words.get(i + 1) {
-                    facts.chrony_user = u.to_string();
-                }
+            if let Some(i) = words.iter().position(|w| *w == "-u")
+                && let Some(u) = words.get(i + 1)
+            {
+                facts.chrony_user = u.to_string();
             }
         }
     }

@@ -618,6 +618,7 @@ fn check_info(c: &CheckMeta) -> CheckInfo {
         remediation: c.remediation.clone(),
         cis: c.references.cis.clone(),
         nist: c.references.nist.clone(),
+        cis_controls: c.references.cis_controls.clone(),
         action: c
             .action
             .as_ref()

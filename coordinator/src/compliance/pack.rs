@@ -11,32 +11,57 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-/// Built-in packs, compiled into the binary.
-const BUILTIN: &[(&str, &[(&str, &str)])] = &[(
-    include_str!("../../packs/linux-baseline/pack.toml"),
-    &[
-        (
-            "linux-baseline/lib.rego",
-            include_str!("../../packs/linux-baseline/lib.rego"),
-        ),
-        (
-            "linux-baseline/sshd.rego",
-            include_str!("../../packs/linux-baseline/sshd.rego"),
-        ),
-        (
-            "linux-baseline/files.rego",
-            include_str!("../../packs/linux-baseline/files.rego"),
-        ),
-        (
-            "linux-baseline/sysctl.rego",
-            include_str!("../../packs/linux-baseline/sysctl.rego"),
-        ),
-        (
-            "linux-baseline/system.rego",
-            include_str!("../../packs/linux-baseline/system.rego"),
-        ),
-    ],
+/// The Rego files of a built-in folder, as (name, text).
+macro_rules! builtin_files {
+    ($dir:literal: $($file:literal),* $(,)?) => {
+        &[$((
+            concat!($dir, "/", $file),
+            include_str!(concat!("../../packs/", $dir, "/", $file)),
+        )),*]
+    };
+}
+
+/// Built-in packs, compiled into the binary: manifest and Rego files.
+const BUILTIN: &[(&str, &[(&str, &str)])] = &[
+    (
+        include_str!("../../packs/linux-baseline/pack.toml"),
+        builtin_files!("linux-baseline": "lib.rego", "sshd.rego", "files.rego", "sysctl.rego", "system.rego"),
+    ),
+    (
+        include_str!("../../packs/cis-debian-12/pack.toml"),
+        builtin_files!("cis-debian-12": "recommendations.rego"),
+    ),
+];
+
+/// Built-in libraries: Rego shared by built-in packs (`uses = ["name"]`).
+const BUILTIN_LIBRARIES: &[(&str, &[(&str, &str)])] = &[(
+    "cis-common",
+    builtin_files!(
+        "cis-common": "_lib.rego",
+        "filesystems.rego",
+        "system.rego",
+        "services.rego",
+        "network.rego",
+        "ssh.rego",
+        "access.rego",
+        "logging.rego",
+        "files.rego",
+    ),
 )];
+
+/// The files of a built-in library, named as built-in files are.
+fn builtin_library(name: &str) -> Result<Vec<(String, String)>, String> {
+    BUILTIN_LIBRARIES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, files)| {
+            files
+                .iter()
+                .map(|(n, t)| (format!("builtin:{n}"), t.to_string()))
+                .collect()
+        })
+        .ok_or_else(|| format!("there is no built-in library {name:?}"))
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum PackError {
@@ -117,10 +142,15 @@ impl Severity {
 /// References to the benchmarks and controls a check implements.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct References {
+    /// CIS benchmark recommendation numbers (e.g. "5.1.20").
     #[serde(default)]
     pub cis: Vec<String>,
+    /// NIST SP 800-53 rev. 5 controls (e.g. "AC-6(2)").
     #[serde(default)]
     pub nist: Vec<String>,
+    /// CIS Critical Security Controls v8 safeguards (e.g. "4.8").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cis_controls: Vec<String>,
 }
 
 /// What a check is (from `meta`).
@@ -137,6 +167,10 @@ pub struct CheckMeta {
     /// A remediation action the agent can apply (kind plus parameters), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<serde_json::Value>,
+    /// The facts the verdict reads, as paths into the fact report (e.g.
+    /// "sshd.settings.permitrootlogin", "files[/etc/shadow]").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub facts: Vec<String>,
 }
 
 /// One check's verdict on one host.
@@ -173,28 +207,48 @@ pub struct Pack {
     result_is_rule: bool,
     /// Checks, sorted by id.
     pub checks: Vec<CheckMeta>,
+    /// The distributions the pack is written for; empty: every host.
+    pub targets: Vec<Target>,
 }
 
 /// Engines kept for reuse; more threads than this evaluating at once clone their own.
 const IDLE_ENGINES: usize = 16;
 
 /// The top-level input keys Rego sources read, or `None` when one uses `input` other than as
-/// `input.<name>` (then the whole input is needed). Comments are ignored.
+/// `input.<name>` or `object.get(input, "<name>", …)` (then the whole input is needed).
+/// Comments are ignored.
 fn input_reads(sources: &[(String, String)]) -> Option<Vec<String>> {
     let mut keys = std::collections::BTreeSet::new();
     for (_, text) in sources {
         for line in text.lines() {
-            let code = line.split('#').next().unwrap_or_default();
-            let mut rest = code;
-            while let Some(at) = rest.find("input") {
-                let before = rest[..at].chars().next_back();
-                let after = &rest[at + "input".len()..];
-                rest = after;
+            // String contents are masked (same length, so offsets still match `line`): words in
+            // them are not code.
+            let masked = mask_strings(line);
+            let code = masked.split('#').next().unwrap_or_default();
+            let mut offset = 0;
+            while let Some(found) = code[offset..].find("input") {
+                let at = offset + found;
+                let before = code[..at].chars().next_back();
+                let getter = code[..at].ends_with("object.get(");
+                let after = &code[at + "input".len()..];
+                offset = at + "input".len();
                 if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.') {
                     continue; // part of another name, e.g. `my_input` or `data.input`
                 }
                 if after.starts_with(|c: char| c.is_alphanumeric() || c == '_') {
                     continue; // `inputs`, `input_x`
+                }
+                if getter && after.starts_with(", \"") {
+                    let quoted = &line[offset + 3..];
+                    let name: String = quoted
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_')
+                        .collect();
+                    if name.is_empty() || !quoted[name.len()..].starts_with('"') {
+                        return None;
+                    }
+                    keys.insert(name);
+                    continue;
                 }
                 let name: String = after
                     .strip_prefix('.')?
@@ -209,6 +263,90 @@ fn input_reads(sources: &[(String, String)]) -> Option<Vec<String>> {
         }
     }
     Some(keys.into_iter().collect())
+}
+
+/// `line` with the contents of its string literals ("…" and `…`) replaced by spaces.
+fn mask_strings(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for c in line.chars() {
+        match quote {
+            None => {
+                if c == '"' || c == '`' {
+                    quote = Some(c);
+                }
+                out.push(c);
+            }
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' && q == '"' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                    out.push(c);
+                    continue;
+                }
+                // One space per byte keeps offsets equal to the original line's.
+                out.extend(std::iter::repeat_n(' ', c.len_utf8()));
+            }
+        }
+    }
+    out
+}
+
+/// Finds a library a pack `uses` by name: its Rego files (name, text), or why not.
+pub type LibraryLoader<'a> = dyn Fn(&str) -> Result<Vec<(String, String)>, String> + 'a;
+
+/// The `*.rego` files of a folder (name, text), sorted by name.
+fn rego_files(dir: &Path) -> std::io::Result<Vec<(String, String)>> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rego"))
+        .collect();
+    entries.sort();
+    entries
+        .into_iter()
+        .map(|p| Ok((p.display().to_string(), std::fs::read_to_string(&p)?)))
+        .collect()
+}
+
+/// A distribution a pack is written for: an os-release `ID` and `VERSION_ID` (a major version
+/// matches its minor releases: "9" matches "9.4").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub id: String,
+    pub version: String,
+}
+
+impl Target {
+    fn parse(s: &str) -> Result<Self, String> {
+        match s.split_whitespace().collect::<Vec<_>>()[..] {
+            [id, version] => Ok(Self {
+                id: id.to_string(),
+                version: version.to_string(),
+            }),
+            _ => Err(format!(
+                "target {s:?} must be an os-release ID and VERSION_ID, e.g. \"debian 12\""
+            )),
+        }
+    }
+
+    fn matches(&self, id: &str, version: &str) -> bool {
+        self.id == id
+            && (version == self.version
+                || version
+                    .strip_prefix(&self.version)
+                    .is_some_and(|rest| rest.starts_with('.')))
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.id, self.version)
+    }
 }
 
 impl std::fmt::Debug for Pack {
@@ -243,8 +381,9 @@ impl Pack {
         manifest_path: &Path,
         manifest: &str,
         files: &[(String, String)],
+        library: &LibraryLoader<'_>,
     ) -> Result<Self, PackError> {
-        let (name, version, description, package) =
+        let (name, version, description, package, uses, targets) =
             rampart_common::config::parse(manifest_path, manifest, |s| {
                 let name = s.string("name").unwrap_or_default();
                 if name.is_empty() {
@@ -257,13 +396,32 @@ impl Pack {
                         "must name the Rego package, starting with `rampart.`",
                     );
                 }
+                let uses = s.string_list("uses").unwrap_or_default();
+                let mut targets = Vec::new();
+                for t in s.string_list("targets").unwrap_or_default() {
+                    match Target::parse(&t) {
+                        Ok(t) => targets.push(t),
+                        Err(e) => s.error("targets", e),
+                    }
+                }
                 (
                     name,
                     s.string("version").unwrap_or_default(),
                     s.string("description").unwrap_or_default(),
                     package,
+                    uses,
+                    targets,
                 )
             })?;
+        let mut files = files.to_vec();
+        for lib in &uses {
+            files.extend(library(lib).map_err(|message| PackError::Rego {
+                pack: name.clone(),
+                file: format!("library {lib}"),
+                message,
+            })?);
+        }
+        let files = &files[..];
         let mut engine = regorus::Engine::new();
         engine.set_strict_builtin_errors(false);
         for (file, text) in files {
@@ -323,10 +481,11 @@ impl Pack {
             idle: std::sync::Mutex::new(Vec::new()),
             reads: input_reads(files),
             checks,
+            targets,
         })
     }
 
-    /// Loads the pack in `dir`.
+    /// Loads the pack in `dir`; a library it `uses` is the sibling folder of that name.
     pub fn load_dir(dir: &Path) -> Result<Self, PackError> {
         let io = |source| PackError::Io {
             path: dir.display().to_string(),
@@ -334,26 +493,30 @@ impl Pack {
         };
         let manifest_path = dir.join("pack.toml");
         let manifest = std::fs::read_to_string(&manifest_path).map_err(io)?;
-        let mut files = Vec::new();
-        let mut entries: Vec<_> = std::fs::read_dir(dir)
-            .map_err(io)?
-            .flatten()
-            .map(|e| e.path())
-            .collect();
-        entries.sort();
-        for p in entries
-            .into_iter()
-            .filter(|p| p.extension().is_some_and(|x| x == "rego"))
-        {
-            let text = std::fs::read_to_string(&p).map_err(io)?;
-            files.push((p.display().to_string(), text));
-        }
-        Self::from_sources(&manifest_path, &manifest, &files)
+        let files = rego_files(dir).map_err(io)?;
+        let parent = dir.parent().map(Path::to_path_buf).unwrap_or_default();
+        let library = |name: &str| {
+            if name.is_empty() || name.contains(['/', '.']) {
+                return Err(format!(
+                    "{name:?} is not a library name (a sibling folder's name)"
+                ));
+            }
+            let lib = parent.join(name);
+            match rego_files(&lib) {
+                Ok(f) if !f.is_empty() => Ok(f),
+                Ok(_) => Err(format!("{} holds no .rego files", lib.display())),
+                Err(e) => Err(format!("cannot read {}: {e}", lib.display())),
+            }
+        };
+        Self::from_sources(&manifest_path, &manifest, &files, &library)
     }
 
     /// Evaluates every check over `facts` (the JSON form of a `FactReport`) in one pass: the fast
     /// path, used by sweeps. Per-check times are 0; see [`Pack::evaluate_profiled`].
     pub fn evaluate(&self, facts: &serde_json::Value) -> Vec<RuleResult> {
+        if let Some(reason) = self.off_target(facts) {
+            return self.all_not_applicable(&reason);
+        }
         let all = self.result_object(facts);
         self.checks
             .iter()
@@ -369,6 +532,43 @@ impl Pack {
                     evidence,
                     micros: 0,
                 }
+            })
+            .collect()
+    }
+
+    /// Why the pack does not apply to the host of `facts` (another distribution or version), or
+    /// `None` when it does (or targets every host).
+    pub fn off_target(&self, facts: &serde_json::Value) -> Option<String> {
+        if self.targets.is_empty() {
+            return None;
+        }
+        let id = facts["os"]["id"].as_str().unwrap_or_default();
+        let version = facts["os"]["version_id"].as_str().unwrap_or_default();
+        if self.targets.iter().any(|t| t.matches(id, version)) {
+            return None;
+        }
+        let host = if id.is_empty() {
+            "a host whose distribution is unknown (no os-release)".to_string()
+        } else {
+            format!("{id} {version}")
+        };
+        let targets: Vec<String> = self.targets.iter().map(Target::to_string).collect();
+        Some(format!(
+            "pack {} is written for {}; this host is {host}: its checks do not apply",
+            self.name,
+            targets.join(", ")
+        ))
+    }
+
+    fn all_not_applicable(&self, reason: &str) -> Vec<RuleResult> {
+        self.checks
+            .iter()
+            .map(|c| RuleResult {
+                rule: c.id.clone(),
+                status: Status::NotApplicable,
+                severity: c.severity,
+                evidence: serde_json::json!({"reason": reason}),
+                micros: 0,
             })
             .collect()
     }
@@ -406,6 +606,9 @@ impl Pack {
     /// Like [`Pack::evaluate`], but each check on its own, timed: shows which check is slow. Each
     /// query costs the engine's set-up again, so this is tens of times slower.
     pub fn evaluate_profiled(&self, facts: &serde_json::Value) -> Vec<RuleResult> {
+        if let Some(reason) = self.off_target(facts) {
+            return self.all_not_applicable(&reason);
+        }
         self.with_engine(facts, |engine| self.each_check_timed(engine))
     }
 
@@ -511,6 +714,7 @@ impl Packs {
                 Path::new("builtin:pack.toml"),
                 manifest,
                 &files,
+                &builtin_library,
             ));
         }
         packs
@@ -823,6 +1027,25 @@ mod tests {
             input_reads(&[("a".into(), "x := input[\"k\"]\n".into())]),
             None
         );
+        assert_eq!(
+            input_reads(&[(
+                "a".into(),
+                "x := object.get(input, \"sudo\", {})\ny := input.os.id\n".into()
+            )]),
+            Some(vec!["os".to_string(), "sudo".to_string()])
+        );
+        assert_eq!(
+            input_reads(&[("a".into(), "x := object.get(input, k, {})\n".into())]),
+            None
+        );
+        // Words in strings are not reads.
+        assert_eq!(
+            input_reads(&[(
+                "a".into(),
+                "x := {\"no-remote-input\": `input`, \"a\\\"input\": input.b} # input\n".into()
+            )]),
+            Some(vec!["b".to_string()])
+        );
 
         // One engine evaluates host after host; each result equals a fresh pack's.
         let weak = fixture_facts("weak", &[], 1000);
@@ -889,5 +1112,61 @@ mod tests {
         );
         let results = packs.get("good").unwrap().evaluate(&serde_json::json!({}));
         assert_eq!(results[0].status, Status::Pass, "{results:?}");
+    }
+
+    #[test]
+    fn cis_packs_apply_only_to_the_distributions_they_target() {
+        let packs = Packs::builtin();
+        assert!(packs.errors.is_empty(), "{:?}", packs.errors);
+        let pack = packs.get("cis-debian-12").unwrap();
+        assert!(pack.checks.len() >= 150, "{}", pack.checks.len());
+        // Every check cites its recommendation, NIST controls and CIS Controls v8 safeguards,
+        // and names the facts it reads.
+        for c in &pack.checks {
+            assert_eq!(c.references.cis.len(), 1, "{}", c.id);
+            assert!(!c.references.nist.is_empty(), "{}", c.id);
+            assert!(!c.references.cis_controls.is_empty(), "{}", c.id);
+            assert!(!c.facts.is_empty(), "{}", c.id);
+        }
+        let debian = fixture_facts("hardened", &[], 0);
+        assert_eq!(pack.off_target(&debian), None);
+        let mut ubuntu = debian.clone();
+        ubuntu["os"]["id"] = "ubuntu".into();
+        ubuntu["os"]["version_id"] = "22.04".into();
+        let reason = pack.off_target(&ubuntu).unwrap();
+        assert_eq!(
+            reason,
+            "pack cis-debian-12 is written for debian 12; this host is ubuntu 22.04: its checks do not apply"
+        );
+        let results = pack.evaluate(&ubuntu);
+        assert_eq!(results.len(), pack.checks.len());
+        assert!(
+            results
+                .iter()
+                .all(|r| r.status == Status::NotApplicable
+                    && r.evidence["reason"] == reason.as_str())
+        );
+        assert!(
+            pack.evaluate_profiled(&ubuntu)
+                .iter()
+                .all(|r| r.status == Status::NotApplicable)
+        );
+        let mut unknown = debian.clone();
+        unknown["os"] = serde_json::json!({});
+        assert!(
+            pack.off_target(&unknown)
+                .unwrap()
+                .contains("distribution is unknown")
+        );
+        // Minor releases match their major version; other majors do not.
+        let rhel = Target::parse("rhel 9").unwrap();
+        assert!(rhel.matches("rhel", "9.4") && rhel.matches("rhel", "9"));
+        assert!(!rhel.matches("rhel", "90") && !rhel.matches("rocky", "9.4"));
+        assert!(Target::parse("debian").is_err());
+        // The baseline targets every host.
+        assert_eq!(
+            packs.get("linux-baseline").unwrap().off_target(&ubuntu),
+            None
+        );
     }
 }

@@ -221,14 +221,36 @@ pub fn case_facts(case: &Case) -> Result<(serde_json::Value, Vec<String>), Strin
         .map(|e| format!("collector {}: {}", e.collector, e.message))
         .collect();
     let mut json = serde_json::to_value(&report).map_err(|e| e.to_string())?;
-    if let Some(files) = json["files"].as_array_mut() {
-        for f in files {
-            f["uid"] = case.owner.0.into();
-            f["owner"] = case.owner.1.clone().into();
-            f["group"] = case.owner.2.clone().into();
+    apply_owner(&mut json, &case.owner);
+    Ok((json, errors))
+}
+
+/// Reports every file of the tree as owned by `owner` (uid, user, group): in file metadata, the
+/// cron/at access files, the boot loader configuration, and the filesystem walk (which then finds
+/// no unowned files, the owner being a named user).
+fn apply_owner(json: &mut serde_json::Value, owner: &(u32, String, String)) {
+    let (uid, user, group) = owner;
+    for list in ["files", "cron_access"] {
+        if let Some(entries) = json[list].as_array_mut() {
+            for f in entries {
+                if list == "files" {
+                    f["uid"] = (*uid).into();
+                }
+                f["owner"] = user.clone().into();
+                f["group"] = group.clone().into();
+            }
         }
     }
-    Ok((json, errors))
+    if json["boot"].is_object() {
+        json["boot"]["config_uid"] = (*uid).into();
+        json["boot"]["config_gid"] = if group == "root" { 0 } else { *uid }.into();
+    }
+    if json["file_walk"].is_object() {
+        for key in ["unowned", "ungrouped"] {
+            json["file_walk"][key] = serde_json::json!([]);
+            json["file_walk"][format!("{key}_count")] = 0.into();
+        }
+    }
 }
 
 /// Runs one case: every check's verdict against the expected one.
@@ -564,13 +586,22 @@ result["orphan"] := {"status": "pass", "evidence": {}}
     #[test]
     fn every_builtin_pack_passes_its_own_tests_and_lint() {
         let packs = Path::new(env!("CARGO_MANIFEST_DIR")).join("packs");
+        let builtin = Packs::builtin();
+        assert_eq!(builtin.errors, Vec::<String>::new());
         let mut seen = 0;
         for dir in std::fs::read_dir(&packs)
             .unwrap()
             .flatten()
             .map(|e| e.path())
+            // Library folders (no pack.toml) are tested through the packs that use them.
+            .filter(|d| d.join("pack.toml").exists())
         {
             let pack = Pack::load_dir(&dir).unwrap();
+            // The binary embeds the same checks as the folder holds (no file left out).
+            let embedded = builtin
+                .get(&pack.name)
+                .expect("the folder's pack is built in");
+            assert_eq!(embedded.checks, pack.checks, "{}", pack.name);
             let cases = load_cases(&dir).unwrap();
             assert!(
                 cases.len() >= 2,
@@ -596,7 +627,7 @@ result["orphan"] := {"status": "pass", "evidence": {}}
         }
         assert_eq!(
             seen,
-            Packs::builtin().packs.len(),
+            builtin.packs.len(),
             "every built-in pack has a folder"
         );
     }

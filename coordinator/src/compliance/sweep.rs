@@ -163,6 +163,15 @@ async fn sweep_host(
     .await
     .unwrap_or_default();
     let truncated = truncation_note(&facts.json);
+    // A host the pack is not written for: every check is not applicable; say why once.
+    let mut message = facts.message.clone();
+    if let Some(reason) = plan.pack.off_target(&facts.json) {
+        message = if message.is_empty() {
+            reason
+        } else {
+            format!("{reason}; {message}")
+        };
+    }
     let results = results
         .into_iter()
         .map(|r| {
@@ -209,7 +218,7 @@ async fn sweep_host(
         agent_id: agent.id,
         hostname: agent.hostname,
         status: "ok".into(),
-        message: facts.message,
+        message,
         results,
         collect_ms: facts.collect_ms,
         eval_micros,

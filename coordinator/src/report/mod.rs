@@ -149,6 +149,9 @@ pub enum Framework {
     Nist80053,
     /// CIS benchmark recommendations (e.g. 5.1.20).
     Cis,
+    /// CIS Critical Security Controls v8 safeguards (e.g. 4.8).
+    #[value(name = "cis-controls")]
+    CisControls,
 }
 
 impl Framework {
@@ -156,6 +159,7 @@ impl Framework {
         match self {
             Framework::Nist80053 => "nist-800-53",
             Framework::Cis => "cis",
+            Framework::CisControls => "cis-controls",
         }
     }
 
@@ -163,6 +167,7 @@ impl Framework {
         match self {
             Framework::Nist80053 => &c.nist,
             Framework::Cis => &c.cis,
+            Framework::CisControls => &c.cis_controls,
         }
     }
 }
@@ -440,6 +445,7 @@ pub(crate) mod fixture {
             remediation: "what to do".into(),
             cis: vec!["5.1.20".into()],
             nist: vec!["AC-6(2)".into()],
+            cis_controls: vec!["5.4".into()],
             action: String::new(),
         })
         .collect()
@@ -575,6 +581,23 @@ mod tests {
                 .checks
                 .len(),
             4
+        );
+        // CIS Controls v8 safeguards group the same way.
+        for c in checks.iter_mut().skip(2) {
+            c.cis_controls.clear();
+        }
+        checks[1].cis_controls = vec!["4.8".into()];
+        let safeguards = framework_scores(&hosts(), &checks, Framework::CisControls);
+        let s54 = safeguards.iter().find(|g| g.control == "5.4").unwrap();
+        assert_eq!(s54.checks, ["sshd-permit-root-login"]);
+        assert_eq!(s54.state, "not-satisfied");
+        assert_eq!(
+            safeguards
+                .iter()
+                .find(|g| g.control == "4.8")
+                .unwrap()
+                .state,
+            "satisfied"
         );
     }
 

@@ -2,7 +2,8 @@
 //! inventory item, each check evaluated on a host an observation with its evidence, and each
 //! decided check (pass, fail, error) a finding whose target is the check with state `satisfied`
 //! or `not-satisfied`; a waived one stays `not-satisfied`, with the waiver in its remarks. An unreachable host is a `not-satisfied` finding of its own. The controls
-//! reviewed are the NIST SP 800-53 controls the pack's checks cite. UUIDs are name-based (v5), so
+//! reviewed are the NIST SP 800-53 controls the pack's checks cite; each finding names the NIST
+//! controls, CIS Controls v8 safeguards and CIS recommendations its check cites as props. UUIDs are name-based (v5), so
 //! rendering the same sweep twice gives the same document.
 
 use serde_json::{Value, json};
@@ -119,11 +120,30 @@ pub fn oscal(r: &SweepReport) -> Value {
                 .check(&v.rule)
                 .map(|c| format!("{} Remediation: {}", c.rationale, c.remediation))
                 .unwrap_or_else(|| format!("Check {} {}.", v.rule, v.status));
+            // The controls the check cites, so each finding names what it is evidence for.
+            let mut props = vec![prop("severity", &v.severity)];
+            if let Some(c) = r.check(&v.rule) {
+                props.extend(
+                    c.nist
+                        .iter()
+                        .map(|n| prop("nist-800-53-control", &control_id(n))),
+                );
+                props.extend(
+                    c.cis_controls
+                        .iter()
+                        .map(|n| prop("cis-controls-v8-safeguard", n)),
+                );
+                props.extend(
+                    c.cis
+                        .iter()
+                        .map(|n| prop("cis-benchmark-recommendation", n)),
+                );
+            }
             let mut finding = json!({
                 "uuid": id(&["finding", sweep, &h.agent_id, &v.rule]),
                 "title": format!("{}: {title}", h.hostname),
                 "description": description,
-                "props": [prop("severity", &v.severity)],
+                "props": props,
                 "target": {"type": "objective-id", "target-id": v.rule, "status": {"state": state, "reason": reason}},
                 "related-observations": [{"observation-uuid": obs}],
             });
@@ -218,6 +238,25 @@ mod tests {
             .find(|f| f["target"]["target-id"] == "sysctl-rp-filter")
             .unwrap();
         assert!(waived["remarks"].as_str().unwrap().contains("ticket NET-7"));
+        // Each finding names the controls its check cites.
+        let props: Vec<(String, String)> = waived["props"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["name"].as_str().unwrap().into(),
+                    p["value"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        for (name, value) in [
+            ("nist-800-53-control", "ac-6.2"),
+            ("cis-controls-v8-safeguard", "5.4"),
+            ("cis-benchmark-recommendation", "5.1.20"),
+        ] {
+            assert!(props.contains(&(name.into(), value.into())), "{props:?}");
+        }
         assert_eq!(result["observations"].as_array().unwrap().len(), 6);
         assert_eq!(
             result["reviewed-controls"]["control-selections"][0]["include-controls"][0]["control-id"],

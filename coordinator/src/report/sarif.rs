@@ -39,6 +39,7 @@ pub fn sarif(r: &SweepReport) -> Value {
             let mut tags = vec!["security".to_string(), "compliance".to_string()];
             if let Some(c) = c {
                 tags.extend(c.cis.iter().map(|x| format!("CIS-{x}")));
+                tags.extend(c.cis_controls.iter().map(|x| format!("CIS-Controls-v8-{x}")));
                 tags.extend(c.nist.iter().map(|x| format!("NIST-800-53-{x}")));
             }
             json!({

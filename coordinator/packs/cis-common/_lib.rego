@@ -1,0 +1,147 @@
+# The CIS library: checks common to the cis-* packs, written once. Each check is an entry of
+# `checks` (what it is: CIS title, severity, the facts it reads, rationale, remediation, NIST SP
+# 800-53 rev. 5 controls and CIS Controls v8 safeguards, and an agent action where one is safe)
+# and of `result` (its verdict on the host). A distribution's pack maps its CIS recommendation
+# numbers to these ids; recommendation numbers differ between benchmarks, the checks do not.
+#
+# Titles, numbers and control mappings follow the CIS Debian Linux 12 Benchmark v1.1.0, the CIS
+# Ubuntu Linux 24.04 LTS Benchmark v1.0.0 and the CIS Red Hat Enterprise Linux 9 Benchmark
+# v1.0.0 (Level 1 - Server, automated recommendations).
+package rampart.lib.cis
+
+import rego.v1
+
+verdict(ok, evidence) := {"status": "pass", "evidence": evidence} if ok
+
+verdict(ok, evidence) := {"status": "fail", "evidence": evidence} if not ok
+
+not_applicable(reason) := {"status": "not_applicable", "evidence": {"reason": reason}}
+
+# A check's description. `facts` names the facts the verdict reads (as paths into the report).
+chk(title, severity, facts, rationale, remediation, nist, controls) := {
+	"title": title,
+	"severity": severity,
+	"facts": facts,
+	"rationale": rationale,
+	"remediation": remediation,
+	"nist": nist,
+	"controls": controls,
+}
+
+# The metadata a pack gives a check: its description, with the pack's recommendation number.
+meta_for(id, number) := m if {
+	c := checks[id]
+	m := object.union(object.remove(c, ["nist", "controls"]), {"references": {
+		"cis": [number],
+		"nist": c.nist,
+		"cis_controls": c.controls,
+	}})
+}
+
+# ---- the host ----
+rpm_ids := {"rhel", "rocky", "almalinux", "centos", "ol", "fedora"}
+
+family := "rpm" if input.os.id in rpm_ids
+
+family := "deb" if not input.os.id in rpm_ids
+
+# Per-family values: `by_family({"deb": x, "rpm": y})`.
+by_family(values) := values[family]
+
+# ---- booleans over lists (defined, true or false, for every list) ----
+all_true(xs) := true if {
+	every x in xs {
+		x == true
+	}
+}
+
+all_true(xs) := false if {
+	some x in xs
+	x != true
+}
+
+any_true(xs) := true if {
+	some x in xs
+	x == true
+}
+
+any_true(xs) := false if {
+	every x in xs {
+		x != true
+	}
+}
+
+# ---- packages and units ----
+installed := {p.name | some p in input.packages}
+
+installed_of(names) := sort([n | some n in names; n in installed])
+
+units_by_name := {u.name: u | some u in input.units}
+
+# Unit states as booleans (true or false, never undefined, so they can sit in lists).
+unit_enabled(name) := true if units_by_name[name].enabled == "enabled"
+
+unit_enabled(name) := false if not units_by_name[name].enabled == "enabled"
+
+unit_active(name) := true if units_by_name[name].active == "active"
+
+unit_active(name) := false if not units_by_name[name].active == "active"
+
+unit_in_use(name) := any_true([unit_enabled(name), unit_active(name)])
+
+units_in_use(names) := sort([n | some n in names; unit_in_use(n)])
+
+unit_state(name) := {"unit": name, "enabled": u.enabled, "active": u.active} if u := units_by_name[name]
+
+unit_state(name) := {"unit": name, "enabled": "absent", "active": "absent"} if not units_by_name[name]
+
+# Enabled and, where the facts know it, active ("unknown" when read from unit files alone).
+unit_running(name) := true if {
+	u := units_by_name[name]
+	u.enabled in {"enabled", "static"}
+	u.active in {"active", "unknown"}
+}
+
+unit_running(name) := false if not unit_running_found(name)
+
+unit_running_found(name) if {
+	u := units_by_name[name]
+	u.enabled in {"enabled", "static"}
+	u.active in {"active", "unknown"}
+}
+
+# ---- files ----
+files_by_path := {f.path: f | some f in input.files}
+
+# Octal with a leading 0, e.g. "0640" (regorus prints %o as "0O640").
+mode_string(m) := sprintf("0%s", [trim_prefix(upper(sprintf("%o", [m])), "0O")])
+
+# Whether no permission bit outside `allowed` is set (a boolean, never undefined).
+mode_within(m, allowed) := bits.and(m, bits.negate(allowed)) == 0
+
+file_state(f) := {"path": f.path, "mode": mode_string(f.mode), "owner": f.owner, "group": f.group}
+
+# ---- numbers in configuration values ----
+num(v) := to_number(trim_space(v)) if {
+	is_string(v)
+	regex.match(`^ *-?[0-9]+ *$`, v)
+}
+
+num(v) := v if is_number(v)
+
+# Whether a value is a number from `lo` to `hi`; false for a missing or non-numeric value.
+# (Parameters must not be named min or max: those are built-in functions.)
+in_range(v, lo, hi) := true if {
+	n := num(v)
+	n >= lo
+	n <= hi
+}
+
+in_range(v, lo, hi) := false if not num(v)
+
+in_range(v, lo, hi) := false if {
+	n := num(v)
+	any_true([n < lo, n > hi])
+}
+
+sysctl(key) := object.get(object.get(input, "sysctl", {}), key, "")
