@@ -225,3 +225,25 @@ file_result(path, loosest, groups) := verdict(ok, file_state(f)) if {
 	f.exists
 	ok := all_true([mode_within(f.mode, loosest), f.uid == 0, (f.group in groups)])
 }
+
+# ---- Ubuntu: prelink and apport ----
+checks["prelink-not-installed"] := chk(
+	"Ensure prelink is not installed", "low", ["packages"],
+	"prelink rewrites binaries, which defeats integrity checking (AIDE) and can weaken address space layout randomization.",
+	"prelink -ua && apt purge prelink",
+	["CM-7", "SI-7"], ["4.8"],
+)
+
+result["prelink-not-installed"] := verdict(count(found) == 0, {"installed": found}) if found := installed_of(["prelink"])
+
+checks["apport-disabled"] := chk(
+	"Ensure Automatic Error Reporting is not enabled", "low", ["packages", "units"],
+	"Apport collects crash data, which can hold secrets, and sends it off the host.",
+	"Set enabled=0 in /etc/default/apport and systemctl stop and mask apport.service (or apt purge apport).",
+	["CM-7", "SC-28"], ["4.8"],
+)
+
+result["apport-disabled"] := verdict(ok, {"installed": found, "unit": unit_state("apport.service")}) if {
+	found := installed_of(["apport"])
+	ok := any_true([count(found) == 0, unit_in_use("apport.service") == false])
+}

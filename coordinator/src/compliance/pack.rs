@@ -31,6 +31,10 @@ const BUILTIN: &[(&str, &[(&str, &str)])] = &[
         include_str!("../../packs/cis-debian-12/pack.toml"),
         builtin_files!("cis-debian-12": "recommendations.rego"),
     ),
+    (
+        include_str!("../../packs/cis-ubuntu-24.04/pack.toml"),
+        builtin_files!("cis-ubuntu-24.04": "recommendations.rego"),
+    ),
 ];
 
 /// Built-in libraries: Rego shared by built-in packs (`uses = ["name"]`).
@@ -46,6 +50,7 @@ const BUILTIN_LIBRARIES: &[(&str, &[(&str, &str)])] = &[(
         "access.rego",
         "logging.rego",
         "files.rego",
+        "numbering.rego",
     ),
 )];
 
