@@ -773,3 +773,148 @@ fn pack_authors_test_and_lint_a_pack_folder_with_the_cli() {
     assert_eq!(code, Some(1));
     assert!(err.contains("no pack.toml"), "{err}");
 }
+
+/// The CIS packs on agents whose fact roots are the Debian 12 and Ubuntu 24.04 fixture trees: a
+/// pack judges the hosts of its distribution check by check, gives every check of another
+/// distribution's host `not_applicable` with one reason shown as the host's message, groups its
+/// results by CIS Controls v8 safeguards, and names the controls in its OSCAL findings.
+#[test]
+fn cis_packs_judge_their_distribution_and_say_why_they_skip_others() {
+    let h = Harness::start();
+    let token = h.join_token(&["fleet=cis"], 3, "10m");
+    let mut ids = std::collections::BTreeMap::new();
+    for root in [
+        "debian-12-hardened",
+        "debian-12-weak",
+        "ubuntu-24.04-hardened",
+    ] {
+        let a = h.enroll_ok(root, None, &token, &[]);
+        h.run_agent(
+            root,
+            &a,
+            &["--fact-root", fixtures().join(root).to_str().unwrap()],
+        );
+        ids.insert(root, a.id);
+    }
+    h.wait_online(&ids.values().map(String::as_str).collect::<Vec<_>>());
+    let report: Value = serde_json::from_str(&h.rampart_ok(&[
+        "sweep",
+        "--wait",
+        "--pack",
+        "cis-debian-12",
+        "--selector",
+        "fleet=cis",
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    let host = |root: &str| {
+        report["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["agent_id"] == ids[root].as_str())
+            .unwrap_or_else(|| panic!("{root} missing from {report}"))
+            .clone()
+    };
+    let hardened = host("debian-12-hardened");
+    let weak = host("debian-12-weak");
+    assert_eq!(hardened["results"].as_array().unwrap().len(), 206);
+    for (rule, good, bad) in [
+        ("sshd-permit-root-login", "pass", "fail"),
+        ("nftables-default-deny", "pass", "not_applicable"),
+        ("ufw-enabled", "not_applicable", "fail"),
+        ("pam-unix-no-nullok", "pass", "fail"),
+        ("sudo-use-pty", "pass", "fail"),
+        ("service-avahi", "pass", "fail"),
+        ("net-ip-forwarding", "pass", "fail"),
+    ] {
+        assert_eq!(result(&hardened, rule)["status"], good, "{rule}");
+        assert_eq!(result(&weak, rule)["status"], bad, "{rule}");
+    }
+    let ubuntu = host("ubuntu-24.04-hardened");
+    assert_eq!(ubuntu["status"], "ok");
+    assert!(
+        ubuntu["message"]
+            .as_str()
+            .unwrap()
+            .contains("pack cis-debian-12 is written for debian 12; this host is ubuntu 24.04"),
+        "{}",
+        ubuntu["message"]
+    );
+    assert!(
+        ubuntu["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["status"] == "not_applicable"),
+        "no page of failures for another distribution"
+    );
+    let sweep_id = report["sweep_id"].as_str().unwrap().to_string();
+
+    // Grouped by CIS Controls v8 safeguard: 4.8 (unneeded services) is not satisfied because of
+    // the weak host.
+    let grouped: Value = serde_json::from_str(&h.rampart_ok(&[
+        "sweep",
+        "show",
+        &sweep_id,
+        "-o",
+        "json",
+        "--framework",
+        "cis-controls",
+    ]))
+    .unwrap();
+    let controls = grouped["framework"]["controls"].as_array().unwrap();
+    let s48 = controls.iter().find(|c| c["control"] == "4.8").unwrap();
+    assert_eq!(s48["state"], "not-satisfied", "{s48}");
+    assert!(
+        s48["checks"]
+            .as_array()
+            .unwrap()
+            .contains(&"service-avahi".into())
+    );
+
+    // OSCAL findings name the controls their check cites.
+    let oscal: Value =
+        serde_json::from_str(&h.rampart_ok(&["sweep", "show", &sweep_id, "-o", "oscal"])).unwrap();
+    let findings = oscal["assessment-results"]["results"][0]["findings"]
+        .as_array()
+        .unwrap();
+    let root_login = findings
+        .iter()
+        .find(|f| f["target"]["target-id"] == "sshd-permit-root-login")
+        .unwrap();
+    let props = root_login["props"].to_string();
+    assert!(
+        props.contains("\"nist-800-53-control\"")
+            && props.contains("ac-6.2")
+            && props.contains("\"cis-benchmark-recommendation\"")
+            && props.contains("5.1.20"),
+        "{props}"
+    );
+
+    // The Ubuntu pack judges the Ubuntu host (ufw there, so the nftables checks step aside).
+    let report: Value = serde_json::from_str(&h.rampart_ok(&[
+        "sweep",
+        "--wait",
+        "--pack",
+        "cis-ubuntu-24.04",
+        "--selector",
+        "fleet=cis",
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    let ubuntu = report["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["agent_id"] == ids["ubuntu-24.04-hardened"].as_str())
+        .unwrap();
+    assert_eq!(result(ubuntu, "ufw-enabled")["status"], "pass");
+    assert_eq!(
+        result(ubuntu, "nftables-default-deny")["status"],
+        "not_applicable"
+    );
+    assert_eq!(result(ubuntu, "apport-disabled")["status"], "pass");
+}

@@ -110,7 +110,8 @@ pub fn walk(
                 dir.trim_end_matches('/'),
                 e.file_name().to_string_lossy()
             );
-            let Ok(md) = e.path().symlink_metadata() else {
+            // The entry's own metadata (a link is not followed), read relative to the open folder.
+            let Ok(md) = e.metadata() else {
                 continue;
             };
             let mode = md.permissions().mode();

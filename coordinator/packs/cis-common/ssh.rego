@@ -159,16 +159,27 @@ result["sshd-login-grace-time"] := verdict(in_range(seconds, 1, 60), {"logingrac
 	seconds := sshd_seconds(v)
 }
 
-# sshd time values: plain seconds or with s/m/h suffixes.
-sshd_seconds(v) := to_number(v) if regex.match(`^[0-9]+$`, v)
+# sshd time values: plain seconds or with s/m/h suffixes ("invalid" otherwise).
+time_units := {"s": 1, "m": 60, "h": 3600}
 
-sshd_seconds(v) := to_number(trim_suffix(v, "s")) if regex.match(`^[0-9]+s$`, v)
+sshd_seconds(v) := n if n := num(v)
 
-sshd_seconds(v) := to_number(trim_suffix(v, "m")) * 60 if regex.match(`^[0-9]+m$`, v)
+sshd_seconds(v) := n if {
+	not num(v)
+	unit := substring(v, count(v) - 1, 1)
+	n := num(substring(v, 0, count(v) - 1)) * time_units[unit]
+}
 
-sshd_seconds(v) := to_number(trim_suffix(v, "h")) * 3600 if regex.match(`^[0-9]+h$`, v)
+sshd_seconds(v) := "invalid" if {
+	not num(v)
+	not time_units[substring(v, count(v) - 1, 1)]
+}
 
-sshd_seconds(v) := "invalid" if not regex.match(`^[0-9]+[smh]?$`, v)
+sshd_seconds(v) := "invalid" if {
+	not num(v)
+	time_units[substring(v, count(v) - 1, 1)]
+	not num(substring(v, 0, count(v) - 1))
+}
 
 checks["sshd-log-level"] := object.union(chk(
 	"Ensure sshd LogLevel is configured", "low", ["sshd.settings.loglevel"],

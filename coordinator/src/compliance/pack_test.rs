@@ -192,13 +192,12 @@ pub fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The facts an agent with the case's tree as fact root reports, modes and ownership applied.
-pub fn case_facts(case: &Case) -> Result<(serde_json::Value, Vec<String>), String> {
-    let tmp = tempfile::tempdir().map_err(|e| format!("cannot make a temporary folder: {e}"))?;
-    copy_tree(&case.root, tmp.path())
-        .map_err(|e| format!("cannot copy {}: {e}", case.root.display()))?;
+/// Copies the case's host tree to `dir` and sets the case's modes (creating what is missing: a
+/// folder when the mode has the owner's execute bit, else an empty file).
+pub fn prepare_tree(case: &Case, dir: &Path) -> Result<(), String> {
+    copy_tree(&case.root, dir).map_err(|e| format!("cannot copy {}: {e}", case.root.display()))?;
     for (path, mode) in &case.modes {
-        let p = tmp.path().join(path.trim_start_matches('/'));
+        let p = dir.join(path.trim_start_matches('/'));
         if !p.exists() {
             if let Some(parent) = p.parent() {
                 std::fs::create_dir_all(parent).map_err(|e| format!("{path}: {e}"))?;
@@ -213,6 +212,13 @@ pub fn case_facts(case: &Case) -> Result<(serde_json::Value, Vec<String>), Strin
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(*mode))
             .map_err(|e| format!("{path}: {e}"))?;
     }
+    Ok(())
+}
+
+/// The facts an agent with the case's tree as fact root reports, modes and ownership applied.
+pub fn case_facts(case: &Case) -> Result<(serde_json::Value, Vec<String>), String> {
+    let tmp = tempfile::tempdir().map_err(|e| format!("cannot make a temporary folder: {e}"))?;
+    prepare_tree(case, tmp.path())?;
     let report =
         rampart_agent::facts::collect(&rampart_agent::facts::FactSource::fixture(tmp.path()), &[]);
     let errors = report
