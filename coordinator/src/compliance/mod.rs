@@ -6,13 +6,16 @@
 //! `schedule` and `remediate` drive agents through the fleet and record through the store, never with SQL.
 
 pub mod action;
+mod builtin;
 pub mod facts;
 pub mod history;
 pub mod pack;
 pub mod pack_test;
+mod reads;
 pub mod remediate;
 pub mod schedule;
 pub mod sweep;
+mod target;
 pub mod waiver;
 
 pub use pack::{CheckMeta, Pack, PackError, Packs, RuleResult, Severity, Status};
