@@ -3,10 +3,12 @@
 //! with the same id is answered without running twice.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Instant;
 
 use rampart_common::time::now_ms;
 use rampart_proto::v1::{Command, CommandResult, Pong, command, command_result};
+use tokio::sync::Semaphore;
 use tracing::{debug, warn};
 
 /// Results remembered so that a re-sent command id gets the same answer without running twice.
@@ -16,12 +18,60 @@ const REMEMBERED_RESULTS: usize = 256;
 #[derive(Debug)]
 pub struct Executor {
     recent: VecDeque<CommandResult>,
-    facts: crate::facts::FactSource,
+    facts: FactCollector,
     remediation: crate::remediate::Remediator,
     pub(crate) faults: crate::faults::Faults,
 }
 
+/// Collects facts for one command at a time, apart from the session loop: the first collection
+/// walks the filesystem for seconds, and heartbeats, reverts and the emergency stop must not queue
+/// behind it.
+#[derive(Debug, Clone)]
+pub struct FactCollector {
+    source: crate::facts::FactSource,
+    /// One collection at a time: a second request waits rather than walking the disk twice.
+    gate: Arc<Semaphore>,
+}
+
+impl FactCollector {
+    /// Runs a `CollectFacts` command to its bounded result.
+    pub async fn run(self, cmd: Command) -> CommandResult {
+        let started = Instant::now();
+        let outcome = match cmd.kind {
+            _ if cmd.deadline_unix_ms > 0 && now_ms() > cmd.deadline_unix_ms => {
+                command_result::Outcome::Error(
+                    "the command's deadline passed before the agent received it".into(),
+                )
+            }
+            Some(command::Kind::CollectFacts(req)) => self.outcome(req).await,
+            _ => command_result::Outcome::Error("not a fact collection".into()),
+        };
+        let ok = !matches!(outcome, command_result::Outcome::Error(_));
+        crate::metrics::global().command("collect_facts", ok, started.elapsed());
+        bounded(CommandResult {
+            command_id: cmd.id,
+            outcome: Some(outcome),
+        })
+    }
+
+    async fn outcome(&self, req: rampart_proto::v1::CollectFacts) -> command_result::Outcome {
+        let _turn = self.gate.clone().acquire_owned().await;
+        let source = self.source.clone();
+        match tokio::task::spawn_blocking(move || crate::facts::collect(&source, &req.file_paths))
+            .await
+        {
+            Ok(report) => command_result::Outcome::Facts(report),
+            Err(e) => command_result::Outcome::Error(format!("fact collection failed: {e}")),
+        }
+    }
+}
+
 impl Executor {
+    /// A handle that collects facts outside the session loop.
+    pub fn fact_collector(&self) -> FactCollector {
+        self.facts.clone()
+    }
+
     pub fn new(
         facts: crate::facts::FactSource,
         remediation: crate::remediate::Remediator,
@@ -29,7 +79,10 @@ impl Executor {
     ) -> Self {
         Self {
             recent: VecDeque::new(),
-            facts,
+            facts: FactCollector {
+                source: facts,
+                gate: Arc::new(Semaphore::new(1)),
+            },
             remediation,
             faults,
         }
@@ -66,17 +119,7 @@ impl Executor {
                 Some(command::Kind::CollectFacts(req)) => {
                     // Read-only and possibly large: collected again if repeated, never kept.
                     remember = false;
-                    let source = self.facts.clone();
-                    match tokio::task::spawn_blocking(move || {
-                        crate::facts::collect(&source, &req.file_paths)
-                    })
-                    .await
-                    {
-                        Ok(report) => command_result::Outcome::Facts(report),
-                        Err(e) => {
-                            command_result::Outcome::Error(format!("fact collection failed: {e}"))
-                        }
-                    }
+                    self.fact_collector().outcome(req).await
                 }
                 Some(command::Kind::Remediate(req)) => {
                     let r = self.remediation.clone();

@@ -247,6 +247,30 @@ fn is_refusal(status: &tonic::Status) -> bool {
     )
 }
 
+/// Sends a heartbeat every `interval` until the session's stream closes.
+async fn heartbeat(tx: mpsc::Sender<AgentMessage>, interval: Duration) {
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    for seq in 1u64.. {
+        ticker.tick().await;
+        let hb = AgentMessage {
+            body: Some(agent_message::Body::Heartbeat(Heartbeat { seq })),
+        };
+        if tx.send(hb).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Ends a task when the session that started it ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 async fn session_once(
     enrolment: &mut Enrolment,
     config: &SessionConfig,
@@ -314,12 +338,12 @@ async fn session_once(
     }
     backoff.reset();
 
-    let mut ticker = tokio::time::interval_at(
-        tokio::time::Instant::now() + config.heartbeat_interval,
+    // Heartbeats have a task of their own: no command the loop runs (a remediation, a fault's
+    // setup) can silence them long enough for the coordinator to drop the session.
+    let _heartbeat = AbortOnDrop(tokio::spawn(heartbeat(
+        tx.clone(),
         config.heartbeat_interval,
-    );
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut seq = 0u64;
+    )));
     let mut renewal = renewal::Renewal::new(&enrolment.cert_pem, config.state.is_some());
     // Host metrics, sampled only while a coordinator asked for them.
     let mut metrics: Option<crate::probes::metrics::Stream> = None;
@@ -351,13 +375,6 @@ async fn session_once(
                 // Dropping the sender ends our half of the stream: the coordinator sees a clean close.
                 drop(tx);
                 return Ok(Ended::Shutdown);
-            }
-            _ = ticker.tick() => {
-                seq += 1;
-                let hb = AgentMessage { body: Some(agent_message::Body::Heartbeat(Heartbeat { seq })) };
-                if tx.send(hb).await.is_err() {
-                    return Ok(Ended::Lost("session stream closed".into()));
-                }
             }
             Some(ev) = link.events.recv() => {
                 let out = AgentMessage { body: Some(agent_message::Body::Fault(ev.clone())) };
@@ -399,6 +416,15 @@ async fn session_once(
                         if tx.send(out).await.is_err() {
                             return Ok(Ended::Lost("session stream closed".into()));
                         }
+                    }
+                    Some(coordinator_message::Body::Command(cmd)) if matches!(cmd.kind, Some(command::Kind::CollectFacts(_))) => {
+                        // The first collection walks the disk for seconds: it runs beside the loop
+                        // so heartbeats, reverts and the emergency stop never wait for it.
+                        let (tx, collector) = (tx.clone(), executor.fact_collector());
+                        tokio::spawn(async move {
+                            let result = collector.run(cmd).await;
+                            let _ = tx.send(AgentMessage { body: Some(agent_message::Body::Result(result)) }).await;
+                        });
                     }
                     Some(coordinator_message::Body::Command(cmd)) => {
                         let result = executor.execute(cmd).await;

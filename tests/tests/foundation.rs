@@ -356,6 +356,65 @@ fn an_agent_that_stops_heartbeating_goes_offline_and_comes_back() {
 }
 
 #[test]
+fn a_long_fact_collection_leaves_heartbeats_and_other_commands_running() {
+    let h = Harness::start();
+    let token = h.join_token(&[], 1, "10m");
+    let a = h.enroll_ok("agent", None, &token, &[]);
+    // Beats every 100 ms, so a session silent for 300 ms is dropped. The agent reads the real
+    // root: its first collection walks the disks, for seconds on a machine with a few hundred
+    // thousand files.
+    let started = std::time::Instant::now();
+    h.run_agent("agent", &a, &["--heartbeat-interval", "100ms"]);
+    h.wait_online(&[&a.id]);
+    eprintln!("agent online at {:?}", started.elapsed());
+    // The report goes to a file: a pipe nobody reads while pinging could fill and stall it.
+    let report_file = tempfile::NamedTempFile::new().unwrap();
+    let mut sweep = h
+        .rampart_command(&["sweep", "--wait", "-o", "json"])
+        .stdout(report_file.reopen().unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Other commands are answered while the collection runs.
+    let mut answered_meanwhile = 0;
+    let status = loop {
+        let out = h.rampart(&["agents", "ping", &a.id]);
+        assert!(
+            out.status.success(),
+            "a ping during the collection: {}",
+            stderr(&out)
+        );
+        if let Some(status) = sweep.try_wait().unwrap() {
+            break status;
+        }
+        answered_meanwhile += 1;
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "sweep: {status:?}");
+    eprintln!(
+        "sweep done at {:?}, {answered_meanwhile} pings answered meanwhile",
+        started.elapsed()
+    );
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(report_file.path()).unwrap()).unwrap();
+    assert_eq!(report["summary"]["unreachable"], 0, "{}", report["summary"]);
+    assert_eq!(report["hosts"][0]["agent_id"], a.id.as_str());
+    assert!(answered_meanwhile >= 1, "no ping answered during the sweep");
+    // The session held throughout: never marked offline, never reopened.
+    let log = h.with_proc("coordinator", |p| p.log_text());
+    assert!(!log.contains("marking offline"), "{log}");
+    assert_eq!(log.matches("agent online").count(), 1, "{log}");
+    // The collection was long enough to matter: the walk looked at many entries.
+    let facts: Value =
+        serde_json::from_str(&h.rampart_ok(&["facts", &a.id, "-o", "json"])).unwrap();
+    let walked = facts["file_walk"]["walked"].as_u64().unwrap_or(0);
+    assert!(
+        walked >= 20_000,
+        "this test needs a real root with many files; the walk saw {walked}"
+    );
+}
+
+#[test]
 fn sigterm_stops_an_agent_cleanly_and_it_shows_offline() {
     let h = Harness::start();
     let token = h.join_token(&[], 1, "10m");

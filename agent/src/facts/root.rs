@@ -96,11 +96,17 @@ fn joined(root: &Path, parts: &[OsString]) -> PathBuf {
     p
 }
 
+/// The most the agent reads of one file: configuration and package databases are far smaller;
+/// anything larger is refused rather than held in memory.
+pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
 /// Reads a whole file below `root` (following links inside the root), through `openat2` where the
-/// kernel has it.
+/// kernel has it. Only regular files are read, opened without blocking, so a FIFO or device at a
+/// collected path cannot stall a collection; files over [`MAX_FILE_BYTES`] are refused.
 pub fn read(root: &Path, path: &Path) -> io::Result<Vec<u8>> {
+    let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOCTTY | OFlag::O_NONBLOCK;
     if root == Path::new("/") {
-        return std::fs::read(Path::new("/").join(path));
+        return read_regular(open_plain(&Path::new("/").join(path), flags)?);
     }
     let rel = path.strip_prefix("/").unwrap_or(path);
     let rel = if rel.as_os_str().is_empty() {
@@ -110,20 +116,43 @@ pub fn read(root: &Path, path: &Path) -> io::Result<Vec<u8>> {
     };
     let dir = std::fs::File::open(root)?;
     let how = OpenHow::new()
-        .flags(OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOCTTY)
+        .flags(flags)
         .mode(Mode::empty())
         .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
     match nix::fcntl::openat2(&dir, rel, how) {
-        Ok(fd) => {
-            let mut f = std::fs::File::from(fd);
-            let mut buf = Vec::new();
-            f.read_to_end(&mut buf)?;
-            Ok(buf)
-        }
+        Ok(fd) => read_regular(std::fs::File::from(fd)),
         // No openat2 (older kernel, or a seccomp filter): the userspace walk.
-        Err(Errno::ENOSYS) | Err(Errno::EPERM) => std::fs::read(resolve(root, path, Last::Follow)?),
+        Err(Errno::ENOSYS) | Err(Errno::EPERM) => {
+            read_regular(open_plain(&resolve(root, path, Last::Follow)?, flags)?)
+        }
         Err(e) => Err(io::Error::from(e)),
     }
+}
+
+fn open_plain(path: &Path, flags: OFlag) -> io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags((flags & !OFlag::O_RDONLY).bits())
+        .open(path)
+}
+
+fn read_regular(f: std::fs::File) -> io::Result<Vec<u8>> {
+    if !f.metadata()?.file_type().is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file; not read",
+        ));
+    }
+    let mut buf = Vec::new();
+    f.take(MAX_FILE_BYTES + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 > MAX_FILE_BYTES {
+        return Err(io::Error::new(
+            io::ErrorKind::FileTooLarge,
+            format!("larger than {MAX_FILE_BYTES} bytes; not read"),
+        ));
+    }
+    Ok(buf)
 }
 
 #[cfg(test)]
@@ -215,6 +244,29 @@ mod tests {
             resolve(root, Path::new("/etc/nope/../x/y"), Last::Follow).unwrap(),
             root.join("etc/x/y")
         );
+    }
+
+    #[test]
+    fn fifos_and_oversized_files_are_refused_without_blocking() {
+        let dir = tree();
+        let root = dir.path();
+        nix::unistd::mkfifo(&root.join("etc/pipe"), Mode::from_bits_truncate(0o644)).unwrap();
+        symlink("/etc/pipe", root.join("etc/to-pipe")).unwrap();
+        let big = std::fs::File::create(root.join("etc/big")).unwrap();
+        big.set_len(MAX_FILE_BYTES + 1).unwrap();
+        std::fs::write(root.join("etc/edge"), vec![b'x'; 4096]).unwrap();
+        // Opening a FIFO for reading would wait for a writer forever; each of these returns.
+        for (r, p) in [
+            (root, "/etc/pipe".to_string()),
+            (root, "/etc/to-pipe".to_string()),
+            (Path::new("/"), root.join("etc/pipe").display().to_string()),
+        ] {
+            let err = read(r, Path::new(&p)).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{p}: {err}");
+        }
+        let err = read(root, Path::new("/etc/big")).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::FileTooLarge, "{err}");
+        assert_eq!(read(root, Path::new("/etc/edge")).unwrap().len(), 4096);
     }
 
     #[test]

@@ -487,6 +487,8 @@ async fn serve_session(
             }
         }
     }
+    // Whoever still waits for an answer on this session learns now that none will come.
+    handle.cancel.cancel();
     if state.fleet.remove(&agent_id, handle.session_id) {
         if let Err(err) = state.store.agent_offline(&agent_id).await {
             warn!(%err, agent = %agent_id, "could not mark agent offline");

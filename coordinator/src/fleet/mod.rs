@@ -342,9 +342,13 @@ impl Fleet {
                 .send(Ok(Box::new(msg)))
                 .await
                 .map_err(|_| FleetError::SessionClosed(agent_id.to_string()))?;
-            done_rx
-                .await
-                .map_err(|_| FleetError::SessionClosed(agent_id.to_string()))
+            // A session that ends (heartbeats lost, agent gone, replaced) answers its waiters
+            // at once, rather than at their timeouts.
+            tokio::select! {
+                biased;
+                r = done_rx => r.map_err(|_| FleetError::SessionClosed(agent_id.to_string())),
+                _ = handle.cancel.cancelled() => Err(FleetError::SessionClosed(agent_id.to_string())),
+            }
         })
         .await;
         handle
@@ -448,6 +452,31 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, FleetError::Timeout(..)));
+    }
+
+    #[tokio::test]
+    async fn a_session_that_ends_answers_its_waiters_at_once() {
+        let fleet = std::sync::Arc::new(Fleet::new());
+        let root = CancellationToken::new();
+        let (handle, mut rx) = fleet.open("a1", &root);
+        let f = fleet.clone();
+        let waiter = tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let r = f
+                .call(
+                    "a1",
+                    command::Kind::Ping(Ping::default()),
+                    Duration::from_secs(60),
+                )
+                .await;
+            (r, started.elapsed())
+        });
+        // The command went out; the session then ends without an answer (heartbeats lost).
+        assert!(rx.recv().await.is_some());
+        handle.cancel.cancel();
+        let (r, took) = waiter.await.unwrap();
+        assert_eq!(r.unwrap_err(), FleetError::SessionClosed("a1".into()));
+        assert!(took < Duration::from_secs(30), "waited {took:?}");
     }
 
     #[test]
