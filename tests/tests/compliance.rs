@@ -781,12 +781,13 @@ fn pack_authors_test_and_lint_a_pack_folder_with_the_cli() {
 #[test]
 fn cis_packs_judge_their_distribution_and_say_why_they_skip_others() {
     let h = Harness::start();
-    let token = h.join_token(&["fleet=cis"], 3, "10m");
+    let token = h.join_token(&["fleet=cis"], 4, "10m");
     let mut ids = std::collections::BTreeMap::new();
     for root in [
         "debian-12-hardened",
         "debian-12-weak",
         "ubuntu-24.04-hardened",
+        "rhel-9-weak",
     ] {
         let a = h.enroll_ok(root, None, &token, &[]);
         h.run_agent(
@@ -917,4 +918,50 @@ fn cis_packs_judge_their_distribution_and_say_why_they_skip_others() {
         "not_applicable"
     );
     assert_eq!(result(ubuntu, "apport-disabled")["status"], "pass");
+
+    // The RHEL pack on the RHEL host: its packages come from the tree's rpm database (read by
+    // the agent with `rpm --dbpath`), its settings from dnf, crypto-policies and authselect.
+    let report: Value = serde_json::from_str(&h.rampart_ok(&[
+        "sweep",
+        "--wait",
+        "--pack",
+        "cis-rhel-9",
+        "--selector",
+        "fleet=cis",
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    let hosts = report["hosts"].as_array().unwrap();
+    let rhel = hosts
+        .iter()
+        .find(|x| x["agent_id"] == ids["rhel-9-weak"].as_str())
+        .unwrap();
+    assert_eq!(rhel["results"].as_array().unwrap().len(), 165);
+    for (rule, status) in [
+        ("absent-web-server", "fail"),
+        ("selinux-no-setroubleshoot", "fail"),
+        ("dnf-gpgcheck", "fail"),
+        ("crypto-policy-not-legacy", "fail"),
+        ("authselect-with-faillock", "fail"),
+        ("sudo-installed", "pass"),
+        ("chrony-configured", "not_applicable"),
+    ] {
+        assert_eq!(result(rhel, rule)["status"], status, "{rule}: {rhel}");
+    }
+    assert_eq!(
+        result(rhel, "absent-web-server")["evidence"]["installed"],
+        serde_json::json!(["httpd"])
+    );
+    let debian = hosts
+        .iter()
+        .find(|x| x["agent_id"] == ids["debian-12-hardened"].as_str())
+        .unwrap();
+    assert!(
+        debian["message"].as_str().unwrap().contains(
+            "pack cis-rhel-9 is written for rhel 9, rocky 9, almalinux 9; this host is debian 12"
+        ),
+        "{}",
+        debian["message"]
+    );
 }

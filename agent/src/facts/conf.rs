@@ -75,17 +75,32 @@ pub fn systemd_section(src: &FactSource, name: &str, section: &str) -> HashMap<S
         let Ok(Some(text)) = src.read_optional(&f) else {
             continue;
         };
-        let mut current = String::new();
-        for line in text.lines().map(str::trim) {
-            if line.starts_with('#') || line.starts_with(';') || line.is_empty() {
-                continue;
+        for (name, values) in ini_sections(&text) {
+            if name == section {
+                out.extend(values);
             }
-            if let Some(s) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-                current = s.to_string();
-            } else if current == section
-                && let Some((k, v)) = line.split_once('=')
-            {
-                out.insert(k.trim().to_string(), unquote(v));
+        }
+    }
+    out
+}
+
+/// The `[section]` blocks of an INI-style file (systemd units and configuration, dnf.conf,
+/// `.repo` files, gdm's custom.conf) in file order, each with its `key=value` settings. Lines
+/// before the first section belong to the section "".
+pub fn ini_sections(text: &str) -> Vec<(String, HashMap<String, String>)> {
+    let mut out: Vec<(String, HashMap<String, String>)> = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('#') || line.starts_with(';') || line.is_empty() {
+            continue;
+        }
+        if let Some(s) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            out.push((s.trim().to_string(), HashMap::new()));
+        } else if let Some((k, v)) = line.split_once('=') {
+            if out.is_empty() {
+                out.push((String::new(), HashMap::new()));
+            }
+            if let Some((_, values)) = out.last_mut() {
+                values.insert(k.trim().to_string(), unquote(v));
             }
         }
     }

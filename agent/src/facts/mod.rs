@@ -23,6 +23,7 @@ mod os;
 mod packages;
 mod pam;
 mod processes;
+mod redhat;
 pub(crate) mod root;
 mod shell;
 mod sockets;
@@ -108,6 +109,7 @@ pub fn sizes(r: &FactReport) -> Vec<(&'static str, usize)> {
             r.file_walk.as_ref().map_or(0, Message::encoded_len),
         ),
         ("shell", r.shell.as_ref().map_or(0, Message::encoded_len)),
+        ("redhat", r.redhat.as_ref().map_or(0, Message::encoded_len)),
     ]
 }
 
@@ -216,6 +218,13 @@ impl FactSource {
             .collect();
         out.sort();
         out
+    }
+
+    /// Whether tools may read the root's own files where no parser is built in (`rpm --dbpath`
+    /// on the root's rpm database): below a fact root always, since they read only the tree; on
+    /// the real root only where host commands may run.
+    pub fn tree_tools_allowed(&self) -> bool {
+        self.run_commands || self.root != Path::new("/")
     }
 
     /// Whether commands of the real host may be run.
@@ -384,6 +393,9 @@ pub fn collect(source: &FactSource, file_paths: &[String]) -> FactReport {
     run("shell", &mut report, &|r| {
         shell::collect(source).map(|v| r.shell = Some(v))
     });
+    run("redhat", &mut report, &|r| {
+        redhat::collect(source).map(|v| r.redhat = Some(v))
+    });
     bound(&mut report);
     report
 }
@@ -427,7 +439,7 @@ mod tests {
             "{:?}",
             r.errors
         );
-        assert_eq!(r.timings.len(), 25);
+        assert_eq!(r.timings.len(), 26);
     }
 
     #[test]

@@ -300,14 +300,17 @@ result["password-hashing"] := verdict((upper(v) in {"SHA512", "YESCRYPT"}), {"EN
 checks["password-inactive"] := chk(
 	"Ensure inactive password lock is configured", "medium", ["login_defs.useradd.INACTIVE", "accounts"],
 	"Accounts whose password expired long ago are abandoned; they should lock.",
-	"useradd -D -f 45 and chage --inactive 45 USER for existing users.",
+	"useradd -D -f 45 (RHEL: 30) and chage --inactive 45 USER for existing users.",
 	["AC-2(3)"], ["5.3"],
 )
 
-result["password-inactive"] := verdict(ok, {"INACTIVE": v, "accounts_over": over}) if {
+# Days after expiry before an account locks: 45 in the Debian and Ubuntu benchmarks, 30 in RHEL's.
+inactive_days_max := by_family({"deb": 45, "rpm": 30})
+
+result["password-inactive"] := verdict(ok, {"INACTIVE": v, "accounts_over": over, "at_most": inactive_days_max}) if {
 	v := object.get(useradd, "INACTIVE", "-1")
-	over := sort([a.name | some a in password_accounts; not in_range(a.inactive_days, 0, 45)])
-	ok := all_true([in_range(v, 0, 45), count(over) == 0])
+	over := sort([a.name | some a in password_accounts; not in_range(a.inactive_days, 0, inactive_days_max)])
+	ok := all_true([in_range(v, 0, inactive_days_max), count(over) == 0])
 }
 
 checks["password-change-in-past"] := chk(

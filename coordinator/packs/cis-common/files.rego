@@ -9,10 +9,10 @@ sensitive_files := {
 	"passwd-backup": {"path": "/etc/passwd-", "max": 420, "groups": {"root"}},
 	"group": {"path": "/etc/group", "max": 420, "groups": {"root"}},
 	"group-backup": {"path": "/etc/group-", "max": 420, "groups": {"root"}},
-	"shadow": {"path": "/etc/shadow", "max": 416, "groups": {"root", "shadow"}},
-	"shadow-backup": {"path": "/etc/shadow-", "max": 416, "groups": {"root", "shadow"}},
-	"gshadow": {"path": "/etc/gshadow", "max": 416, "groups": {"root", "shadow"}},
-	"gshadow-backup": {"path": "/etc/gshadow-", "max": 416, "groups": {"root", "shadow"}},
+	"shadow": {"path": "/etc/shadow", "max": 416, "rpm_max": 0, "groups": {"root", "shadow"}},
+	"shadow-backup": {"path": "/etc/shadow-", "max": 416, "rpm_max": 0, "groups": {"root", "shadow"}},
+	"gshadow": {"path": "/etc/gshadow", "max": 416, "rpm_max": 0, "groups": {"root", "shadow"}},
+	"gshadow-backup": {"path": "/etc/gshadow-", "max": 416, "rpm_max": 0, "groups": {"root", "shadow"}},
 	"shells": {"path": "/etc/shells", "max": 420, "groups": {"root"}},
 	"opasswd": {"path": "/etc/security/opasswd", "max": 384, "groups": {"root"}},
 }
@@ -22,17 +22,23 @@ checks[id] := object.union(chk(
 	"medium",
 	[sprintf("files[%s]", [c.path])],
 	"The account databases hold who may log in and, in the shadow files, the password hashes; only root may change them and only root (and group shadow) read the hashes.",
-	sprintf("chown root:root %s && chmod %s %s", [c.path, mode_string(c.max), c.path]),
+	sprintf("chown root:root %s && chmod %s %s%s", [c.path, mode_string(c.max), c.path, rpm_mode_note(c)]),
 	["AC-3", "AC-6"], ["3.3"],
 ), {"action": {"kind": "file_mode", "path": c.path, "mode": mode_string(c.max), "owner": "root", "group": "root", "allowed_groups": c.groups}}) if {
 	some slug, c in sensitive_files
 	id := sprintf("file-%s-permissions", [slug])
 }
 
-result[id] := file_result(c.path, c.max, c.groups) if {
+result[id] := file_result(c.path, by_family({"deb": c.max, "rpm": object.get(c, "rpm_max", c.max)}), c.groups) if {
 	some slug, c in sensitive_files
 	id := sprintf("file-%s-permissions", [slug])
 }
+
+# The shadow files are 0640 root:shadow on Debian and Ubuntu, 0000 on RHEL (root needs no
+# permission bits to read them).
+rpm_mode_note(c) := sprintf(" (RHEL: chmod %s)", [mode_string(c.rpm_max)]) if "rpm_max" in object.keys(c)
+
+rpm_mode_note(c) := "" if not "rpm_max" in object.keys(c)
 
 # ---- the filesystem walk ----
 file_walk := object.get(input, "file_walk", {})
@@ -152,4 +158,20 @@ checks[id] := chk(c.title, "medium", c.facts, "Shared ids or names make ownershi
 result[id] := verdict(found == [], {"duplicates": found}) if {
 	some id, c in uniqueness
 	found := duplicates(c.values)
+}
+
+# The walk's findings one kind at a time (RHEL numbers them apart).
+walk_kinds := {
+	"world-writable-files": {"title": "Ensure no world writable files exist", "key": "world_writable", "why": "Any user can change a world-writable file.", "fix": "chmod o-w FILE for each file listed."},
+	"sticky-dirs": {"title": "Ensure sticky bit is set on all world-writable directories", "key": "no_sticky_dirs", "why": "A world-writable folder without the sticky bit lets any user delete or replace others' files.", "fix": "chmod +t DIR for each folder listed."},
+	"no-unowned": {"title": "Ensure no unowned files or directories exist", "key": "unowned", "why": "A file whose owner no longer exists will belong to the next account given that id.", "fix": "chown USER FILE for each file listed (or remove it)."},
+	"no-ungrouped": {"title": "Ensure no ungrouped files or directories exist", "key": "ungrouped", "why": "A file whose group no longer exists will belong to the next group given that id.", "fix": "chgrp GROUP FILE for each file listed (or remove it)."},
+}
+
+checks[id] := chk(c.title, "medium", [sprintf("file_walk.%s", [c.key])], c.why, c.fix, ["AC-3"], ["3.3"]) if {
+	some id, c in walk_kinds
+}
+
+result[id] := walk_verdict(sprintf("%s_count", [c.key]), c.key) if {
+	some id, c in walk_kinds
 }

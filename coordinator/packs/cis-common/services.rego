@@ -168,15 +168,10 @@ checks["chrony-user"] := chk(
 
 result["chrony-user"] := not_applicable(sprintf("the time daemon is %s", [time_daemon])) if time_daemon != "chrony"
 
-result["chrony-user"] := verdict(ok, {"processes": users, "configured_user": input.time_sync.chrony_user}) if {
+result["chrony-user"] := verdict(chrony_user_ok, {"processes": chrony_users, "configured_user": input.time_sync.chrony_user}) if {
 	time_daemon == "chrony"
-	users := sort([p.user | some p in input.processes; p.name == "chronyd"])
-	expected := by_family({"deb": "_chrony", "rpm": "chrony"})
-	ok := all_true([
-		count([u | some u in users; u != expected]) == 0,
-		input.time_sync.chrony_user in {"", expected},
-	])
 }
+
 
 checks["chrony-running"] := chk(
 	"Ensure chrony is enabled and running", "medium", ["units"],

@@ -28,6 +28,7 @@ sshd_defaults := {
 	"permitrootlogin": "prohibit-password",
 	"permituserenvironment": "no",
 	"usepam": "no",
+	"x11forwarding": "no",
 }
 
 sshd(key) := object.get(input.sshd.settings, key, object.get(sshd_defaults, key, ""))
@@ -43,6 +44,7 @@ sshd_flags := {
 	"sshd-permit-empty-passwords": {"key": "permitemptypasswords", "want": "no", "title": "Ensure sshd PermitEmptyPasswords is disabled", "severity": "critical", "why": "An account with an empty password would be open to anyone.", "nist": ["IA-5"], "controls": ["5.2"]},
 	"sshd-permit-root-login": {"key": "permitrootlogin", "want": "no", "title": "Ensure sshd PermitRootLogin is disabled", "severity": "high", "why": "Logging in as root directly leaves no trace of who did it; admins should log in as themselves and escalate.", "nist": ["AC-6(2)", "IA-2(5)"], "controls": ["5.4"]},
 	"sshd-permit-user-environment": {"key": "permituserenvironment", "want": "no", "title": "Ensure sshd PermitUserEnvironment is disabled", "severity": "medium", "why": "User-set environment (LD_PRELOAD) can bypass restrictions such as forced commands.", "nist": ["CM-6"], "controls": ["4.1"]},
+	"sshd-x11-forwarding": {"key": "x11forwarding", "want": "no", "title": "Ensure sshd X11Forwarding is disabled", "severity": "low", "why": "X11 forwarding exposes the client's display to the server and whoever controls it.", "nist": ["CM-7"], "controls": ["4.8"]},
 	"sshd-use-pam": {"key": "usepam", "want": "yes", "title": "Ensure sshd UsePAM is enabled", "severity": "medium", "why": "Without PAM, account lockout, password quality and session limits do not apply to SSH logins.", "nist": ["AC-7", "IA-5"], "controls": ["5.2"]},
 }
 
@@ -309,4 +311,19 @@ public_key_ok(f) if {
 	f.uid == 0
 	f.group == "root"
 	mode_within(f.mode, 420)
+}
+
+# RHEL: an sshd-only override of the system-wide crypto policy.
+checks["sshd-crypto-policy"] := chk(
+	"Ensure system-wide crypto policy is not over-ridden", "medium", ["redhat.sshd_crypto_policy"],
+	"CRYPTO_POLICY in /etc/sysconfig/sshd gives sshd algorithms of its own, outside the policy the host is audited against.",
+	"Remove or comment out the CRYPTO_POLICY= line of /etc/sysconfig/sshd and reload sshd.",
+	["SC-13"], ["3.10"],
+)
+
+result["sshd-crypto-policy"] := sshd_na if not sshd_present
+
+result["sshd-crypto-policy"] := verdict(v == "", {"CRYPTO_POLICY": v}) if {
+	sshd_present
+	v := object.get(object.get(input, "redhat", {}), "sshd_crypto_policy", "")
 }

@@ -24,6 +24,10 @@ pub(crate) const BUILTIN: &[(&str, &[(&str, &str)])] = &[
         include_str!("../../packs/cis-ubuntu-24.04/pack.toml"),
         builtin_files!("cis-ubuntu-24.04": "recommendations.rego"),
     ),
+    (
+        include_str!("../../packs/cis-rhel-9/pack.toml"),
+        builtin_files!("cis-rhel-9": "recommendations.rego"),
+    ),
 ];
 
 /// Built-in libraries: Rego shared by built-in packs (`uses = ["name"]`).
@@ -40,6 +44,7 @@ const BUILTIN_LIBRARIES: &[(&str, &[(&str, &str)])] = &[(
         "logging.rego",
         "files.rego",
         "numbering.rego",
+        "rhel.rego",
     ),
 )];
 
