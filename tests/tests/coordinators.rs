@@ -258,13 +258,15 @@ fn two_coordinators_on_one_database_share_a_fleet() {
         "{moved} agents moved in {back:?}; the agents' backoff is at most 1 s"
     );
     let shown = eventually(Duration::from_secs(45), "A to settle B's sweep", || {
+        // Settled first, then read: read before the check, the report could predate the settling
+        // that the check then sees (it did once: 0 of 4 hosts shown, all 4 stored a moment later).
+        let unfinished = db.scalar(&format!(
+            "SELECT COUNT(*) FROM sweeps WHERE id = '{cut}' AND finished_at IS NULL"
+        ));
         let shown = json(
             h.rampart_at(a, &["sweep", "show", &cut, "-o", "json"]),
             "sweep show",
         );
-        let unfinished = db.scalar(&format!(
-            "SELECT COUNT(*) FROM sweeps WHERE id = '{cut}' AND finished_at IS NULL"
-        ));
         if unfinished == Some(0) {
             Ok(shown)
         } else {
