@@ -12,14 +12,14 @@ sudo_installed if "sudo" in installed
 
 sudo_installed if "sudo-ldap" in installed
 
-checks["sudo-installed"] := chk(
+checks[id] := chk(
 	"Ensure sudo is installed", "medium", ["packages"],
 	"sudo gives administrators root rights per command, logged under their own name.",
 	"apt install sudo (dnf install sudo)",
 	["AC-6"], ["5.4"],
-)
+) if id := "sudo-installed"
 
-result["sudo-installed"] := verdict(count(found) > 0, {"installed": found}) if found := installed_of(["sudo", "sudo-ldap"])
+result[id] := verdict(count(found) > 0, {"installed": found}) if { id := "sudo-installed"; found := installed_of(["sudo", "sudo-ldap"]) }
 
 # A global Defaults flag set and never negated.
 sudo_flag(name) := all_true([
@@ -44,24 +44,28 @@ result[id] := not_applicable("sudo is not installed") if {
 	not sudo_installed
 }
 
-result["sudo-use-pty"] := verdict(sudo_flag("use_pty"), {"defaults": sudo_named("use_pty")}) if sudo_installed
+result[id] := verdict(sudo_flag("use_pty"), {"defaults": sudo_named("use_pty")}) if { id := "sudo-use-pty"; sudo_installed }
 
-result["sudo-log-file"] := verdict(count(logs) > 0, {"logfile": logs}) if {
+result[id] := verdict(count(logs) > 0, {"logfile": logs}) if {
+	id := "sudo-log-file"
 	sudo_installed
 	logs := [d.value | some d in sudo_defaults; d.name == "logfile"; d.scope == ""; d.value != ""; not d.negated]
 }
 
-result["sudo-requires-password"] := verdict(count(rules) == 0, {"nopasswd": rules}) if {
+result[id] := verdict(count(rules) == 0, {"nopasswd": rules}) if {
+	id := "sudo-requires-password"
 	sudo_installed
 	rules := object.get(sudo, "nopasswd", [])
 }
 
-result["sudo-reauthentication"] := verdict(count(found) == 0, {"not_authenticate": found}) if {
+result[id] := verdict(count(found) == 0, {"not_authenticate": found}) if {
+	id := "sudo-reauthentication"
 	sudo_installed
 	found := [sprintf("Defaults%s !authenticate (%s)", [d.scope, d.file]) | some d in sudo_defaults; d.name == "authenticate"; d.negated]
 }
 
-result["sudo-timeout"] := verdict(count(bad) == 0, {"timestamp_timeout": values, "bad": bad}) if {
+result[id] := verdict(count(bad) == 0, {"timestamp_timeout": values, "bad": bad}) if {
+	id := "sudo-timeout"
 	sudo_installed
 	values := [d.value | some d in sudo_defaults; d.name == "timestamp_timeout"]
 	# Not set: sudo's default of 15 minutes.
@@ -77,14 +81,15 @@ sudo_named(name) := [sprintf("Defaults%s %s%s", [d.scope, neg, name]) |
 # ---- su ----
 pam_services := {s.name: s.entries | some s in object.get(object.get(input, "pam", {}), "services", [])}
 
-checks["su-restricted"] := chk(
+checks[id] := chk(
 	"Ensure access to the su command is restricted", "medium", ["pam.services[su]", "groups"],
 	"Limiting su to an empty group makes administrators use sudo, which logs who did what.",
 	"groupadd sugroup; add `auth required pam_wheel.so use_uid group=sugroup` to /etc/pam.d/su; keep the group empty.",
 	["AC-6"], ["5.4"],
-)
+) if id := "su-restricted"
 
-result["su-restricted"] := verdict(count(ok_groups) > 0, {"pam_wheel": wheel, "empty_groups": ok_groups}) if {
+result[id] := verdict(count(ok_groups) > 0, {"pam_wheel": wheel, "empty_groups": ok_groups}) if {
+	id := "su-restricted"
 	wheel := [e.args | some e in object.get(pam_services, "su", []); e.module == "pam_wheel.so"; e.type == "auth"; e.control == "required"]
 	named := [trim_prefix(a, "group=") | some args in wheel; "use_uid" in args; some a in args; startswith(a, "group=")]
 	ok_groups := [g | some g in named; some gr in input.groups; gr.name == g; count(gr.members) == 0]
@@ -188,33 +193,34 @@ checks[id] := chk(c.title, "medium", [sprintf("pam.%s", [c.module]), "pam.servic
 	some id, c in pam_settings
 }
 
-result["faillock-deny"] := verdict(in_range(v, 1, 5), {"deny": v}) if v := object.get(faillock, "deny", "3")
+result[id] := verdict(in_range(v, 1, 5), {"deny": v}) if { id := "faillock-deny"; v := object.get(faillock, "deny", "3") }
 
-result["faillock-unlock-time"] := verdict(any_true([v == "0", in_range(v, 900, 1000000000)]), {"unlock_time": v}) if v := object.get(faillock, "unlock_time", "600")
+result[id] := verdict(any_true([v == "0", in_range(v, 900, 1000000000)]), {"unlock_time": v}) if { id := "faillock-unlock-time"; v := object.get(faillock, "unlock_time", "600") }
 
-result["faillock-root"] := verdict(ok, {"even_deny_root": even, "root_unlock_time": rut}) if {
+result[id] := verdict(ok, {"even_deny_root": even, "root_unlock_time": rut}) if {
+	id := "faillock-root"
 	even := "even_deny_root" in object.keys(faillock)
 	rut := object.get(faillock, "root_unlock_time", "")
 	ok := any_true([even, in_range(rut, 60, 1000000000)])
 }
 
-result["pwquality-difok"] := verdict(in_range(v, 2, 1000), {"difok": v}) if v := object.get(pwquality, "difok", "1")
+result[id] := verdict(in_range(v, 2, 1000), {"difok": v}) if { id := "pwquality-difok"; v := object.get(pwquality, "difok", "1") }
 
-result["pwquality-minlen"] := verdict(in_range(v, 14, 1000), {"minlen": v}) if v := object.get(pwquality, "minlen", "8")
+result[id] := verdict(in_range(v, 14, 1000), {"minlen": v}) if { id := "pwquality-minlen"; v := object.get(pwquality, "minlen", "8") }
 
-result["pwquality-maxrepeat"] := verdict(in_range(v, 1, 3), {"maxrepeat": v}) if v := object.get(pwquality, "maxrepeat", "0")
+result[id] := verdict(in_range(v, 1, 3), {"maxrepeat": v}) if { id := "pwquality-maxrepeat"; v := object.get(pwquality, "maxrepeat", "0") }
 
-result["pwquality-maxsequence"] := verdict(in_range(v, 1, 3), {"maxsequence": v}) if v := object.get(pwquality, "maxsequence", "0")
+result[id] := verdict(in_range(v, 1, 3), {"maxsequence": v}) if { id := "pwquality-maxsequence"; v := object.get(pwquality, "maxsequence", "0") }
 
-result["pwquality-dictcheck"] := verdict(v != "0", {"dictcheck": v}) if v := object.get(pwquality, "dictcheck", "1")
+result[id] := verdict(v != "0", {"dictcheck": v}) if { id := "pwquality-dictcheck"; v := object.get(pwquality, "dictcheck", "1") }
 
-result["pwquality-enforcing"] := verdict(v != "0", {"enforcing": v}) if v := object.get(pwquality, "enforcing", "1")
+result[id] := verdict(v != "0", {"enforcing": v}) if { id := "pwquality-enforcing"; v := object.get(pwquality, "enforcing", "1") }
 
-result["pwquality-root"] := verdict(on, {"enforce_for_root": on}) if on := "enforce_for_root" in object.keys(pwquality)
+result[id] := verdict(on, {"enforce_for_root": on}) if { id := "pwquality-root"; on := "enforce_for_root" in object.keys(pwquality) }
 
-result["pwhistory-remember"] := verdict(in_range(v, 24, 100000), {"remember": v}) if v := object.get(pwhistory, "remember", "10")
+result[id] := verdict(in_range(v, 24, 100000), {"remember": v}) if { id := "pwhistory-remember"; v := object.get(pwhistory, "remember", "10") }
 
-result["pwhistory-root"] := verdict(on, {"enforce_for_root": on}) if on := "enforce_for_root" in object.keys(pwhistory)
+result[id] := verdict(on, {"enforce_for_root": on}) if { id := "pwhistory-root"; on := "enforce_for_root" in object.keys(pwhistory) }
 
 # Arguments on the password lines of a module.
 pam_line_checks := {
@@ -231,25 +237,30 @@ checks[id] := chk(c.title, "medium", ["pam.services"], "The arguments of the pas
 
 module_lines(module, kind) := [e.args | some e in pam_entries(kind); e.module == module]
 
-result["pwhistory-use-authtok"] := verdict(ok, {"lines": lines}) if {
+result[id] := verdict(ok, {"lines": lines}) if {
+	id := "pwhistory-use-authtok"
 	lines := module_lines("pam_pwhistory.so", "password")
 	ok := all_true([count(lines) > 0, all_true([("use_authtok" in args) | some args in lines])])
 }
 
-result["pam-unix-no-nullok"] := verdict(count(found) == 0, {"nullok_in": found}) if {
+result[id] := verdict(count(found) == 0, {"nullok_in": found}) if {
+	id := "pam-unix-no-nullok"
 	found := [sprintf("%s %s", [e.file, e.type]) | some e in pam_module_entries("pam_unix.so"); "nullok" in e.args]
 }
 
-result["pam-unix-no-remember"] := verdict(count(found) == 0, {"remember_in": found}) if {
+result[id] := verdict(count(found) == 0, {"remember_in": found}) if {
+	id := "pam-unix-no-remember"
 	found := [sprintf("%s %s", [e.file, e.type]) | some e in pam_module_entries("pam_unix.so"); some a in e.args; startswith(a, "remember=")]
 }
 
-result["pam-unix-strong-hash"] := verdict(ok, {"lines": lines}) if {
+result[id] := verdict(ok, {"lines": lines}) if {
+	id := "pam-unix-strong-hash"
 	lines := module_lines("pam_unix.so", "password")
 	ok := all_true([count(lines) > 0, all_true([any_true([("sha512" in args), ("yescrypt" in args)]) | some args in lines])])
 }
 
-result["pam-unix-use-authtok"] := verdict(ok, {"lines": lines}) if {
+result[id] := verdict(ok, {"lines": lines}) if {
+	id := "pam-unix-use-authtok"
 	lines := module_lines("pam_unix.so", "password")
 	ok := all_true([count(lines) > 0, all_true([("use_authtok" in args) | some args in lines])])
 }
@@ -262,112 +273,120 @@ useradd := object.get(object.get(input, "login_defs", {}), "useradd", {})
 # Accounts with a usable password (the ones ageing applies to).
 password_accounts := [a | some a in input.accounts; a.password == "set"]
 
-checks["password-max-days"] := chk(
+checks[id] := chk(
 	"Ensure password expiration is configured", "medium", ["login_defs.settings.PASS_MAX_DAYS", "accounts"],
 	"A password that never expires stays useful to whoever learned it.",
 	"Set PASS_MAX_DAYS 365 in /etc/login.defs and chage --maxdays 365 USER for existing users.",
 	["IA-5(1)"], ["5.2"],
-)
+) if id := "password-max-days"
 
-result["password-max-days"] := verdict(ok, {"PASS_MAX_DAYS": v, "accounts_over": over}) if {
+result[id] := verdict(ok, {"PASS_MAX_DAYS": v, "accounts_over": over}) if {
+	id := "password-max-days"
 	v := object.get(login_defs, "PASS_MAX_DAYS", "99999")
 	over := sort([a.name | some a in password_accounts; not in_range(a.max_days, 1, 365)])
 	ok := all_true([in_range(v, 1, 365), count(over) == 0])
 }
 
-checks["password-warn-age"] := chk(
+checks[id] := chk(
 	"Ensure password expiration warning days is configured", "low", ["login_defs.settings.PASS_WARN_AGE", "accounts"],
 	"Users warned ahead of expiry choose a new password instead of a hurried one.",
 	"Set PASS_WARN_AGE 7 in /etc/login.defs and chage --warndays 7 USER for existing users.",
 	["IA-5(1)"], ["4.1"],
-)
+) if id := "password-warn-age"
 
-result["password-warn-age"] := verdict(ok, {"PASS_WARN_AGE": v, "accounts_under": under}) if {
+result[id] := verdict(ok, {"PASS_WARN_AGE": v, "accounts_under": under}) if {
+	id := "password-warn-age"
 	v := object.get(login_defs, "PASS_WARN_AGE", "7")
 	under := sort([a.name | some a in password_accounts; not in_range(a.warn_days, 7, 100000)])
 	ok := all_true([in_range(v, 7, 100000), count(under) == 0])
 }
 
-checks["password-hashing"] := chk(
+checks[id] := chk(
 	"Ensure strong password hashing algorithm is configured", "medium", ["login_defs.settings.ENCRYPT_METHOD"],
 	"Weak hashes are cracked quickly once /etc/shadow leaks.",
 	"Set ENCRYPT_METHOD YESCRYPT (or SHA512) in /etc/login.defs.",
 	["IA-5(1)"], ["3.11"],
-)
+) if id := "password-hashing"
 
-result["password-hashing"] := verdict((upper(v) in {"SHA512", "YESCRYPT"}), {"ENCRYPT_METHOD": v}) if v := object.get(login_defs, "ENCRYPT_METHOD", "")
+result[id] := verdict((upper(v) in {"SHA512", "YESCRYPT"}), {"ENCRYPT_METHOD": v}) if { id := "password-hashing"; v := object.get(login_defs, "ENCRYPT_METHOD", "") }
 
-checks["password-inactive"] := chk(
+checks[id] := chk(
 	"Ensure inactive password lock is configured", "medium", ["login_defs.useradd.INACTIVE", "accounts"],
 	"Accounts whose password expired long ago are abandoned; they should lock.",
 	"useradd -D -f 45 (RHEL: 30) and chage --inactive 45 USER for existing users.",
 	["AC-2(3)"], ["5.3"],
-)
+) if id := "password-inactive"
 
 # Days after expiry before an account locks: 45 in the Debian and Ubuntu benchmarks, 30 in RHEL's.
 inactive_days_max := by_family({"deb": 45, "rpm": 30})
 
-result["password-inactive"] := verdict(ok, {"INACTIVE": v, "accounts_over": over, "at_most": inactive_days_max}) if {
+result[id] := verdict(ok, {"INACTIVE": v, "accounts_over": over, "at_most": inactive_days_max}) if {
+	id := "password-inactive"
 	v := object.get(useradd, "INACTIVE", "-1")
 	over := sort([a.name | some a in password_accounts; not in_range(a.inactive_days, 0, inactive_days_max)])
 	ok := all_true([in_range(v, 0, inactive_days_max), count(over) == 0])
 }
 
-checks["password-change-in-past"] := chk(
+checks[id] := chk(
 	"Ensure all users last password change date is in the past", "low", ["accounts"],
 	"A change date in the future defeats expiry.",
 	"Expire the password of each account listed (passwd -e USER) and investigate how the date was set.",
 	["IA-5(1)"], ["5.2"],
-)
+) if id := "password-change-in-past"
 
-result["password-change-in-past"] := verdict(count(future) == 0, {"future": future}) if {
+result[id] := verdict(count(future) == 0, {"future": future}) if {
+	id := "password-change-in-past"
 	# Days since the epoch when the facts were collected.
 	today := floor(input.collected_unix_ms / 86400000)
 	future := sort([a.name | some a in input.accounts; a.last_change_days > today])
 }
 
 # ---- root and system accounts ----
-checks["root-only-uid0"] := chk(
+checks[id] := chk(
 	"Ensure root is the only UID 0 account", "critical", ["accounts"],
 	"Every UID 0 account is a full root login.",
 	"Remove or renumber every UID 0 account other than root.",
 	["AC-6"], ["5.4"],
-)
+) if id := "root-only-uid0"
 
-result["root-only-uid0"] := verdict(others == [], {"uid0": others}) if {
+result[id] := verdict(others == [], {"uid0": others}) if {
+	id := "root-only-uid0"
 	others := sort([a.name | some a in input.accounts; a.uid == 0; a.name != "root"])
 }
 
-checks["root-only-gid0-account"] := chk(
+checks[id] := chk(
 	"Ensure root is the only GID 0 account", "high", ["accounts"],
 	"Accounts in group root read and write what that group owns.",
 	"usermod -g GROUP USER for every account other than root whose primary group is 0.",
 	["AC-6"], ["3.3"],
-)
+) if id := "root-only-gid0-account"
 
-result["root-only-gid0-account"] := verdict(others == [], {"gid0": others}) if {
+result[id] := verdict(others == [], {"gid0": others}) if {
+	id := "root-only-gid0-account"
 	others := sort([a.name | some a in input.accounts; a.gid == 0; not a.name in {"root", "sync", "shutdown", "halt", "operator"}])
 }
 
-checks["root-only-gid0-group"] := chk(
+checks[id] := chk(
 	"Ensure group root is the only GID 0 group", "high", ["groups"],
 	"A second GID 0 group shares root's group rights under another name.",
 	"groupmod -g NEW_GID GROUP for every group other than root with GID 0.",
 	["AC-6"], ["3.3"],
-)
+) if id := "root-only-gid0-group"
 
-result["root-only-gid0-group"] := verdict(others == [], {"gid0": others}) if {
+result[id] := verdict(others == [], {"gid0": others}) if {
+	id := "root-only-gid0-group"
 	others := sort([g.name | some g in input.groups; g.gid == 0; g.name != "root"])
 }
 
-checks["root-access-controlled"] := chk(
+checks[id] := chk(
 	"Ensure root account access is controlled", "high", ["accounts"],
 	"root must have a password or be locked; an empty one is an open door.",
 	"passwd root (set a strong password) or usermod -L root.",
 	["IA-5"], ["3.3"],
-)
+) if id := "root-access-controlled"
 
-result["root-access-controlled"] := verdict((state in {"set", "locked"}), {"root_password": state}) if {
+result[id] := verdict((state in {"set", "locked"}), {"root_password": state}) if {
+	id := "root-access-controlled"
 	states := [a.password | some a in input.accounts; a.name == "root"]
 	state := concat(",", states)
 }
@@ -376,14 +395,15 @@ uid_min := num(object.get(login_defs, "UID_MIN", "1000"))
 
 valid_shells := {s | some s in object.get(object.get(input, "shell", {}), "shells", []); not endswith(s, "/nologin")}
 
-checks["system-accounts-no-shell"] := chk(
+checks[id] := chk(
 	"Ensure system accounts do not have a valid login shell", "medium", ["accounts", "shell.shells", "login_defs.settings.UID_MIN"],
 	"A service account with a shell can be logged into if its password or keys leak.",
 	"usermod -s $(command -v nologin) USER for each account listed.",
 	["AC-2"], ["5.4"],
-)
+) if id := "system-accounts-no-shell"
 
-result["system-accounts-no-shell"] := verdict(found == [], {"with_shell": found}) if {
+result[id] := verdict(found == [], {"with_shell": found}) if {
+	id := "system-accounts-no-shell"
 	found := sort([a.name |
 		some a in input.accounts
 		a.uid < uid_min
@@ -392,14 +412,15 @@ result["system-accounts-no-shell"] := verdict(found == [], {"with_shell": found}
 	])
 }
 
-checks["no-shell-accounts-locked"] := chk(
+checks[id] := chk(
 	"Ensure accounts without a valid login shell are locked", "medium", ["accounts", "shell.shells"],
 	"An account meant never to log in should not have a usable password either.",
 	"usermod -L USER for each account listed.",
 	["AC-2"], ["5.4"],
-)
+) if id := "no-shell-accounts-locked"
 
-result["no-shell-accounts-locked"] := verdict(found == [], {"unlocked": found}) if {
+result[id] := verdict(found == [], {"unlocked": found}) if {
+	id := "no-shell-accounts-locked"
 	found := sort([a.name |
 		some a in input.accounts
 		a.name != "root"
@@ -411,25 +432,27 @@ result["no-shell-accounts-locked"] := verdict(found == [], {"unlocked": found}) 
 # ---- login environment ----
 shell_settings := object.get(object.get(input, "shell", {}), "settings", [])
 
-checks["shells-no-nologin"] := chk(
+checks[id] := chk(
 	"Ensure nologin is not listed in /etc/shells", "low", ["shell.shells"],
 	"Programs that treat /etc/shells as the list of login shells would accept nologin accounts as real users.",
 	"Remove the nologin lines from /etc/shells.",
 	["CM-6"], ["4.1"],
-)
+) if id := "shells-no-nologin"
 
-result["shells-no-nologin"] := verdict(found == [], {"listed": found}) if {
+result[id] := verdict(found == [], {"listed": found}) if {
+	id := "shells-no-nologin"
 	found := [s | some s in object.get(object.get(input, "shell", {}), "shells", []); endswith(s, "/nologin")]
 }
 
-checks["shell-timeout"] := chk(
+checks[id] := chk(
 	"Ensure default user shell timeout is configured", "low", ["shell.settings"],
 	"An idle root shell left open is a session anyone at the console can use.",
 	"Add `readonly TMOUT=900; export TMOUT` to /etc/profile.d/50-tmout.sh.",
 	["AC-12"], ["4.3"],
-)
+) if id := "shell-timeout"
 
-result["shell-timeout"] := verdict(ok, {"TMOUT": [s | some s in tmout]}) if {
+result[id] := verdict(ok, {"TMOUT": [s | some s in tmout]}) if {
+	id := "shell-timeout"
 	tmout := [s | some s in shell_settings; s.name == "TMOUT"]
 	good := [s | some s in tmout; in_range(s.value, 1, 900); s.readonly; s.exported]
 	bad := [s | some s in tmout; not in_range(s.value, 1, 900)]
@@ -446,14 +469,15 @@ octal(s) := n if {
 
 strong_umask(s) if bits.and(octal(s), 23) == 23
 
-checks["default-umask"] := chk(
+checks[id] := chk(
 	"Ensure default user umask is configured", "medium", ["shell.settings", "login_defs.settings.UMASK"],
 	"With a loose umask, new files are readable by every user.",
 	"Set `umask 027` in /etc/profile.d/50-umask.sh and UMASK 027 in /etc/login.defs; remove weaker umask lines.",
 	["AC-3"], ["3.3"],
-)
+) if id := "default-umask"
 
-result["default-umask"] := verdict(ok, {"umask": umasks, "login_defs": defs, "weak": weak}) if {
+result[id] := verdict(ok, {"umask": umasks, "login_defs": defs, "weak": weak}) if {
+	id := "default-umask"
 	umasks := [sprintf("%s: %s", [s.file, s.value]) | some s in shell_settings; s.name == "umask"]
 	defs := object.get(login_defs, "UMASK", "")
 	strong := [s | some s in shell_settings; s.name == "umask"; strong_umask(s.value)]

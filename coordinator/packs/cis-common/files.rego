@@ -56,14 +56,15 @@ walk_verdict(count_key, list_key) := verdict(true, {"count": 0, "walked": file_w
 	not file_walk.budget_hit
 }
 
-checks["world-writable"] := chk(
+checks[id] := chk(
 	"Ensure world writable files and directories are secured", "medium", ["file_walk.world_writable", "file_walk.no_sticky_dirs"],
 	"Any user can change a world-writable file; a world-writable folder without the sticky bit lets any user delete others' files.",
 	"chmod o-w FILE for each file listed; chmod +t DIR for each folder listed.",
 	["AC-3"], ["3.3"],
-)
+) if id := "world-writable"
 
-result["world-writable"] := v if {
+result[id] := v if {
+	id := "world-writable"
 	files := object.get(file_walk, "world_writable_count", 0)
 	dirs := object.get(file_walk, "no_sticky_dirs_count", 0)
 	v := world_writable_verdict(files + dirs)
@@ -73,14 +74,15 @@ world_writable_verdict(n) := verdict(false, {"files": file_walk.world_writable, 
 
 world_writable_verdict(n) := walk_verdict("world_writable_count", "world_writable") if n == 0
 
-checks["no-unowned-files"] := chk(
+checks[id] := chk(
 	"Ensure no files or directories without an owner and a group exist", "medium", ["file_walk.unowned", "file_walk.ungrouped"],
 	"A file whose owner no longer exists will belong to the next account given that id.",
 	"chown USER:GROUP each file listed (or remove it).",
 	["AC-3"], ["3.3"],
-)
+) if id := "no-unowned-files"
 
-result["no-unowned-files"] := v if {
+result[id] := v if {
+	id := "no-unowned-files"
 	n := object.get(file_walk, "unowned_count", 0) + object.get(file_walk, "ungrouped_count", 0)
 	v := unowned_verdict(n)
 }
@@ -90,50 +92,54 @@ unowned_verdict(n) := verdict(false, {"unowned": file_walk.unowned, "unowned_cou
 unowned_verdict(n) := walk_verdict("unowned_count", "unowned") if n == 0
 
 # ---- users and groups ----
-checks["accounts-shadowed"] := chk(
+checks[id] := chk(
 	"Ensure accounts in /etc/passwd use shadowed passwords", "high", ["accounts"],
 	"A hash in /etc/passwd is readable by every user.",
 	"pwconv",
 	["IA-5(1)"], ["3.11"],
-)
+) if id := "accounts-shadowed"
 
-result["accounts-shadowed"] := verdict(found == [], {"not_shadowed": found}) if {
+result[id] := verdict(found == [], {"not_shadowed": found}) if {
+	id := "accounts-shadowed"
 	found := sort([a.name | some a in input.accounts; a.password == "unknown"])
 }
 
-checks["no-empty-passwords"] := chk(
+checks[id] := chk(
 	"Ensure /etc/shadow password fields are not empty", "critical", ["accounts"],
 	"An empty password lets anyone log in as that account.",
 	"passwd -l USER for each account listed.",
 	["IA-5"], ["5.2"],
-)
+) if id := "no-empty-passwords"
 
-result["no-empty-passwords"] := verdict(found == [], {"empty": found}) if {
+result[id] := verdict(found == [], {"empty": found}) if {
+	id := "no-empty-passwords"
 	found := sort([a.name | some a in input.accounts; a.password == "empty"])
 }
 
-checks["passwd-groups-exist"] := chk(
+checks[id] := chk(
 	"Ensure all groups in /etc/passwd exist in /etc/group", "low", ["accounts", "groups"],
 	"A primary group that does not exist will be whatever group is created with that id next.",
 	"Create the missing groups or change the accounts' primary groups.",
 	["AC-2"], ["3.3"],
-)
+) if id := "passwd-groups-exist"
 
-result["passwd-groups-exist"] := verdict(found == [], {"missing": found}) if {
+result[id] := verdict(found == [], {"missing": found}) if {
+	id := "passwd-groups-exist"
 	gids := {g.gid | some g in input.groups}
 	found := sort([sprintf("%s (gid %d)", [a.name, a.gid]) | some a in input.accounts; not a.gid in gids])
 }
 
-checks["shadow-group-empty"] := chk(
+checks[id] := chk(
 	"Ensure shadow group is empty", "medium", ["accounts", "groups"],
 	"Members of group shadow read every password hash.",
 	"gpasswd -d USER shadow for each member; usermod -g GROUP USER for accounts whose primary group is shadow.",
 	["AC-6"], ["3.3"],
-)
+) if id := "shadow-group-empty"
 
-result["shadow-group-empty"] := not_applicable("there is no shadow group") if count([g | some g in input.groups; g.name == "shadow"]) == 0
+result[id] := not_applicable("there is no shadow group") if { id := "shadow-group-empty"; count([g | some g in input.groups; g.name == "shadow"]) == 0 }
 
-result["shadow-group-empty"] := verdict(count(found) == 0, {"members": members, "primary": primary}) if {
+result[id] := verdict(count(found) == 0, {"members": members, "primary": primary}) if {
+	id := "shadow-group-empty"
 	some g in input.groups
 	g.name == "shadow"
 	members := g.members

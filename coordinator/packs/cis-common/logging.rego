@@ -7,24 +7,25 @@ journald := object.get(object.get(input, "logging", {}), "journald", {})
 
 rsyslog_in_use if unit_in_use("rsyslog.service")
 
-checks["journald-enabled"] := chk(
+checks[id] := chk(
 	"Ensure journald service is enabled and active", "medium", ["units"],
 	"journald collects the kernel's and services' logs; without it they are lost.",
 	"systemctl unmask systemd-journald.service && systemctl start systemd-journald.service",
 	["AU-2", "AU-12"], ["8.2"],
-)
+) if id := "journald-enabled"
 
-result["journald-enabled"] := verdict(unit_running("systemd-journald.service"), unit_state("systemd-journald.service"))
+result[id] := verdict(unit_running("systemd-journald.service"), unit_state("systemd-journald.service")) if id := "journald-enabled"
 
-checks["single-logging-system"] := chk(
+checks[id] := chk(
 	"Ensure only one logging system is in use", "low", ["units"],
 	"Two systems writing the same logs waste disk and confuse retention; none loses them.",
 	"Use journald alone (with systemd-journal-upload) or forward it to rsyslog; not both writing files.",
 	["AU-4"], ["8.2"],
-)
+) if id := "single-logging-system"
 
 # journald always runs; at most one syslog daemon may take its logs.
-result["single-logging-system"] := verdict(count(in_use) <= 1, {"journald": unit_state("systemd-journald.service"), "syslog_daemons": in_use}) if {
+result[id] := verdict(count(in_use) <= 1, {"journald": unit_state("systemd-journald.service"), "syslog_daemons": in_use}) if {
+	id := "single-logging-system"
 	in_use := [n | some n in ["rsyslog.service", "syslog-ng.service"]; unit_in_use(n)]
 }
 
@@ -45,16 +46,18 @@ result[id] := not_applicable("rsyslog is the logging system") if {
 	rsyslog_in_use
 }
 
-result["journald-remote-installed"] := verdict(("systemd-journal-remote" in installed), {"installed": ("systemd-journal-remote" in installed)}) if not rsyslog_in_use
+result[id] := verdict(("systemd-journal-remote" in installed), {"installed": ("systemd-journal-remote" in installed)}) if { id := "journald-remote-installed"; not rsyslog_in_use }
 
-result["journald-upload-enabled"] := verdict(unit_running("systemd-journal-upload.service"), unit_state("systemd-journal-upload.service")) if not rsyslog_in_use
+result[id] := verdict(unit_running("systemd-journal-upload.service"), unit_state("systemd-journal-upload.service")) if { id := "journald-upload-enabled"; not rsyslog_in_use }
 
-result["journald-remote-not-in-use"] := verdict(count(in_use) == 0, {"in_use": in_use}) if {
+result[id] := verdict(count(in_use) == 0, {"in_use": in_use}) if {
+	id := "journald-remote-not-in-use"
 	not rsyslog_in_use
 	in_use := units_in_use(["systemd-journal-remote.socket", "systemd-journal-remote.service"])
 }
 
-result["journald-no-forward-to-syslog"] := verdict(lower(v) == "no", {"ForwardToSyslog": v}) if {
+result[id] := verdict(lower(v) == "no", {"ForwardToSyslog": v}) if {
+	id := "journald-no-forward-to-syslog"
 	not rsyslog_in_use
 	v := object.get(journald, "ForwardToSyslog", "no")
 }
@@ -93,22 +96,25 @@ result[id] := not_applicable("journald is the logging system (rsyslog is not in 
 	not rsyslog_in_use
 }
 
-result["rsyslog-installed"] := verdict(("rsyslog" in installed), {"installed": ("rsyslog" in installed)}) if rsyslog_in_use
+result[id] := verdict(("rsyslog" in installed), {"installed": ("rsyslog" in installed)}) if { id := "rsyslog-installed"; rsyslog_in_use }
 
-result["rsyslog-enabled"] := verdict(unit_running("rsyslog.service"), unit_state("rsyslog.service")) if rsyslog_in_use
+result[id] := verdict(unit_running("rsyslog.service"), unit_state("rsyslog.service")) if { id := "rsyslog-enabled"; rsyslog_in_use }
 
-result["journald-forward-to-rsyslog"] := verdict(lower(v) == "yes", {"ForwardToSyslog": v}) if {
+result[id] := verdict(lower(v) == "yes", {"ForwardToSyslog": v}) if {
+	id := "journald-forward-to-rsyslog"
 	rsyslog_in_use
 	v := object.get(journald, "ForwardToSyslog", "no")
 }
 
-result["rsyslog-file-mode"] := verdict(ok, {"FileCreateMode": v}) if {
+result[id] := verdict(ok, {"FileCreateMode": v}) if {
+	id := "rsyslog-file-mode"
 	rsyslog_in_use
 	v := object.get(object.get(logging, "rsyslog", {}), "FileCreateMode", "0644")
 	ok := all_true([regex.match(`^0?[0-7]{3}$`, v), mode_within(octal(trim_prefix(v, "0")), 416)])
 }
 
-result["rsyslog-no-remote-input"] := verdict(count(found) == 0, {"network_inputs": found}) if {
+result[id] := verdict(count(found) == 0, {"network_inputs": found}) if {
+	id := "rsyslog-no-remote-input"
 	rsyslog_in_use
 	found := [m | some m in object.get(logging, "rsyslog_modules", []); m in {"imtcp", "imudp", "imrelp"}]
 }
@@ -116,87 +122,89 @@ result["rsyslog-no-remote-input"] := verdict(count(found) == 0, {"network_inputs
 # ---- AIDE ----
 aide_package := by_family({"deb": "aide", "rpm": "aide"})
 
-checks["aide-installed"] := chk(
+checks[id] := chk(
 	"Ensure AIDE is installed", "medium", ["packages"],
 	"A file integrity checker notices changed system files: the trace most intrusions leave.",
 	"apt install aide aide-common && aideinit (dnf install aide && aide --init)",
 	["SI-7"], ["3.14"],
-)
+) if id := "aide-installed"
 
-result["aide-installed"] := verdict((aide_package in installed), {"installed": installed_of(["aide", "aide-common"])})
+result[id] := verdict((aide_package in installed), {"installed": installed_of(["aide", "aide-common"])}) if id := "aide-installed"
 
-checks["aide-scheduled"] := chk(
+checks[id] := chk(
 	"Ensure filesystem integrity is regularly checked", "medium", ["units"],
 	"An integrity database that is never compared finds nothing.",
 	"systemctl --now enable dailyaidecheck.timer (or aidecheck.timer), or run aide --check from cron.",
 	["SI-7"], ["8.5"],
-)
+) if id := "aide-scheduled"
 
-result["aide-scheduled"] := verdict(count(timers) > 0, {"enabled_timers": timers}) if {
+result[id] := verdict(count(timers) > 0, {"enabled_timers": timers}) if {
+	id := "aide-scheduled"
 	timers := [t | some t in ["dailyaidecheck.timer", "aidecheck.timer"]; unit_enabled(t)]
 }
 
 # ---- auditd ----
 audit := object.get(input, "audit", {})
 
-checks["auditd-installed"] := chk(
+checks[id] := chk(
 	"Ensure auditd packages are installed", "medium", ["packages"],
 	"auditd records security-relevant kernel events: who ran what, changed which file.",
 	"apt install auditd audispd-plugins (dnf install audit)",
 	["AU-2", "AU-12"], ["8.5"],
-)
+) if id := "auditd-installed"
 
-result["auditd-installed"] := verdict(count(found) > 0, {"installed": found}) if found := installed_of(by_family({"deb": ["auditd"], "rpm": ["audit"]}))
+result[id] := verdict(count(found) > 0, {"installed": found}) if { id := "auditd-installed"; found := installed_of(by_family({"deb": ["auditd"], "rpm": ["audit"]})) }
 
-checks["auditd-enabled"] := chk(
+checks[id] := chk(
 	"Ensure auditd service is enabled and active", "medium", ["units"],
 	"Installed but stopped, auditd records nothing.",
 	"systemctl unmask auditd && systemctl --now enable auditd",
 	["AU-12"], ["8.2"],
-)
+) if id := "auditd-enabled"
 
-result["auditd-enabled"] := verdict(unit_running("auditd.service"), unit_state("auditd.service"))
+result[id] := verdict(unit_running("auditd.service"), unit_state("auditd.service")) if id := "auditd-enabled"
 
-checks["auditd-early-boot"] := chk(
+checks[id] := chk(
 	"Ensure auditing for processes that start prior to auditd is enabled", "low", ["boot.entry_args"],
 	"Without audit=1, processes started before auditd are never audited.",
 	"Add audit=1 to GRUB_CMDLINE_LINUX in /etc/default/grub and update-grub.",
 	["AU-12"], ["8.2"],
-)
+) if id := "auditd-early-boot"
 
-result["auditd-early-boot"] := verdict(("audit=1" in input.boot.entry_args), {"entry_args": input.boot.entry_args})
+result[id] := verdict(("audit=1" in input.boot.entry_args), {"entry_args": input.boot.entry_args}) if id := "auditd-early-boot"
 
-checks["auditd-backlog"] := chk(
+checks[id] := chk(
 	"Ensure audit_backlog_limit is sufficient", "low", ["boot.entry_args"],
 	"A small backlog drops events during boot.",
 	"Add audit_backlog_limit=8192 to GRUB_CMDLINE_LINUX and update-grub.",
 	["AU-12"], ["8.2"],
-)
+) if id := "auditd-backlog"
 
-result["auditd-backlog"] := verdict(ok, {"audit_backlog_limit": limits}) if {
+result[id] := verdict(ok, {"audit_backlog_limit": limits}) if {
+	id := "auditd-backlog"
 	limits := [trim_prefix(a, "audit_backlog_limit=") | some a in input.boot.entry_args; startswith(a, "audit_backlog_limit=")]
 	ok := any_true([in_range(l, 8192, 100000000) | some l in limits])
 }
 
 audit_config := object.get(audit, "config", {})
 
-checks["auditd-log-size"] := chk(
+checks[id] := chk(
 	"Ensure audit log storage size is configured", "low", ["audit.config.max_log_file"],
 	"Logs sized to the site's retention are kept as long as needed.",
 	"Set max_log_file = <MB> in /etc/audit/auditd.conf.",
 	["AU-4"], ["8.3"],
-)
+) if id := "auditd-log-size"
 
-result["auditd-log-size"] := verdict(in_range(v, 1, 1000000), {"max_log_file": v}) if v := object.get(audit_config, "max_log_file", "")
+result[id] := verdict(in_range(v, 1, 1000000), {"max_log_file": v}) if { id := "auditd-log-size"; v := object.get(audit_config, "max_log_file", "") }
 
-checks["auditd-keep-logs"] := chk(
+checks[id] := chk(
 	"Ensure audit logs are not automatically deleted", "medium", ["audit.config.max_log_file_action"],
 	"Rotated-away audit logs lose the history of an intrusion.",
 	"Set max_log_file_action = keep_logs in /etc/audit/auditd.conf.",
 	["AU-4", "AU-9"], ["8.3"],
-)
+) if id := "auditd-keep-logs"
 
-result["auditd-keep-logs"] := verdict(lower(v) == "keep_logs", {"max_log_file_action": v}) if v := object.get(audit_config, "max_log_file_action", "")
+result[id] := verdict(lower(v) == "keep_logs", {"max_log_file_action": v}) if { id := "auditd-keep-logs"; v := object.get(audit_config, "max_log_file_action", "") }
 
 # Watches of files the audit rules must cover, on disk and loaded.
 audit_watches := {
@@ -228,14 +236,15 @@ result[id] := verdict(count(missing) == 0, {"missing_on_disk": missing_disk, "mi
 	missing := array.concat(missing_disk, missing_loaded)
 }
 
-checks["audit-immutable"] := chk(
+checks[id] := chk(
 	"Ensure the audit configuration is immutable", "medium", ["audit.disk_rules"],
 	"With -e 2, rules cannot be changed until reboot, so an intruder cannot quietly stop auditing.",
 	"Add `-e 2` as the last line of /etc/audit/rules.d/99-finalize.rules and run augenrules --load.",
 	["AU-9"], ["3.3", "8.5"],
-)
+) if id := "audit-immutable"
 
-result["audit-immutable"] := verdict(ok, {"last_rule": last}) if {
+result[id] := verdict(ok, {"last_rule": last}) if {
+	id := "audit-immutable"
 	rules := object.get(audit, "disk_rules", [])
 	last := last_rule(rules)
 	ok := last == "-e 2"

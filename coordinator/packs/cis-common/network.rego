@@ -91,14 +91,14 @@ firewalls_in_use := sort([name |
 	on == true
 ])
 
-checks["firewall-single-utility"] := chk(
+checks[id] := chk(
 	"Ensure a single firewall configuration utility is in use", "medium", ["firewall", "units"],
 	"Two utilities managing the same netfilter tables overwrite each other's rules; none leaves the host open.",
 	"Choose one of ufw, nftables or iptables (firewalld on RHEL); enable it and disable the others.",
 	["SC-7"], ["4.4", "4.5"],
-)
+) if id := "firewall-single-utility"
 
-result["firewall-single-utility"] := verdict(count(firewalls_in_use) == 1, {"in_use": firewalls_in_use})
+result[id] := verdict(count(firewalls_in_use) == 1, {"in_use": firewalls_in_use}) if id := "firewall-single-utility"
 
 # ufw: applies when ufw is the chosen utility, or when none is chosen (ufw is the benchmark's first choice).
 ufw_applies if firewall_choice in {"ufw", "none"}
@@ -119,20 +119,23 @@ result[id] := not_applicable(sprintf("the host's firewall is %s", [firewall_choi
 	not ufw_applies
 }
 
-result["ufw-installed"] := verdict(("ufw" in installed), {"installed": ("ufw" in installed)}) if ufw_applies
+result[id] := verdict(("ufw" in installed), {"installed": ("ufw" in installed)}) if { id := "ufw-installed"; ufw_applies }
 
-result["ufw-no-iptables-persistent"] := verdict(count(found) == 0, {"installed": found}) if {
+result[id] := verdict(count(found) == 0, {"installed": found}) if {
+	id := "ufw-no-iptables-persistent"
 	ufw_applies
 	found := installed_of(["iptables-persistent"])
 }
 
-result["ufw-enabled"] := verdict(ok, {"ufw_conf_enabled": on, "unit": unit_state("ufw.service")}) if {
+result[id] := verdict(ok, {"ufw_conf_enabled": on, "unit": unit_state("ufw.service")}) if {
+	id := "ufw-enabled"
 	ufw_applies
 	on := object.get(fw, "ufw_enabled", false)
 	ok := all_true([on, unit_enabled("ufw.service")])
 }
 
-result["ufw-default-deny"] := verdict(count(open) == 0, {"policies": policies, "not_deny": open}) if {
+result[id] := verdict(count(open) == 0, {"policies": policies, "not_deny": open}) if {
+	id := "ufw-default-deny"
 	ufw_applies
 	d := object.get(fw, "ufw_defaults", {})
 	policies := {k: object.get(d, k, "") | some k in ["DEFAULT_INPUT_POLICY", "DEFAULT_OUTPUT_POLICY", "DEFAULT_FORWARD_POLICY"]}
@@ -161,25 +164,29 @@ result[id] := not_applicable(sprintf("the host's firewall is %s", [firewall_choi
 
 base_chain(hook) := [c | some c in nft_chains; c.hook == hook; c.type == "filter"]
 
-result["nftables-installed"] := verdict(("nftables" in installed), {"installed": ("nftables" in installed)}) if firewall_choice == "nftables"
+result[id] := verdict(("nftables" in installed), {"installed": ("nftables" in installed)}) if { id := "nftables-installed"; firewall_choice == "nftables" }
 
-result["nftables-ufw-disabled"] := verdict(ok, {"ufw_installed": ("ufw" in installed), "ufw_enabled": on}) if {
+result[id] := verdict(ok, {"ufw_installed": ("ufw" in installed), "ufw_enabled": on}) if {
+	id := "nftables-ufw-disabled"
 	firewall_choice == "nftables"
 	on := any_true([object.get(fw, "ufw_enabled", false), unit_enabled("ufw.service")])
 	ok := any_true([("ufw" in installed) == false, on == false])
 }
 
-result["nftables-table"] := verdict(count(tables) > 0, {"tables": tables, "source": object.get(fw, "nft_source", "")}) if {
+result[id] := verdict(count(tables) > 0, {"tables": tables, "source": object.get(fw, "nft_source", "")}) if {
+	id := "nftables-table"
 	firewall_choice == "nftables"
 	tables := object.get(fw, "nft_tables", [])
 }
 
-result["nftables-base-chains"] := verdict(count(missing) == 0, {"missing_hooks": missing}) if {
+result[id] := verdict(count(missing) == 0, {"missing_hooks": missing}) if {
+	id := "nftables-base-chains"
 	firewall_choice == "nftables"
 	missing := [h | some h in ["input", "forward", "output"]; count(base_chain(h)) == 0]
 }
 
-result["nftables-loopback"] := verdict(ok, {"accepts_lo": accepts, "drops_127": drops}) if {
+result[id] := verdict(ok, {"accepts_lo": accepts, "drops_127": drops}) if {
+	id := "nftables-loopback"
 	firewall_choice == "nftables"
 	rules := [r | some c in base_chain("input"); some r in c.rules]
 	accepts := any_true([regex.match(`^iif(name)? "?lo"? .*accept`, r) | some r in rules])
@@ -187,7 +194,8 @@ result["nftables-loopback"] := verdict(ok, {"accepts_lo": accepts, "drops_127": 
 	ok := all_true([accepts, drops])
 }
 
-result["nftables-default-deny"] := verdict(count(open) == 0, {"not_drop": open}) if {
+result[id] := verdict(count(open) == 0, {"not_drop": open}) if {
+	id := "nftables-default-deny"
 	firewall_choice == "nftables"
 	open := sort([sprintf("%s (%s)", [h, policies]) |
 		some h in ["input", "forward", "output"]
@@ -196,4 +204,4 @@ result["nftables-default-deny"] := verdict(count(open) == 0, {"not_drop": open})
 	])
 }
 
-result["nftables-service-enabled"] := verdict(unit_enabled("nftables.service"), unit_state("nftables.service")) if firewall_choice == "nftables"
+result[id] := verdict(unit_enabled("nftables.service"), unit_state("nftables.service")) if { id := "nftables-service-enabled"; firewall_choice == "nftables" }

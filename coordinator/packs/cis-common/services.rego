@@ -81,14 +81,15 @@ result[id] := verdict(count(found) == 0, {"installed": found}) if {
 }
 
 # ---- mail transfer agent ----
-checks["mta-local-only"] := chk(
+checks[id] := chk(
 	"Ensure mail transfer agent is configured for local-only mode", "medium", ["sockets"],
 	"An MTA listening on the network relays or receives mail for anyone who reaches it.",
 	"Make the MTA listen on loopback only (postfix: inet_interfaces = loopback-only) and restart it.",
 	["CM-7"], ["4.8"],
-)
+) if id := "mta-local-only"
 
-result["mta-local-only"] := verdict(count(exposed) == 0, {"listening": exposed}) if {
+result[id] := verdict(count(exposed) == 0, {"listening": exposed}) if {
+	id := "mta-local-only"
 	exposed := sort([sprintf("%s:%d (%s)", [s.address, s.port, s.process]) |
 		some s in input.sockets
 		s.port in {25, 465, 587}
@@ -112,77 +113,81 @@ time_daemon := "none" if {
 	not unit_enabled("systemd-timesyncd.service")
 }
 
-checks["time-sync-single-daemon"] := chk(
+checks[id] := chk(
 	"Ensure a single time synchronization daemon is in use", "medium", ["packages", "units"],
 	"Logs, certificates and authentication need an accurate clock; two daemons fight over it.",
 	"Install and enable one of chrony or systemd-timesyncd, and stop and mask the other.",
 	["AU-8"], ["8.4"],
-)
+) if id := "time-sync-single-daemon"
 
-result["time-sync-single-daemon"] := verdict(count(running) == 1, {"in_use": running}) if {
+result[id] := verdict(count(running) == 1, {"in_use": running}) if {
+	id := "time-sync-single-daemon"
 	running := units_in_use(["chrony.service", "chronyd.service", "systemd-timesyncd.service", "ntp.service", "ntpsec.service"])
 }
 
-checks["timesyncd-timeserver"] := chk(
+checks[id] := chk(
 	"Ensure systemd-timesyncd configured with authorized timeserver", "low", ["time_sync.timesyncd"],
 	"Time from an unknown server can be wrong, or wrong on purpose.",
 	"Set NTP= (and FallbackNTP=) to the site's time servers in /etc/systemd/timesyncd.conf.d/60-timesyncd.conf.",
 	["AU-8"], ["8.4"],
-)
+) if id := "timesyncd-timeserver"
 
-result["timesyncd-timeserver"] := not_applicable(sprintf("the time daemon is %s", [time_daemon])) if time_daemon != "systemd-timesyncd"
+result[id] := not_applicable(sprintf("the time daemon is %s", [time_daemon])) if { id := "timesyncd-timeserver"; time_daemon != "systemd-timesyncd" }
 
-result["timesyncd-timeserver"] := verdict(servers != "", {"NTP": servers}) if {
+result[id] := verdict(servers != "", {"NTP": servers}) if {
+	id := "timesyncd-timeserver"
 	time_daemon == "systemd-timesyncd"
 	servers := trim_space(object.get(input.time_sync.timesyncd, "NTP", ""))
 }
 
-checks["timesyncd-running"] := chk(
+checks[id] := chk(
 	"Ensure systemd-timesyncd is enabled and running", "medium", ["units"],
 	"A configured daemon that does not run does not keep time.",
 	"systemctl unmask systemd-timesyncd.service && systemctl --now enable systemd-timesyncd.service",
 	["AU-8"], ["8.4"],
-)
+) if id := "timesyncd-running"
 
-result["timesyncd-running"] := not_applicable(sprintf("the time daemon is %s", [time_daemon])) if time_daemon != "systemd-timesyncd"
+result[id] := not_applicable(sprintf("the time daemon is %s", [time_daemon])) if { id := "timesyncd-running"; time_daemon != "systemd-timesyncd" }
 
-result["timesyncd-running"] := verdict(unit_running("systemd-timesyncd.service"), unit_state("systemd-timesyncd.service")) if time_daemon == "systemd-timesyncd"
+result[id] := verdict(unit_running("systemd-timesyncd.service"), unit_state("systemd-timesyncd.service")) if { id := "timesyncd-running"; time_daemon == "systemd-timesyncd" }
 
-checks["chrony-timeserver"] := chk(
+checks[id] := chk(
 	"Ensure chrony is configured with authorized timeserver", "low", ["time_sync.chrony_sources"],
 	"Time from an unknown server can be wrong, or wrong on purpose.",
 	"Add `server` or `pool` lines naming the site's time servers to /etc/chrony/sources.d/ (RHEL: /etc/chrony.conf).",
 	["AU-8"], ["8.4"],
-)
+) if id := "chrony-timeserver"
 
-result["chrony-timeserver"] := not_applicable(sprintf("the time daemon is %s", [time_daemon])) if time_daemon != "chrony"
+result[id] := not_applicable(sprintf("the time daemon is %s", [time_daemon])) if { id := "chrony-timeserver"; time_daemon != "chrony" }
 
-result["chrony-timeserver"] := verdict(count(input.time_sync.chrony_sources) > 0, {"sources": input.time_sync.chrony_sources}) if time_daemon == "chrony"
+result[id] := verdict(count(input.time_sync.chrony_sources) > 0, {"sources": input.time_sync.chrony_sources}) if { id := "chrony-timeserver"; time_daemon == "chrony" }
 
-checks["chrony-user"] := chk(
+checks[id] := chk(
 	"Ensure chrony is running as an unprivileged user", "medium", ["processes", "time_sync.chrony_user"],
 	"chronyd talks to the network; as root a flaw in it is a root compromise.",
 	"Remove any `user root` from chrony's configuration and `-u root` from its options; restart chronyd.",
 	["AC-6"], ["4.1"],
-)
+) if id := "chrony-user"
 
-result["chrony-user"] := not_applicable(sprintf("the time daemon is %s", [time_daemon])) if time_daemon != "chrony"
+result[id] := not_applicable(sprintf("the time daemon is %s", [time_daemon])) if { id := "chrony-user"; time_daemon != "chrony" }
 
-result["chrony-user"] := verdict(chrony_user_ok, {"processes": chrony_users, "configured_user": input.time_sync.chrony_user}) if {
+result[id] := verdict(chrony_user_ok, {"processes": chrony_users, "configured_user": input.time_sync.chrony_user}) if {
+	id := "chrony-user"
 	time_daemon == "chrony"
 }
 
 
-checks["chrony-running"] := chk(
+checks[id] := chk(
 	"Ensure chrony is enabled and running", "medium", ["units"],
 	"A configured daemon that does not run does not keep time.",
 	"systemctl unmask chrony.service && systemctl --now enable chrony.service",
 	["AU-8"], ["8.4"],
-)
+) if id := "chrony-running"
 
-result["chrony-running"] := not_applicable(sprintf("the time daemon is %s", [time_daemon])) if time_daemon != "chrony"
+result[id] := not_applicable(sprintf("the time daemon is %s", [time_daemon])) if { id := "chrony-running"; time_daemon != "chrony" }
 
-result["chrony-running"] := verdict(unit_running(unit), unit_state(unit)) if {
+result[id] := verdict(unit_running(unit), unit_state(unit)) if {
+	id := "chrony-running"
 	time_daemon == "chrony"
 	unit := by_family({"deb": "chrony.service", "rpm": "chronyd.service"})
 }
@@ -194,16 +199,16 @@ cron_installed if "cron" in installed
 
 cron_installed if "cronie" in installed
 
-checks["cron-enabled"] := chk(
+checks[id] := chk(
 	"Ensure cron daemon is enabled and active", "medium", ["packages", "units"],
 	"Scheduled maintenance (log rotation, integrity checks) runs from cron.",
 	"systemctl unmask cron.service && systemctl --now enable cron.service",
 	["CM-6"], ["4.1"],
-)
+) if id := "cron-enabled"
 
-result["cron-enabled"] := not_applicable("cron is not installed") if not cron_installed
+result[id] := not_applicable("cron is not installed") if { id := "cron-enabled"; not cron_installed }
 
-result["cron-enabled"] := verdict(unit_running(cron_unit), unit_state(cron_unit)) if cron_installed
+result[id] := verdict(unit_running(cron_unit), unit_state(cron_unit)) if { id := "cron-enabled"; cron_installed }
 
 cron_paths := {
 	"crontab": {"path": "/etc/crontab", "max": 384, "title": "Ensure permissions on /etc/crontab are configured"},
@@ -237,16 +242,17 @@ access_ok(a, group) := all_true([a.owner == "root", a.group in {"root", group}, 
 
 access_state(a) := {"path": a.path, "exists": a.exists, "mode": mode_string(a.mode), "owner": a.owner, "group": a.group}
 
-checks["cron-restricted"] := chk(
+checks[id] := chk(
 	"Ensure crontab is restricted to authorized users", "medium", ["cron_access"],
 	"An allow list keeps users who need no scheduled jobs from running them.",
 	"touch /etc/cron.allow && chown root:root /etc/cron.allow && chmod 640 /etc/cron.allow; same ownership and mode for /etc/cron.deny if it exists.",
 	["AC-3"], ["3.3"],
-)
+) if id := "cron-restricted"
 
-result["cron-restricted"] := not_applicable("cron is not installed") if not cron_installed
+result[id] := not_applicable("cron is not installed") if { id := "cron-restricted"; not cron_installed }
 
-result["cron-restricted"] := verdict(ok, {"allow": access_state(allow), "deny": access_state(deny)}) if {
+result[id] := verdict(ok, {"allow": access_state(allow), "deny": access_state(deny)}) if {
+	id := "cron-restricted"
 	cron_installed
 	allow := access_lists["/etc/cron.allow"]
 	deny := access_lists["/etc/cron.deny"]
@@ -254,16 +260,17 @@ result["cron-restricted"] := verdict(ok, {"allow": access_state(allow), "deny": 
 	ok := all_true([allow.exists, access_ok(allow, group), any_true([deny.exists == false, access_ok(deny, group)])])
 }
 
-checks["at-restricted"] := chk(
+checks[id] := chk(
 	"Ensure at is restricted to authorized users", "medium", ["packages", "cron_access"],
 	"An allow list keeps users who need no deferred jobs from running them.",
 	"touch /etc/at.allow && chown root:root /etc/at.allow && chmod 640 /etc/at.allow; same for /etc/at.deny if it exists.",
 	["AC-3"], ["3.3"],
-)
+) if id := "at-restricted"
 
-result["at-restricted"] := not_applicable("at is not installed") if not "at" in installed
+result[id] := not_applicable("at is not installed") if { id := "at-restricted"; not "at" in installed }
 
-result["at-restricted"] := verdict(ok, {"allow": access_state(allow), "deny": access_state(deny)}) if {
+result[id] := verdict(ok, {"allow": access_state(allow), "deny": access_state(deny)}) if {
+	id := "at-restricted"
 	"at" in installed
 	allow := access_lists["/etc/at.allow"]
 	deny := access_lists["/etc/at.deny"]

@@ -102,60 +102,64 @@ result[id] := verdict(count(weak) == 0, {c.key: v, "weak": weak}) if {
 }
 
 # ---- numeric limits and other settings ----
-checks["sshd-access"] := chk(
+checks[id] := chk(
 	"Ensure sshd access is configured", "medium", ["sshd.settings.allowusers", "sshd.settings.allowgroups", "sshd.settings.denyusers", "sshd.settings.denygroups"],
 	"Naming who may log in keeps service and forgotten accounts out.",
 	"Add AllowUsers, AllowGroups, DenyUsers or DenyGroups to /etc/ssh/sshd_config and reload sshd.",
 	["AC-3"], ["3.3"],
-)
+) if id := "sshd-access"
 
-result["sshd-access"] := sshd_na if not sshd_present
+result[id] := sshd_na if { id := "sshd-access"; not sshd_present }
 
-result["sshd-access"] := verdict(count(set) > 0, {"set": set}) if {
+result[id] := verdict(count(set) > 0, {"set": set}) if {
+	id := "sshd-access"
 	sshd_present
 	set := [k | some k in ["allowusers", "allowgroups", "denyusers", "denygroups"]; sshd(k) != ""]
 }
 
-checks["sshd-banner"] := chk(
+checks[id] := chk(
 	"Ensure sshd Banner is configured", "low", ["sshd.settings.banner"],
 	"A warning banner before login states that use is monitored, which some jurisdictions require for prosecution.",
 	"Set `Banner /etc/issue.net` in /etc/ssh/sshd_config and reload sshd.",
 	["AC-8"], ["4.1"],
-)
+) if id := "sshd-banner"
 
-result["sshd-banner"] := sshd_na if not sshd_present
+result[id] := sshd_na if { id := "sshd-banner"; not sshd_present }
 
-result["sshd-banner"] := verdict((lower(v) in {"", "none"}) == false, {"banner": v}) if {
+result[id] := verdict((lower(v) in {"", "none"}) == false, {"banner": v}) if {
+	id := "sshd-banner"
 	sshd_present
 	v := sshd("banner")
 }
 
-checks["sshd-client-alive"] := chk(
+checks[id] := chk(
 	"Ensure sshd ClientAliveInterval and ClientAliveCountMax are configured", "low", ["sshd.settings.clientaliveinterval", "sshd.settings.clientalivecountmax"],
 	"Dead connections are closed instead of holding sessions open.",
 	"Set `ClientAliveInterval 15` and `ClientAliveCountMax 3` in /etc/ssh/sshd_config and reload sshd.",
 	["AC-12", "SC-10"], ["4.1"],
-)
+) if id := "sshd-client-alive"
 
-result["sshd-client-alive"] := sshd_na if not sshd_present
+result[id] := sshd_na if { id := "sshd-client-alive"; not sshd_present }
 
-result["sshd-client-alive"] := verdict(ok, {"clientaliveinterval": i, "clientalivecountmax": c}) if {
+result[id] := verdict(ok, {"clientaliveinterval": i, "clientalivecountmax": c}) if {
+	id := "sshd-client-alive"
 	sshd_present
 	i := sshd("clientaliveinterval")
 	c := sshd("clientalivecountmax")
 	ok := all_true([in_range(i, 1, 1000000), in_range(c, 1, 1000000)])
 }
 
-checks["sshd-login-grace-time"] := object.union(chk(
+checks[id] := object.union(chk(
 	"Ensure sshd LoginGraceTime is configured", "medium", ["sshd.settings.logingracetime"],
 	"A short grace time limits unauthenticated connections held open (and brute-force throughput).",
 	"Set `LoginGraceTime 60` in /etc/ssh/sshd_config and reload sshd.",
 	["AC-10"], ["4.1"],
-), {"action": {"kind": "sshd_option", "key": "logingracetime", "value": "60"}})
+), {"action": {"kind": "sshd_option", "key": "logingracetime", "value": "60"}}) if id := "sshd-login-grace-time"
 
-result["sshd-login-grace-time"] := sshd_na if not sshd_present
+result[id] := sshd_na if { id := "sshd-login-grace-time"; not sshd_present }
 
-result["sshd-login-grace-time"] := verdict(in_range(seconds, 1, 60), {"logingracetime": v}) if {
+result[id] := verdict(in_range(seconds, 1, 60), {"logingracetime": v}) if {
+	id := "sshd-login-grace-time"
 	sshd_present
 	v := sshd("logingracetime")
 	seconds := sshd_seconds(v)
@@ -183,58 +187,62 @@ sshd_seconds(v) := "invalid" if {
 	not num(substring(v, 0, count(v) - 1))
 }
 
-checks["sshd-log-level"] := object.union(chk(
+checks[id] := object.union(chk(
 	"Ensure sshd LogLevel is configured", "low", ["sshd.settings.loglevel"],
 	"INFO or VERBOSE records logins and key fingerprints for investigations.",
 	"Set `LogLevel VERBOSE` in /etc/ssh/sshd_config and reload sshd.",
 	["AU-3"], ["8.2"],
-), {"action": {"kind": "sshd_option", "key": "loglevel", "value": "VERBOSE"}})
+), {"action": {"kind": "sshd_option", "key": "loglevel", "value": "VERBOSE"}}) if id := "sshd-log-level"
 
-result["sshd-log-level"] := sshd_na if not sshd_present
+result[id] := sshd_na if { id := "sshd-log-level"; not sshd_present }
 
-result["sshd-log-level"] := verdict((upper(v) in {"INFO", "VERBOSE"}), {"loglevel": v}) if {
+result[id] := verdict((upper(v) in {"INFO", "VERBOSE"}), {"loglevel": v}) if {
+	id := "sshd-log-level"
 	sshd_present
 	v := sshd("loglevel")
 }
 
-checks["sshd-max-auth-tries"] := object.union(chk(
+checks[id] := object.union(chk(
 	"Ensure sshd MaxAuthTries is configured", "medium", ["sshd.settings.maxauthtries"],
 	"Few attempts per connection slow down password guessing.",
 	"Set `MaxAuthTries 4` in /etc/ssh/sshd_config and reload sshd.",
 	["AC-7"], ["8.5"],
-), {"action": {"kind": "sshd_option", "key": "maxauthtries", "value": "4"}})
+), {"action": {"kind": "sshd_option", "key": "maxauthtries", "value": "4"}}) if id := "sshd-max-auth-tries"
 
-result["sshd-max-auth-tries"] := sshd_na if not sshd_present
+result[id] := sshd_na if { id := "sshd-max-auth-tries"; not sshd_present }
 
-result["sshd-max-auth-tries"] := verdict(in_range(v, 1, 4), {"maxauthtries": v}) if {
+result[id] := verdict(in_range(v, 1, 4), {"maxauthtries": v}) if {
+	id := "sshd-max-auth-tries"
 	sshd_present
 	v := sshd("maxauthtries")
 }
 
-checks["sshd-max-sessions"] := object.union(chk(
+checks[id] := object.union(chk(
 	"Ensure sshd MaxSessions is configured", "low", ["sshd.settings.maxsessions"],
 	"Limits the sessions one connection can open, bounding resource use.",
 	"Set `MaxSessions 10` in /etc/ssh/sshd_config and reload sshd.",
 	["SC-5"], ["4.1"],
-), {"action": {"kind": "sshd_option", "key": "maxsessions", "value": "10"}})
+), {"action": {"kind": "sshd_option", "key": "maxsessions", "value": "10"}}) if id := "sshd-max-sessions"
 
-result["sshd-max-sessions"] := sshd_na if not sshd_present
+result[id] := sshd_na if { id := "sshd-max-sessions"; not sshd_present }
 
-result["sshd-max-sessions"] := verdict(in_range(v, 1, 10), {"maxsessions": v}) if {
+result[id] := verdict(in_range(v, 1, 10), {"maxsessions": v}) if {
+	id := "sshd-max-sessions"
 	sshd_present
 	v := sshd("maxsessions")
 }
 
-checks["sshd-max-startups"] := object.union(chk(
+checks[id] := object.union(chk(
 	"Ensure sshd MaxStartups is configured", "low", ["sshd.settings.maxstartups"],
 	"Bounds unauthenticated connections so a flood cannot exhaust the daemon.",
 	"Set `MaxStartups 10:30:60` in /etc/ssh/sshd_config and reload sshd.",
 	["SC-5"], ["4.1"],
-), {"action": {"kind": "sshd_option", "key": "maxstartups", "value": "10:30:60"}})
+), {"action": {"kind": "sshd_option", "key": "maxstartups", "value": "10:30:60"}}) if id := "sshd-max-startups"
 
-result["sshd-max-startups"] := sshd_na if not sshd_present
+result[id] := sshd_na if { id := "sshd-max-startups"; not sshd_present }
 
-result["sshd-max-startups"] := verdict(ok, {"maxstartups": v}) if {
+result[id] := verdict(ok, {"maxstartups": v}) if {
+	id := "sshd-max-startups"
 	sshd_present
 	v := sshd("maxstartups")
 	parts := split(v, ":")
@@ -246,32 +254,32 @@ max_startups_ok(parts) := all_true([in_range(parts[0], 1, 10), in_range(parts[1]
 max_startups_ok(parts) := false if count(parts) != 3
 
 # ---- configuration file and host keys ----
-checks["sshd-config-permissions"] := object.union(chk(
+checks[id] := object.union(chk(
 	"Ensure permissions on /etc/ssh/sshd_config are configured", "medium", ["files[/etc/ssh/sshd_config]"],
 	"Whoever can change sshd_config decides who logs in, and how.",
 	"chown root:root /etc/ssh/sshd_config && chmod u-x,go-rwx /etc/ssh/sshd_config",
 	["AC-3"], ["3.3"],
-), {"action": {"kind": "file_mode", "path": "/etc/ssh/sshd_config", "mode": "0600", "owner": "root", "group": "root", "allowed_groups": ["root"]}})
+), {"action": {"kind": "file_mode", "path": "/etc/ssh/sshd_config", "mode": "0600", "owner": "root", "group": "root", "allowed_groups": ["root"]}}) if id := "sshd-config-permissions"
 
-result["sshd-config-permissions"] := file_result("/etc/ssh/sshd_config", 384, {"root"})
+result[id] := file_result("/etc/ssh/sshd_config", 384, {"root"}) if id := "sshd-config-permissions"
 
 host_key_types := ["rsa", "ecdsa", "ed25519"]
 
-checks["sshd-private-host-keys"] := chk(
+checks[id] := chk(
 	"Ensure permissions on SSH private host key files are configured", "high",
 	[sprintf("files[/etc/ssh/ssh_host_%s_key]", [t]) | some t in host_key_types],
 	"A readable private host key lets anyone impersonate the server.",
 	"chown root:root /etc/ssh/ssh_host_*_key && chmod u-x,go-rwx /etc/ssh/ssh_host_*_key (RHEL: group ssh_keys, mode 0640)",
 	["AC-3", "SC-12"], ["3.3"],
-)
+) if id := "sshd-private-host-keys"
 
-checks["sshd-public-host-keys"] := chk(
+checks[id] := chk(
 	"Ensure permissions on SSH public host key files are configured", "low",
 	[sprintf("files[/etc/ssh/ssh_host_%s_key.pub]", [t]) | some t in host_key_types],
 	"A writable public host key could be replaced, confusing clients' host verification.",
 	"chown root:root /etc/ssh/ssh_host_*_key.pub && chmod u-x,go-wx /etc/ssh/ssh_host_*_key.pub",
 	["AC-3"], ["3.3"],
-)
+) if id := "sshd-public-host-keys"
 
 host_keys(suffix) := [f |
 	some t in host_key_types
@@ -279,9 +287,10 @@ host_keys(suffix) := [f |
 	f.exists
 ]
 
-result["sshd-private-host-keys"] := not_applicable("no SSH host keys") if count(host_keys("")) == 0
+result[id] := not_applicable("no SSH host keys") if { id := "sshd-private-host-keys"; count(host_keys("")) == 0 }
 
-result["sshd-private-host-keys"] := verdict(count(bad) == 0, {"keys": [file_state(f) | some f in keys], "bad": bad}) if {
+result[id] := verdict(count(bad) == 0, {"keys": [file_state(f) | some f in keys], "bad": bad}) if {
+	id := "sshd-private-host-keys"
 	keys := host_keys("")
 	count(keys) > 0
 	bad := [f.path | some f in keys; not private_key_ok(f)]
@@ -299,9 +308,10 @@ private_key_ok(f) if {
 	mode_within(f.mode, 416)
 }
 
-result["sshd-public-host-keys"] := not_applicable("no SSH host keys") if count(host_keys(".pub")) == 0
+result[id] := not_applicable("no SSH host keys") if { id := "sshd-public-host-keys"; count(host_keys(".pub")) == 0 }
 
-result["sshd-public-host-keys"] := verdict(count(bad) == 0, {"keys": [file_state(f) | some f in keys], "bad": bad}) if {
+result[id] := verdict(count(bad) == 0, {"keys": [file_state(f) | some f in keys], "bad": bad}) if {
+	id := "sshd-public-host-keys"
 	keys := host_keys(".pub")
 	count(keys) > 0
 	bad := [f.path | some f in keys; not public_key_ok(f)]
@@ -314,16 +324,17 @@ public_key_ok(f) if {
 }
 
 # RHEL: an sshd-only override of the system-wide crypto policy.
-checks["sshd-crypto-policy"] := chk(
+checks[id] := chk(
 	"Ensure system-wide crypto policy is not over-ridden", "medium", ["redhat.sshd_crypto_policy"],
 	"CRYPTO_POLICY in /etc/sysconfig/sshd gives sshd algorithms of its own, outside the policy the host is audited against.",
 	"Remove or comment out the CRYPTO_POLICY= line of /etc/sysconfig/sshd and reload sshd.",
 	["SC-13"], ["3.10"],
-)
+) if id := "sshd-crypto-policy"
 
-result["sshd-crypto-policy"] := sshd_na if not sshd_present
+result[id] := sshd_na if { id := "sshd-crypto-policy"; not sshd_present }
 
-result["sshd-crypto-policy"] := verdict(v == "", {"CRYPTO_POLICY": v}) if {
+result[id] := verdict(v == "", {"CRYPTO_POLICY": v}) if {
+	id := "sshd-crypto-policy"
 	sshd_present
 	v := object.get(object.get(input, "redhat", {}), "sshd_crypto_policy", "")
 }

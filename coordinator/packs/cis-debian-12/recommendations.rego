@@ -6,8 +6,11 @@ package rampart.pack.cis_debian_12
 import data.rampart.lib.cis
 import rego.v1
 
-recommendations := cis.debian_ubuntu_numbers
+recommendations := data.rampart.lib.cis.debian_ubuntu_numbers
 
 meta[id] := cis.meta_for(id, number) if some id, number in recommendations
 
-result[id] := cis.result[id] if some id, _ in recommendations
+# The library's verdicts for this pack's checks. Library rules are named by their full path, not
+# through the import: regorus evaluates an imported package as a whole (every rule of it) when a
+# rule is read through its alias, which cost 4 ms per host here.
+result := object.filter(data.rampart.lib.cis.result, object.keys(recommendations))

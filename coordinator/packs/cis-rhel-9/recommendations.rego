@@ -176,4 +176,7 @@ recommendations := {
 
 meta[id] := cis.meta_titled(id, r[0], r[1]) if some id, r in recommendations
 
-result[id] := cis.result[id] if some id, _ in recommendations
+# The library's verdicts for this pack's checks. Library rules are named by their full path, not
+# through the import: regorus evaluates an imported package as a whole (every rule of it) when a
+# rule is read through its alias, which cost 4 ms per host here.
+result := object.filter(data.rampart.lib.cis.result, object.keys(recommendations))

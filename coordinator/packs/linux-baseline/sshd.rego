@@ -34,24 +34,26 @@ result[id] := verdict(ok, {c.key: v}) if {
 }
 
 # Numeric limits.
-meta["sshd-max-auth-tries"] := object.union(
+meta[id] := object.union(
 	check("SSH MaxAuthTries is 4 or less", "medium", "Few attempts per connection slow down password guessing.", "Set `MaxAuthTries 4` in sshd_config and reload sshd.", ["5.1.7"], ["AC-7"]),
 	{"action": {"kind": "sshd_option", "key": "maxauthtries", "value": "4"}},
-)
+) if id := "sshd-max-auth-tries"
 
-result["sshd-max-auth-tries"] := not_applicable("sshd is not installed") if not sshd_present
+result[id] := not_applicable("sshd is not installed") if { id := "sshd-max-auth-tries"; not sshd_present }
 
-result["sshd-max-auth-tries"] := verdict(ok, {"maxauthtries": v}) if {
+result[id] := verdict(ok, {"maxauthtries": v}) if {
+	id := "sshd-max-auth-tries"
 	sshd_present
 	v := sshd_value("maxauthtries")
 	ok := to_number(v) <= 4
 }
 
-meta["sshd-login-grace-time"] := check("SSH LoginGraceTime is between 1 and 60 seconds", "medium", "A short grace time limits unauthenticated connections held open.", "Set `LoginGraceTime 60` in sshd_config and reload sshd.", ["5.1.8"], ["AC-10"])
+meta[id] := check("SSH LoginGraceTime is between 1 and 60 seconds", "medium", "A short grace time limits unauthenticated connections held open.", "Set `LoginGraceTime 60` in sshd_config and reload sshd.", ["5.1.8"], ["AC-10"]) if id := "sshd-login-grace-time"
 
-result["sshd-login-grace-time"] := not_applicable("sshd is not installed") if not sshd_present
+result[id] := not_applicable("sshd is not installed") if { id := "sshd-login-grace-time"; not sshd_present }
 
-result["sshd-login-grace-time"] := verdict(ok, {"logingracetime": v}) if {
+result[id] := verdict(ok, {"logingracetime": v}) if {
+	id := "sshd-login-grace-time"
 	sshd_present
 	v := sshd_value("logingracetime")
 	seconds := duration_seconds(v)
@@ -67,11 +69,12 @@ duration_seconds(v) := to_number(trim_suffix(v, "m")) * 60 if regex.match(`^[0-9
 
 duration_seconds(v) := to_number(trim_suffix(v, "h")) * 3600 if regex.match(`^[0-9]+h$`, v)
 
-meta["sshd-client-alive"] := check("SSH idle sessions time out (ClientAliveInterval 1..900, ClientAliveCountMax ≤ 3)", "low", "Idle sessions left open can be taken over.", "Set `ClientAliveInterval 300` and `ClientAliveCountMax 3` in sshd_config and reload sshd.", ["5.1.6"], ["AC-12", "SC-10"])
+meta[id] := check("SSH idle sessions time out (ClientAliveInterval 1..900, ClientAliveCountMax ≤ 3)", "low", "Idle sessions left open can be taken over.", "Set `ClientAliveInterval 300` and `ClientAliveCountMax 3` in sshd_config and reload sshd.", ["5.1.6"], ["AC-12", "SC-10"]) if id := "sshd-client-alive"
 
-result["sshd-client-alive"] := not_applicable("sshd is not installed") if not sshd_present
+result[id] := not_applicable("sshd is not installed") if { id := "sshd-client-alive"; not sshd_present }
 
-result["sshd-client-alive"] := verdict(ok, {"clientaliveinterval": i, "clientalivecountmax": c}) if {
+result[id] := verdict(ok, {"clientaliveinterval": i, "clientalivecountmax": c}) if {
+	id := "sshd-client-alive"
 	sshd_present
 	i := sshd_value("clientaliveinterval")
 	c := sshd_value("clientalivecountmax")

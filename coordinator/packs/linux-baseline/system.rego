@@ -25,9 +25,10 @@ result[id] := verdict(ok, {"loaded": loaded, "install_disabled": install_disable
 }
 
 # ---- /tmp ----
-meta["tmp-separate-mount"] := check("/tmp is a separate mount", "low", "A separate /tmp lets nodev, nosuid and noexec apply to it.", "Mount /tmp as its own filesystem (e.g. enable tmp.mount).", ["1.1.2.1"], ["CM-6"])
+meta[id] := check("/tmp is a separate mount", "low", "A separate /tmp lets nodev, nosuid and noexec apply to it.", "Mount /tmp as its own filesystem (e.g. enable tmp.mount).", ["1.1.2.1"], ["CM-6"]) if id := "tmp-separate-mount"
 
-result["tmp-separate-mount"] := verdict(ok, {"mounts": tmp_mounts}) if {
+result[id] := verdict(ok, {"mounts": tmp_mounts}) if {
+	id := "tmp-separate-mount"
 	ok := count(tmp_mounts) > 0
 }
 
@@ -52,22 +53,27 @@ result[id] := not_applicable("/tmp is not a separate mount") if {
 result[id] := verdict(ok, {"options": m.options}) if {
 	some opt in tmp_options
 	id := sprintf("tmp-%s", [opt])
+	# Guarded, not left to the index being undefined: regorus's compiled evaluation (0.14) binds
+	# an undefined value instead of failing the rule.
+	count(tmp_mounts) > 0
 	m := tmp_mounts[count(tmp_mounts) - 1]
 	ok := opt in m.options
 }
 
 # ---- accounts ----
-meta["accounts-only-root-uid0"] := check("Only root has UID 0", "critical", "Every UID 0 account is a full root login.", "Remove or renumber every UID 0 account other than root.", ["7.2.5"], ["AC-6"])
+meta[id] := check("Only root has UID 0", "critical", "Every UID 0 account is a full root login.", "Remove or renumber every UID 0 account other than root.", ["7.2.5"], ["AC-6"]) if id := "accounts-only-root-uid0"
 
-result["accounts-only-root-uid0"] := verdict(ok, {"uid0": uid0}) if {
+result[id] := verdict(ok, {"uid0": uid0}) if {
+	id := "accounts-only-root-uid0"
 	uid0 := sort([a.name | some a in input.accounts; a.uid == 0])
 	others := [n | some n in uid0; n != "root"]
 	ok := count(others) == 0
 }
 
-meta["accounts-no-duplicate-uids"] := check("No two accounts share a UID", "medium", "Shared UIDs make ownership and audit trails ambiguous.", "Give every account its own UID.", ["7.2.6"], ["IA-2", "AU-3"])
+meta[id] := check("No two accounts share a UID", "medium", "Shared UIDs make ownership and audit trails ambiguous.", "Give every account its own UID.", ["7.2.6"], ["IA-2", "AU-3"]) if id := "accounts-no-duplicate-uids"
 
-result["accounts-no-duplicate-uids"] := verdict(ok, {"duplicates": dups}) if {
+result[id] := verdict(ok, {"duplicates": dups}) if {
+	id := "accounts-no-duplicate-uids"
 	# Sorted, a duplicate sits next to its twin: O(n log n), not a count per account (which took
 	# minutes on a host with 20,000 accounts).
 	uids := sort([a.uid | some a in input.accounts])
@@ -75,17 +81,19 @@ result["accounts-no-duplicate-uids"] := verdict(ok, {"duplicates": dups}) if {
 	ok := count(dups) == 0
 }
 
-meta["accounts-no-duplicate-gids"] := check("No two groups share a GID", "low", "Shared GIDs make group permissions ambiguous.", "Give every group its own GID.", ["7.2.7"], ["AC-3"])
+meta[id] := check("No two groups share a GID", "low", "Shared GIDs make group permissions ambiguous.", "Give every group its own GID.", ["7.2.7"], ["AC-3"]) if id := "accounts-no-duplicate-gids"
 
-result["accounts-no-duplicate-gids"] := verdict(ok, {"duplicates": dups}) if {
+result[id] := verdict(ok, {"duplicates": dups}) if {
+	id := "accounts-no-duplicate-gids"
 	gids := sort([x.gid | some x in input.groups])
 	dups := sort({sprintf("%d", [g]) | some i, g in gids; i > 0; gids[i - 1] == g})
 	ok := count(dups) == 0
 }
 
-meta["accounts-no-empty-passwords"] := check("No account has an empty password", "critical", "An empty password lets anyone log in as that account.", "Lock the account (passwd -l NAME) or set a password.", ["7.2.2"], ["IA-5"])
+meta[id] := check("No account has an empty password", "critical", "An empty password lets anyone log in as that account.", "Lock the account (passwd -l NAME) or set a password.", ["7.2.2"], ["IA-5"]) if id := "accounts-no-empty-passwords"
 
-result["accounts-no-empty-passwords"] := verdict(ok, {"empty": empty}) if {
+result[id] := verdict(ok, {"empty": empty}) if {
+	id := "accounts-no-empty-passwords"
 	empty := sort([a.name | some a in input.accounts; a.password == "empty"])
 	ok := count(empty) == 0
 }
@@ -108,12 +116,13 @@ result[id] := verdict(ok, {"installed": found}) if {
 }
 
 # ---- services that should not run ----
-meta["service-avahi-disabled"] := object.union(
+meta[id] := object.union(
 	check("The Avahi (mDNS) daemon is not enabled or running", "medium", "Avahi announces the host and its services to the local network; servers do not need it.", "systemctl disable --now avahi-daemon.service (or apt purge avahi-daemon)", ["2.1.2"], ["CM-7"]),
 	{"action": {"kind": "unit_disable", "unit": "avahi-daemon.service"}},
-)
+) if id := "service-avahi-disabled"
 
-result["service-avahi-disabled"] := verdict(ok, {"units": avahi}) if {
+result[id] := verdict(ok, {"units": avahi}) if {
+	id := "service-avahi-disabled"
 	avahi := [{"name": u.name, "enabled": u.enabled, "active": u.active} |
 		some u in input.units
 		u.name == "avahi-daemon.service"
@@ -123,9 +132,10 @@ result["service-avahi-disabled"] := verdict(ok, {"units": avahi}) if {
 }
 
 # ---- auditing ----
-meta["auditd-installed"] := check("auditd is installed", "medium", "Without auditd, security-relevant events are not recorded.", "apt install auditd audispd-plugins && systemctl enable --now auditd", ["6.3.1.1"], ["AU-2", "AU-12"])
+meta[id] := check("auditd is installed", "medium", "Without auditd, security-relevant events are not recorded.", "apt install auditd audispd-plugins && systemctl enable --now auditd", ["6.3.1.1"], ["AU-2", "AU-12"]) if id := "auditd-installed"
 
-result["auditd-installed"] := verdict(ok, {"installed": found}) if {
+result[id] := verdict(ok, {"installed": found}) if {
+	id := "auditd-installed"
 	found := package_installed({"auditd", "audit"})
 	ok := count(found) > 0
 }
