@@ -124,6 +124,16 @@ fn metrics_pass_promtool_and_a_real_prometheus_counts_the_agents() {
         text.contains("\nrampart_sweep_results_total{status=\""),
         "{text}"
     );
+    // Each host's facts were judged by the compiled pack, not redone by the interpreter.
+    assert_eq!(
+        value(
+            &text,
+            "rampart_pack_evaluations_total{pack=\"linux-baseline\",evaluator=\"compiled\"}"
+        ),
+        Some(2.0),
+        "{text}"
+    );
+    assert!(!text.contains("evaluator=\"fallback\""), "{text}");
     assert!(value(&text, "process_resident_memory_bytes").unwrap() > 1e6);
     // No host is a label, and nothing secret is served.
     for id in &ids {

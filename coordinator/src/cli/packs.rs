@@ -83,6 +83,15 @@ pub fn test(dir: &Path, update: bool, only: Option<&str>) -> anyhow::Result<i32>
         for e in &out.collector_errors {
             println!("      {e}");
         }
+        if !out.evaluator_differences.is_empty() {
+            println!(
+                "      the compiled evaluation differs from the interpreter's on {} check(s) (rewrite the rule, or set `compile = false` in pack.toml):",
+                out.evaluator_differences.len()
+            );
+        }
+        for d in &out.evaluator_differences {
+            println!("      {d}");
+        }
         let name = |s: Option<crate::compliance::Status>, none: &str| {
             s.map(|s| s.name().to_string())
                 .unwrap_or_else(|| none.to_string())

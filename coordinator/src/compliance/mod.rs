@@ -11,6 +11,7 @@ pub mod facts;
 pub mod history;
 pub mod pack;
 pub mod pack_test;
+mod pack_vm;
 mod reads;
 pub mod remediate;
 pub mod schedule;

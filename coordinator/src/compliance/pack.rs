@@ -12,6 +12,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::builtin::{BUILTIN, builtin_library};
+use super::pack_vm::CompiledResult;
 use super::reads::input_reads;
 pub use super::target::Target;
 
@@ -157,6 +158,13 @@ pub struct Pack {
     /// Whether `result_path` can be evaluated as a rule path (no query to parse); not when the
     /// pack only defines `result` for literal keys.
     result_is_rule: bool,
+    /// `result` compiled to bytecode (the fast path), or why the compiler refused it (then the
+    /// interpreter evaluates it).
+    compiled: Result<CompiledResult, String>,
+    /// Whether pack.toml lets `result` be compiled (`compile`, default true).
+    compile: bool,
+    /// Evaluations the interpreter redid because the compiled one left a verdict undefined.
+    fallbacks: std::sync::atomic::AtomicU64,
     /// Checks, sorted by id.
     pub checks: Vec<CheckMeta>,
     /// The distributions the pack is written for; empty: every host.
@@ -217,7 +225,7 @@ impl Pack {
         files: &[(String, String)],
         library: &LibraryLoader<'_>,
     ) -> Result<Self, PackError> {
-        let (name, version, description, package, uses, targets) =
+        let (name, version, description, package, uses, targets, compile) =
             rampart_common::config::parse(manifest_path, manifest, |s| {
                 let name = s.string("name").unwrap_or_default();
                 if name.is_empty() {
@@ -245,6 +253,7 @@ impl Pack {
                     package,
                     uses,
                     targets,
+                    s.bool("compile").unwrap_or(true),
                 )
             })?;
         let mut files = files.to_vec();
@@ -304,12 +313,22 @@ impl Pack {
         checks.sort_by(|a, b| a.id.cmp(&b.id));
         let result_path = format!("data.{package}.result");
         let result_is_rule = engine.eval_rule(result_path.clone()).is_ok();
+        let compiled = if !compile {
+            Err("pack.toml sets `compile = false`".to_string())
+        } else if result_is_rule {
+            CompiledResult::compile(&engine, &result_path)
+        } else {
+            Err(format!("{result_path} is not a rule"))
+        };
         Ok(Self {
             name,
             version,
             description,
             result_path,
             result_is_rule,
+            compiled,
+            compile,
+            fallbacks: Default::default(),
             package,
             engine,
             idle: std::sync::Mutex::new(Vec::new()),
@@ -351,7 +370,21 @@ impl Pack {
         if let Some(reason) = self.off_target(facts) {
             return self.all_not_applicable(&reason);
         }
-        let all = self.result_object(facts);
+        self.verdicts(self.result_object(facts))
+    }
+
+    /// Like [`Pack::evaluate`], by the interpreter even when `result` is compiled: `packs test`
+    /// compares the two, so a difference between regorus's two evaluators shows on the pack's
+    /// own test hosts rather than in a report.
+    pub fn evaluate_interpreted(&self, facts: &serde_json::Value) -> Vec<RuleResult> {
+        if let Some(reason) = self.off_target(facts) {
+            return self.all_not_applicable(&reason);
+        }
+        self.verdicts(self.interpreted_result(facts))
+    }
+
+    /// Every check's verdict out of `result` (check id → verdict), or all `error`.
+    fn verdicts(&self, all: Result<serde_json::Value, String>) -> Vec<RuleResult> {
         self.checks
             .iter()
             .map(|check| {
@@ -409,6 +442,50 @@ impl Pack {
 
     /// `data.<package>.result` over `facts`: check id → verdict.
     fn result_object(&self, facts: &serde_json::Value) -> Result<serde_json::Value, String> {
+        if let Ok(compiled) = &self.compiled
+            && let Ok(all) = compiled.evaluate(self.input_value(facts))
+            && let Ok(verdicts) = all.as_object()
+            && !verdicts.values().any(|v| *v == regorus::Value::Undefined)
+        {
+            crate::web::metrics::global().pack_evaluation(&self.name, "compiled");
+            return Ok(regorus_value_json(&all).unwrap_or_else(|| serde_json::json!({})));
+        }
+        // The interpreter is the authority whenever the compiled program fails or leaves a
+        // verdict undefined: regorus 0.14's compiled rules bind an undefined value (a missing
+        // fact) instead of failing, and may then overwrite another rule's verdict for that check.
+        let evaluator = if self.compiled.is_ok() {
+            self.fallbacks
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::debug!(pack = %self.name, "compiled evaluation left a verdict undefined; the interpreter redoes it");
+            "fallback"
+        } else {
+            "interpreted"
+        };
+        crate::web::metrics::global().pack_evaluation(&self.name, evaluator);
+        self.interpreted_result(facts)
+    }
+
+    /// How many evaluations the interpreter redid because the compiled one left a verdict
+    /// undefined (or failed) since the pack was loaded.
+    pub fn interpreter_fallbacks(&self) -> u64 {
+        self.fallbacks.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Why the compiler refused `result` when pack.toml lets it be compiled.
+    pub fn compile_refused(&self) -> Option<&str> {
+        self.interpreted_because().filter(|_| self.compile)
+    }
+
+    /// Why `result` is evaluated by the interpreter rather than compiled, if it is.
+    pub fn interpreted_because(&self) -> Option<&str> {
+        self.compiled.as_ref().err().map(String::as_str)
+    }
+
+    /// `result` over `facts` by the interpreter, compiled or not (to compare the two).
+    pub fn interpreted_result(
+        &self,
+        facts: &serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
         self.with_engine(facts, |engine| {
             let empty = || serde_json::json!({});
             if self.result_is_rule {
@@ -477,6 +554,20 @@ impl Pack {
     ) -> T {
         let pooled = self.idle.lock().map(|mut idle| idle.pop()).unwrap_or(None);
         let mut engine = pooled.unwrap_or_else(|| self.engine.clone());
+        engine.set_input(self.input_value(facts));
+        let out = f(&mut engine);
+        // Keep no host's facts in an idle engine.
+        engine.set_input(regorus::Value::new_object());
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < IDLE_ENGINES
+        {
+            idle.push(engine);
+        }
+        out
+    }
+
+    /// `facts` as the engine's input: only the parts the pack reads.
+    fn input_value(&self, facts: &serde_json::Value) -> regorus::Value {
         let input = match (&self.reads, facts.as_object()) {
             (Some(keys), Some(all)) => {
                 let mut input = regorus::Value::new_object();
@@ -497,16 +588,7 @@ impl Pack {
             }
             _ => regorus::Value::deserialize(facts),
         };
-        engine.set_input(input.unwrap_or_else(|_| regorus::Value::new_object()));
-        let out = f(&mut engine);
-        // Keep no host's facts in an idle engine.
-        engine.set_input(regorus::Value::new_object());
-        if let Ok(mut idle) = self.idle.lock()
-            && idle.len() < IDLE_ENGINES
-        {
-            idle.push(engine);
-        }
-        out
+        input.unwrap_or_else(|_| regorus::Value::new_object())
     }
 }
 

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use super::pack::{Pack, Status};
+use super::pack::{Pack, RuleResult, Status};
 
 /// One test case of a pack.
 #[derive(Debug, Clone)]
@@ -50,11 +50,16 @@ pub struct CaseOutcome {
     pub collector_errors: Vec<String>,
     /// Every verdict, for `--update`.
     pub verdicts: BTreeMap<String, Status>,
+    /// Checks whose verdict from the compiled `result` is not the interpreter's (a regorus
+    /// limitation the pack must work around, or compile off).
+    pub evaluator_differences: Vec<String>,
 }
 
 impl CaseOutcome {
     pub fn passed(&self) -> bool {
-        self.mismatches.is_empty() && self.collector_errors.is_empty()
+        self.mismatches.is_empty()
+            && self.collector_errors.is_empty()
+            && self.evaluator_differences.is_empty()
     }
 }
 
@@ -263,6 +268,11 @@ fn apply_owner(json: &mut serde_json::Value, owner: &(u32, String, String)) {
 pub fn run_case(pack: &Pack, case: &Case) -> Result<CaseOutcome, String> {
     let (facts, collector_errors) = case_facts(case)?;
     let results = pack.evaluate(&facts);
+    let evaluator_differences = if pack.interpreted_because().is_none() {
+        evaluator_differences(&results, &pack.evaluate_interpreted(&facts))
+    } else {
+        Vec::new()
+    };
     let verdicts: BTreeMap<String, Status> =
         results.iter().map(|r| (r.rule.clone(), r.status)).collect();
     let mut mismatches = Vec::new();
@@ -295,7 +305,27 @@ pub fn run_case(pack: &Pack, case: &Case) -> Result<CaseOutcome, String> {
         mismatches,
         collector_errors,
         verdicts,
+        evaluator_differences,
     })
+}
+
+/// Checks whose compiled verdict (status and evidence) is not the interpreter's.
+pub fn evaluator_differences(compiled: &[RuleResult], interpreted: &[RuleResult]) -> Vec<String> {
+    compiled
+        .iter()
+        .zip(interpreted)
+        .filter(|(c, i)| c.status != i.status || c.evidence != i.evidence)
+        .map(|(c, i)| {
+            format!(
+                "{}: compiled {} {}, interpreter {} {}",
+                c.rule,
+                c.status.name(),
+                c.evidence,
+                i.status.name(),
+                i.evidence
+            )
+        })
+        .collect()
 }
 
 /// `expected.toml` holding `verdicts`.
@@ -360,6 +390,14 @@ pub fn lint(pack: &Pack, hosts: &[(String, serde_json::Value)]) -> Vec<LintProbl
                 ),
             );
         }
+    }
+    if let Some(why) = pack.compile_refused() {
+        problem(
+            "",
+            format!(
+                "`result` is evaluated by the interpreter, about half as fast as compiled: {why} (or set `compile = false` in pack.toml)"
+            ),
+        );
     }
     if pack.reads().is_none() {
         problem(

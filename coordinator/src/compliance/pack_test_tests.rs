@@ -21,7 +21,8 @@ fn demo(dir: &Path) {
         r#"package rampart.pack.demo
 import rego.v1
 meta["fwd"] := {"title": "t", "severity": "low", "rationale": "r", "remediation": "m", "references": {"nist": ["SC-7"]}}
-result["fwd"] := {"status": s, "evidence": {"v": v}} if {
+result[id] := {"status": s, "evidence": {"v": v}} if {
+	id := "fwd"
 	v := object.get(input.sysctl, "net.ipv4.ip_forward", "")
 	s := {true: "pass", false: "fail"}[v == "0"]
 }
@@ -151,6 +152,48 @@ result["orphan"] := {"status": "pass", "evidence": {}}
     assert!(has("fwd", "no references"), "{problems:#?}");
     assert!(has("nothing", "no verdict on off"), "{problems:#?}");
     assert!(has("orphan", "without `meta`"), "{problems:#?}");
+    // Constant keys (`result["fwd"]`) are beyond regorus's compiler: said, with the way out.
+    assert!(
+        has("", "evaluated by the interpreter") && has("", "compile = false"),
+        "{problems:#?}"
+    );
+    write(
+        dir.path(),
+        "pack.toml",
+        &format!("{MANIFEST}compile = false\n"),
+    );
+    let pack = Pack::load_dir(dir.path()).unwrap();
+    assert_eq!(
+        pack.interpreted_because(),
+        Some("pack.toml sets `compile = false`")
+    );
+    assert!(
+        !lint(&pack, &hosts)
+            .iter()
+            .any(|p| p.message.contains("evaluated by the interpreter")),
+        "an author's choice is not a problem"
+    );
+}
+
+/// A check whose compiled verdict is not the interpreter's fails its case, named with both.
+#[test]
+fn a_difference_between_the_two_evaluators_fails_the_case() {
+    let result = |status, evidence| RuleResult {
+        rule: "c".into(),
+        status,
+        severity: crate::compliance::Severity::Low,
+        evidence,
+        micros: 0,
+    };
+    let same = [result(Status::Pass, serde_json::json!({"v": 1}))];
+    assert_eq!(evaluator_differences(&same, &same), Vec::<String>::new());
+    let other_evidence = [result(Status::Pass, serde_json::json!({"v": 2}))];
+    let other_status = [result(Status::Error, serde_json::json!({"v": 1}))];
+    for other in [&other_evidence, &other_status] {
+        let d = evaluator_differences(&same, other);
+        assert_eq!(d.len(), 1);
+        assert!(d[0].starts_with("c: compiled pass"), "{d:?}");
+    }
 }
 
 /// Every built-in pack ships test cases, passes them and lints clean.
@@ -185,12 +228,21 @@ fn every_builtin_pack_passes_its_own_tests_and_lint() {
             let out = run_case(&pack, case).unwrap();
             assert!(
                 out.passed(),
-                "{} {}: {:#?}",
+                "{} {}: {:#?} {:#?}",
                 pack.name,
                 case.name,
-                out.mismatches
+                out.mismatches,
+                out.evaluator_differences
             );
             assert_eq!(out.checks, pack.checks.len());
+            // The compiled program judged the case by itself (no verdict left undefined).
+            assert_eq!(
+                pack.interpreter_fallbacks(),
+                0,
+                "{} {}",
+                pack.name,
+                case.name
+            );
             hosts.push((case.name.clone(), case_facts(case).unwrap().0));
         }
         assert_eq!(lint(&pack, &hosts), [], "{}", pack.name);

@@ -300,6 +300,24 @@ fn only_the_facts_a_pack_reads_are_converted_and_engines_are_reused_cleanly() {
         pack.idle.lock().unwrap().len() <= 1,
         "one thread reuses one engine"
     );
+    // Many threads at once, hosts interleaved: each gets its own host's verdicts.
+    let (want_weak, want_hardened) = (fresh(&weak), fresh(&hardened));
+    std::thread::scope(|s| {
+        for t in 0..8 {
+            let (facts, want) = if t % 2 == 0 {
+                (&weak, &want_weak)
+            } else {
+                (&hardened, &want_hardened)
+            };
+            let pack = &pack;
+            s.spawn(move || {
+                for _ in 0..5 {
+                    assert_eq!(&pack.evaluate(facts), want);
+                }
+            });
+        }
+    });
+    assert_eq!(pack.interpreter_fallbacks(), 0);
 }
 
 #[test]
@@ -404,4 +422,66 @@ fn cis_packs_apply_only_to_the_distributions_they_target() {
         packs.get("linux-baseline").unwrap().off_target(&ubuntu),
         None
     );
+}
+
+/// The compiled program runs `result`; where it leaves a verdict undefined (regorus 0.14 stores
+/// `<undefined>` for a compiled partial rule whose value is undefined, where the interpreter
+/// skips the rule), the interpreter judges the host instead and the fallback is counted.
+#[test]
+fn a_verdict_the_compiled_program_leaves_undefined_is_judged_by_the_interpreter() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("pack.toml"),
+        "name = \"two\"\nversion = \"1\"\ndescription = \"x\"\npackage = \"rampart.pack.two\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("a.rego"),
+        r#"package rampart.pack.two
+import rego.v1
+meta[id] := {"title": "t", "severity": "low", "rationale": "r", "remediation": "m"} if some id in ["a", "b"]
+result[id] := {"status": "fail", "evidence": {}} if {
+	id := "a"
+	not input.sysctl.x
+}
+result[id] := {"status": "pass", "evidence": {"v": v}} if {
+	id := "a"
+	v := input.sysctl.x
+}
+result[id] := {"status": "pass", "evidence": {}} if id := "b"
+"#,
+    )
+    .unwrap();
+    let pack = Pack::load_dir(dir.path()).unwrap();
+    assert_eq!(pack.interpreted_because(), None, "it compiles");
+    let status = |facts: serde_json::Value| {
+        pack.evaluate(&facts)
+            .into_iter()
+            .map(|r| (r.rule, r.status))
+            .collect::<Vec<_>>()
+    };
+    // The fact is there: the compiled program decides alone.
+    assert_eq!(
+        status(serde_json::json!({"sysctl": {"x": "1"}})),
+        [("a".into(), Status::Pass), ("b".into(), Status::Pass)]
+    );
+    assert_eq!(pack.interpreter_fallbacks(), 0);
+    // The fact is missing: whatever the compiled program makes of `v := input.sysctl.x`, the
+    // verdict is the interpreter's, never `error` for a host that simply lacks the setting.
+    let missing = serde_json::json!({"sysctl": {}});
+    assert_eq!(
+        status(missing.clone()),
+        [("a".into(), Status::Fail), ("b".into(), Status::Pass)]
+    );
+    assert_eq!(
+        pack.evaluate(&missing),
+        pack.evaluate_interpreted(&missing),
+        "both paths agree on what users see"
+    );
+    assert_eq!(pack.interpreter_fallbacks(), 2, "one per evaluation above");
+    // What the compiled program alone makes of it: the second rule's undefined value over the
+    // first rule's `fail`. (When a regorus upgrade fixes this, this line says so.)
+    let raw = pack.compiled.as_ref().unwrap();
+    let raw = raw.evaluate(pack.input_value(&missing)).unwrap();
+    assert_eq!(raw["a"], regorus::Value::Undefined);
 }

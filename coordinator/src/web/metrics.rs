@@ -31,6 +31,7 @@ pub struct Events {
     pub sweeps: Counter,
     pub sweep_seconds: Histogram,
     pub sweep_results: Family<Labels, Counter>,
+    pub pack_evaluations: Family<Labels, Counter>,
     pub fault_transitions: Family<Labels, Counter>,
     pub experiment_runs: Family<Labels, Counter>,
     pub halt_latency_seconds: Histogram,
@@ -58,6 +59,7 @@ impl Events {
             sweeps: Counter::default(),
             sweep_seconds: Histogram::new(exponential_buckets(0.1, 2.0, 14)),
             sweep_results: Family::default(),
+            pack_evaluations: Family::default(),
             fault_transitions: Family::default(),
             experiment_runs: Family::default(),
             halt_latency_seconds: latency_histogram(),
@@ -88,6 +90,11 @@ impl Events {
             "sweep_results",
             "Check results of sweeps, by status and severity",
             e.sweep_results.clone(),
+        );
+        registry.register(
+            "pack_evaluations",
+            "Pack evaluations of one host's facts, by pack and evaluator (compiled; interpreted: the pack is not compiled; fallback: the compiled program failed or left a verdict undefined and the interpreter redid it)",
+            e.pack_evaluations.clone(),
         );
         registry.register(
             "fault_transitions",
@@ -136,6 +143,12 @@ impl Events {
     pub fn sweep(&self, took: Duration) {
         self.sweeps.inc();
         self.sweep_seconds.observe(took.as_secs_f64());
+    }
+
+    pub fn pack_evaluation(&self, pack: &str, evaluator: &str) {
+        self.pack_evaluations
+            .get_or_create(&labels(&[("pack", pack), ("evaluator", evaluator)]))
+            .inc();
     }
 
     pub fn sweep_result(&self, status: &str, severity: &str) {

@@ -261,37 +261,51 @@ pub fn run(repeats: usize, packs_dir: Option<&Path>, profile: bool) -> anyhow::R
             facts["os"]["id"] = t.id.clone().into();
             facts["os"]["version_id"] = t.version.clone().into();
         }
-        let mut times = Vec::new();
+        // Compiled and interpreted, alternating, so both see the same machine load.
+        let (mut times, mut interpreted) = (Vec::new(), Vec::new());
         for _ in 0..repeats {
             let start = Instant::now();
             let r = pack.evaluate(&facts);
             times.push(start.elapsed().as_secs_f64() * 1000.0);
             anyhow::ensure!(r.len() == pack.checks.len());
+            let start = Instant::now();
+            pack.evaluate_interpreted(&facts);
+            interpreted.push(start.elapsed().as_secs_f64() * 1000.0);
         }
         let last = pack.evaluate(&facts);
+        let differences =
+            pack_test::evaluator_differences(&last, &pack.evaluate_interpreted(&facts));
         let count = |s: Status| last.iter().filter(|r| r.status == s).count();
-        let mut profiled = pack.evaluate_profiled(&facts);
-        profiled.sort_by_key(|r| std::cmp::Reverse(r.micros));
-        let slowest: Vec<String> = profiled
-            .iter()
-            .take(5)
-            .map(|r| format!("{} {:.1} ms", r.rule, r.micros as f64 / 1000.0))
-            .collect();
         let errors: Vec<String> = last
             .iter()
             .filter(|r| r.status == Status::Error)
             .map(|r| format!("{}: {}", r.rule, r.evidence))
             .collect();
+        let (compiled_ms, interpreted_ms) = (median(times), median(interpreted));
         println!(
-            "  {name:18} {:4} checks  {:6.2} ms   (pass {}, fail {}, n/a {}, error {})",
+            "  {name:18} {:4} checks  {compiled_ms:6.2} ms compiled{}, {interpreted_ms:6.2} ms interpreted ({:.1}x)   (pass {}, fail {}, n/a {}, error {})",
             pack.checks.len(),
-            median(times),
+            match pack.interpreted_because() {
+                Some(why) => format!(" [not compiled: {why}]"),
+                None => format!(
+                    " [interpreter redid {} of {}]",
+                    pack.interpreter_fallbacks(),
+                    repeats + 1
+                ),
+            },
+            interpreted_ms / compiled_ms,
             count(Status::Pass),
             count(Status::Fail),
             count(Status::NotApplicable),
             count(Status::Error)
         );
-        println!("      slowest alone: {}", slowest.join(", "));
+        println!(
+            "      compiled and interpreted verdicts differ on {} check(s)",
+            differences.len()
+        );
+        for d in differences.iter().take(5) {
+            println!("      {d}");
+        }
         for e in errors {
             println!("      error {e}");
         }
