@@ -567,7 +567,7 @@ impl Pack {
     }
 
     /// `facts` as the engine's input: only the parts the pack reads.
-    fn input_value(&self, facts: &serde_json::Value) -> regorus::Value {
+    pub fn input_value(&self, facts: &serde_json::Value) -> regorus::Value {
         let input = match (&self.reads, facts.as_object()) {
             (Some(keys), Some(all)) => {
                 let mut input = regorus::Value::new_object();
