@@ -244,15 +244,19 @@ fn prepared(case: &pack_test::Case) -> anyhow::Result<tempfile::TempDir> {
 
 /// `packs_dir`: a folder of packs that replace built-in ones of the same name (to compare a
 /// change to a pack with the built-in one).
-pub fn run(repeats: usize, packs_dir: Option<&Path>, profile: bool) -> anyhow::Result<()> {
+pub fn run(
+    repeats: usize,
+    packs_dir: Option<&Path>,
+    against_dir: Option<&Path>,
+) -> anyhow::Result<()> {
     let packs = Packs::load(packs_dir);
     anyhow::ensure!(packs.errors.is_empty(), "{:?}", packs.errors);
     let packs_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../coordinator/packs");
 
     // 1. Evaluation per host: this machine's facts (as the pack's distribution), every pack.
     let host = serde_json::to_value(collect(&FactSource::host(), &[]))?;
-    if profile {
-        return profile_library(&host, repeats);
+    if let Some(dir) = against_dir {
+        return against(&host, dir, repeats);
     }
     println!("evaluation per host (median of {repeats}), this machine's facts:");
     for (name, pack) in &packs.packs {
@@ -393,131 +397,55 @@ pub fn run(repeats: usize, packs_dir: Option<&Path>, profile: bool) -> anyhow::R
     Ok(())
 }
 
-/// Time of each shared rule of the cis-common library alone over `facts` (fresh engine each),
-/// to find what a pack's evaluation spends its time on.
-pub fn profile_library(facts: &serde_json::Value, repeats: usize) -> anyhow::Result<()> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../coordinator/packs/cis-common");
-    let mut engine = regorus::Engine::new();
-    engine.set_strict_builtin_errors(false);
-    let mut files: Vec<_> = std::fs::read_dir(&dir)?
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    files.sort();
-    for f in files
-        .iter()
-        .filter(|f| f.extension().is_some_and(|x| x == "rego"))
-    {
-        engine.add_policy(f.display().to_string(), std::fs::read_to_string(f)?)?;
-    }
-    engine.set_input(regorus::Value::from_json_str(&facts.to_string())?);
-    let text: String = files
-        .iter()
-        .filter_map(|f| std::fs::read_to_string(f).ok())
-        .collect();
-    let mut names: Vec<String> = text
-        .lines()
-        .filter_map(|l| {
-            let name: String = l
-                .chars()
-                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
-                .collect();
-            let rest = &l[name.len()..];
-            (!name.is_empty() && (rest.starts_with(" :=") || rest.starts_with(" if")))
-                .then_some(name)
-        })
-        .collect();
-    names.sort();
-    names.dedup();
-    names.push("result".into());
-    let mut rows = Vec::new();
-    for name in names {
-        let mut times = Vec::new();
-        for _ in 0..repeats {
-            let mut e = engine.clone();
-            let start = Instant::now();
-            let _ = e.eval_rule(format!("data.rampart.lib.cis.{name}"));
-            times.push(start.elapsed().as_secs_f64() * 1000.0);
+/// Each pack in `against` beside the built-in pack of the same name, compiled, alternating on
+/// this machine's facts (as the pack's distribution): a change to a pack measured side by side
+/// with the same load, which separate runs on a shared machine cannot give.
+pub fn against(facts: &serde_json::Value, dir: &Path, repeats: usize) -> anyhow::Result<()> {
+    let builtin = Packs::builtin();
+    let changed = Packs::load(Some(dir));
+    anyhow::ensure!(changed.errors.is_empty(), "{:?}", changed.errors);
+    println!("built-in beside {} (compiled, median of {repeats}):", dir.display());
+    for (name, pack) in &changed.packs {
+        let Some(base) = builtin.get(name) else {
+            continue;
+        };
+        if !dir.join(name).exists() {
+            continue;
         }
-        rows.push((median(times), name));
-    }
-    // The same engine again and again (as a pack's pooled engines are used), input set each time.
-    let input = regorus::Value::from_json_str(&facts.to_string())?;
-    for name in ["rpm_ids", "result"] {
-        let mut e = engine.clone();
-        let mut times = Vec::new();
-        for _ in 0..repeats {
-            e.set_input(input.clone());
-            let start = Instant::now();
-            let _ = e.eval_rule(format!("data.rampart.lib.cis.{name}"));
-            times.push(start.elapsed().as_secs_f64() * 1000.0);
+        let mut facts = facts.clone();
+        if let Some(t) = pack.targets.first() {
+            facts["os"]["id"] = t.id.clone().into();
+            facts["os"]["version_id"] = t.version.clone().into();
         }
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for _ in 0..repeats {
+            let start = Instant::now();
+            base.evaluate(&facts);
+            a.push(start.elapsed().as_secs_f64() * 1000.0);
+            let start = Instant::now();
+            pack.evaluate(&facts);
+            b.push(start.elapsed().as_secs_f64() * 1000.0);
+        }
+        let verdicts = |p: &rampart_coordinator::compliance::pack::Pack| {
+            p.evaluate(&facts)
+                .into_iter()
+                .map(|r| (r.rule, r.status))
+                .collect::<Vec<_>>()
+        };
+        // The fastest run is the least disturbed by other tenants of a shared machine.
+        let fastest = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+        let (fa, fb) = (fastest(&a), fastest(&b));
+        let (a, b) = (median(a), median(b));
         println!(
-            "reused engine, {name}: {:.3} ms (first {:.3} ms)",
-            median(times.clone()),
-            times[0]
-        );
-    }
-    // What a function call costs in regorus: 200 values built inline, and through a two-clause
-    // function.
-    let synthetic = [
-        ("inline", "package s\nimport rego.v1\nx := [v | some i in numbers.range(1, 200); v := {\"status\": \"pass\", \"evidence\": {\"i\": i}}]\n".to_string()),
-        ("function", "package s\nimport rego.v1\nf(ok, e) := {\"status\": \"pass\", \"evidence\": e} if ok\nf(ok, e) := {\"status\": \"fail\", \"evidence\": e} if not ok\nx := [v | some i in numbers.range(1, 200); v := f(true, {\"i\": i})]\n".to_string()),
-    ];
-    for (label, policy) in synthetic {
-        let mut e = regorus::Engine::new();
-        e.add_policy("s.rego".into(), policy)?;
-        let mut times = Vec::new();
-        for _ in 0..repeats {
-            e.set_input(input.clone());
-            let start = Instant::now();
-            let _ = e.eval_rule("data.s.x".into())?;
-            times.push(start.elapsed().as_secs_f64() * 1000.0);
-        }
-        println!("synthetic {label}: {:.3} ms", median(times));
-    }
-    // Each file's share: `result` with that file's result rules removed (helpers kept).
-    let sources: Vec<(String, String)> = files
-        .iter()
-        .filter(|f| f.extension().is_some_and(|x| x == "rego"))
-        .map(|f| {
-            (
-                f.display().to_string(),
-                std::fs::read_to_string(f).unwrap_or_default(),
-            )
-        })
-        .collect();
-    for (skip, _) in &sources {
-        let mut e = regorus::Engine::new();
-        e.set_strict_builtin_errors(false);
-        for (name, text) in &sources {
-            let text = if name == skip {
-                text.split("\n\n")
-                    .filter(|block| !block.trim_start().starts_with("result["))
-                    .collect::<Vec<_>>()
-                    .join("\n\n")
+            "  {name:18} built-in {a:6.2} ms   changed {b:6.2} ms   ({:+.1} %; fastest {fa:.2} against {fb:.2} ms, {:+.1} %)   verdicts {}",
+            (b - a) / a * 100.0,
+            (fb - fa) / fa * 100.0,
+            if verdicts(&base) == verdicts(pack) {
+                "the same"
             } else {
-                text.clone()
-            };
-            e.add_policy(name.clone(), text)?;
-        }
-        let mut times = Vec::new();
-        for _ in 0..repeats {
-            e.set_input(input.clone());
-            let start = Instant::now();
-            let _ = e.eval_rule("data.rampart.lib.cis.result".into());
-            times.push(start.elapsed().as_secs_f64() * 1000.0);
-        }
-        println!(
-            "result without {}'s results: {:.3} ms",
-            skip.rsplit('/').next().unwrap_or(skip),
-            median(times)
+                "DIFFER"
+            }
         );
-    }
-    rows.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
-    println!("cis-common rules alone (median of {repeats}, ms):");
-    for (ms, name) in rows.iter().take(25) {
-        println!("  {ms:8.3}  {name}");
     }
     Ok(())
 }

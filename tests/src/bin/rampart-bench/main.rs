@@ -56,10 +56,10 @@ enum Bench {
         /// Packs that replace the built-in ones of the same name (e.g. a changed copy).
         #[arg(long)]
         packs_dir: Option<std::path::PathBuf>,
-        /// Instead: time each rule of the cis-common library alone, and the library's results
-        /// with each file's results left out (where a pack's evaluation time goes).
+        /// Instead: time each pack of this folder beside the built-in pack of the same name,
+        /// alternating in one run (a pack folder may carry its own copy of `cis-common`).
         #[arg(long)]
-        profile_library: bool,
+        against: Option<std::path::PathBuf>,
     },
     /// Command → fault active latency for nftables faults: one real agent in a namespace host,
     /// partition faults injected and reverted through the coordinator (needs root, ip, nft).
@@ -616,8 +616,8 @@ fn main() -> anyhow::Result<()> {
         Bench::Cis {
             repeats,
             packs_dir,
-            profile_library,
-        } => cis::run(repeats, packs_dir.as_deref(), profile_library),
+            against,
+        } => cis::run(repeats, packs_dir.as_deref(), against.as_deref()),
         Bench::Threats {
             components,
             flows,
