@@ -404,7 +404,10 @@ pub fn against(facts: &serde_json::Value, dir: &Path, repeats: usize) -> anyhow:
     let builtin = Packs::builtin();
     let changed = Packs::load(Some(dir));
     anyhow::ensure!(changed.errors.is_empty(), "{:?}", changed.errors);
-    println!("built-in beside {} (compiled, median of {repeats}):", dir.display());
+    println!(
+        "built-in beside {} (compiled, median of {repeats}):",
+        dir.display()
+    );
     for (name, pack) in &changed.packs {
         let Some(base) = builtin.get(name) else {
             continue;
