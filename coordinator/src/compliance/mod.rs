@@ -12,6 +12,7 @@ pub mod history;
 pub mod pack;
 pub mod pack_test;
 mod pack_vm;
+mod pool;
 mod reads;
 pub mod remediate;
 pub mod schedule;

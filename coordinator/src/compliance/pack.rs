@@ -151,7 +151,7 @@ pub struct Pack {
     /// Clones of `engine` between evaluations: a clone costs about as much as evaluating the
     /// whole pack, so each worker thread reuses one (every evaluation starts from a clean state
     /// and sets its own input).
-    idle: std::sync::Mutex<Vec<regorus::Engine>>,
+    idle: super::pool::Pool<regorus::Engine>,
     /// The top-level facts the pack's Rego reads (`input.sshd`, `input.files`, …), so only those
     /// are converted for the engine; `None` when a policy uses `input` as a whole.
     reads: Option<Vec<String>>,
@@ -330,7 +330,7 @@ impl Pack {
             fallbacks: Default::default(),
             package,
             engine,
-            idle: std::sync::Mutex::new(Vec::new()),
+            idle: super::pool::Pool::new(),
             reads: input_reads(files),
             checks,
             targets,

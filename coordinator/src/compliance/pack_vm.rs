@@ -6,22 +6,21 @@
 //! keys such as `result["x"] := …`), so a pack it refuses is evaluated by the interpreter, as
 //! before, and `packs lint` says why.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use regorus::rvm::{Program, RegoVM};
+
+use super::pool::Pool;
 
 /// Instructions one evaluation may execute before it is stopped (a runaway loop in a pack,
 /// not a large host: the CIS packs execute about 200,000 on a real host).
 const MAX_INSTRUCTIONS: usize = 50_000_000;
 
-/// Machines kept for reuse; more threads than this evaluating at once make their own.
-const IDLE_MACHINES: usize = 16;
-
 pub struct CompiledResult {
     policy: regorus::CompiledPolicy,
     program: Arc<Program>,
     entry: String,
-    idle: Mutex<Vec<RegoVM>>,
+    idle: Pool<RegoVM>,
 }
 
 impl CompiledResult {
@@ -40,7 +39,7 @@ impl CompiledResult {
             policy,
             program,
             entry: entry.to_string(),
-            idle: Mutex::new(Vec::new()),
+            idle: Pool::new(),
         };
         // A program that compiles but cannot run (an unsupported instruction at run time) is
         // refused here, not on the first host.
@@ -50,23 +49,14 @@ impl CompiledResult {
 
     /// The entry rule's value over `input`.
     pub fn evaluate(&self, input: regorus::Value) -> Result<regorus::Value, String> {
-        let pooled = self.idle.lock().map(|mut idle| idle.pop()).unwrap_or(None);
-        let mut vm = match pooled {
-            Some(vm) => vm,
-            None => self.machine()?,
-        };
-        vm.set_input(input);
-        let out = vm
-            .execute_entry_point_by_name(&self.entry)
-            .map_err(|e| e.to_string());
-        // Keep no host's facts in an idle machine.
-        vm.set_input(regorus::Value::new_object());
-        if let Ok(mut idle) = self.idle.lock()
-            && idle.len() < IDLE_MACHINES
-        {
-            idle.push(vm);
-        }
-        out
+        self.idle.with(
+            || self.machine(),
+            input,
+            |vm| {
+                vm.execute_entry_point_by_name(&self.entry)
+                    .map_err(|e| e.to_string())
+            },
+        )?
     }
 
     fn machine(&self) -> Result<RegoVM, String> {

@@ -3,9 +3,6 @@
 
 use super::*;
 
-/// Engines kept for reuse; more threads than this evaluating at once clone their own.
-const IDLE_ENGINES: usize = 16;
-
 impl Pack {
     /// Evaluates every check over `facts` (the JSON form of a `FactReport`) in one pass: the fast
     /// path, used by sweeps. Per-check times are 0; see [`Pack::evaluate_profiled`].
@@ -195,17 +192,10 @@ impl Pack {
         facts: &serde_json::Value,
         f: impl FnOnce(&mut regorus::Engine) -> T,
     ) -> T {
-        let pooled = self.idle.lock().map(|mut idle| idle.pop()).unwrap_or(None);
-        let mut engine = pooled.unwrap_or_else(|| self.engine.clone());
-        engine.set_input(self.input_value(facts));
-        let out = f(&mut engine);
-        // Keep no host's facts in an idle engine.
-        engine.set_input(regorus::Value::new_object());
-        if let Ok(mut idle) = self.idle.lock()
-            && idle.len() < IDLE_ENGINES
-        {
-            idle.push(engine);
-        }
+        let made: Result<T, std::convert::Infallible> =
+            self.idle
+                .with(|| Ok(self.engine.clone()), self.input_value(facts), f);
+        let Ok(out) = made;
         out
     }
 
