@@ -431,4 +431,4 @@ impl Packs {
 
 #[cfg(test)]
 #[path = "pack_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -5,7 +5,11 @@ use super::*;
 
 /// Facts of a fixture host, with file modes set as the scenario wants and ownership as root
 /// (git keeps neither, and tests need not run as root).
-fn fixture_facts(name: &str, modes: &[(&str, u32)], owner_uid: u32) -> serde_json::Value {
+pub(crate) fn fixture_facts(
+    name: &str,
+    modes: &[(&str, u32)],
+    owner_uid: u32,
+) -> serde_json::Value {
     let dir = tempfile::tempdir().unwrap();
     let src = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../tests/fixtures/hosts")

@@ -287,59 +287,80 @@ pub async fn run_recorded(
     };
     let waivers =
         ActiveWaivers::load(store, &plan.pack.name, rampart_common::time::now_ms()).await?;
-    // Hosts that finished while the previous batch was being written are written together: one
-    // transaction for many hosts keeps a sweep of thousands from waiting on the database.
-    let mut pending = futures::stream::iter(
-        agents
-            .into_iter()
-            .map(|a| sweep_host(store, fleet, plan, &waivers, a)),
-    )
-    .buffer_unordered(CONCURRENCY)
-    .ready_chunks(WRITE_BATCH);
-    while let Some(batch) = pending.next().await {
-        let stored: Vec<StoredHost> = batch
-            .iter()
-            .map(|(host, facts)| StoredHost {
-                host: SweepHostRecord {
-                    agent_id: host.agent_id.clone(),
-                    hostname: host.hostname.clone(),
-                    status: host.status.clone(),
-                    message: host.message.clone(),
-                    collect_ms: host.collect_ms,
-                    eval_micros: host.eval_micros,
-                    labels: host.labels.clone().into_iter().collect(),
-                },
-                results: host
-                    .results
-                    .iter()
-                    .map(|r| SweepResultRecord {
-                        rule: r.rule.clone(),
-                        status: r.status.clone(),
-                        severity: r.severity.clone(),
-                        evidence: r.evidence_json.clone(),
-                        micros: r.micros,
-                        waiver: r.waiver.as_ref().map(waiver::applied_json),
-                    })
-                    .collect(),
-                facts: facts.clone(),
-            })
-            .collect();
-        store.record_sweep_hosts(&plan.id, &stored).await?;
-        for (host, _) in &batch {
-            if host.status != "ok" {
-                summary.unreachable += 1;
+    // Hosts are swept and stored side by side: hosts that finished while a batch was being
+    // written are written together (one transaction for many hosts keeps a sweep of thousands
+    // from waiting on the database), and the hosts in flight go on meanwhile.
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::channel(2 * WRITE_BATCH);
+    let waivers = &waivers;
+    let sweeping = async move {
+        let mut hosts = futures::stream::iter(
+            agents
+                .into_iter()
+                .map(|a| sweep_host(store, fleet, plan, waivers, a)),
+        )
+        .buffer_unordered(CONCURRENCY);
+        while let Some(done) = hosts.next().await {
+            if done_tx.send(done).await.is_err() {
+                break; // storing failed; the sweep ends with its error
             }
-            for r in &host.results {
-                count(&mut summary, &r.status);
-                crate::web::metrics::global().sweep_result(&r.status, &r.severity);
-            }
-            on_host(host);
         }
-    }
+    };
+    let storing = async {
+        let mut batch = Vec::with_capacity(WRITE_BATCH);
+        while done_rx.recv_many(&mut batch, WRITE_BATCH).await > 0 {
+            store
+                .record_sweep_hosts(&plan.id, &to_store(&batch))
+                .await?;
+            for (host, _) in batch.drain(..) {
+                if host.status != "ok" {
+                    summary.unreachable += 1;
+                }
+                for r in &host.results {
+                    count(&mut summary, &r.status);
+                    crate::web::metrics::global().sweep_result(&r.status, &r.severity);
+                }
+                on_host(&host);
+            }
+        }
+        Ok::<(), StoreError>(())
+    };
+    let ((), stored) = tokio::join!(sweeping, storing);
+    stored?;
     store.finish_sweep(&plan.id).await?;
     summary.duration_ms = started.elapsed().as_millis().min(u128::from(u32::MAX)) as u32;
     crate::web::metrics::global().sweep(started.elapsed());
     Ok(summary)
+}
+
+/// The rows of finished hosts (and their new facts) as the store writes them.
+fn to_store(batch: &[(HostResult, Option<(i64, String)>)]) -> Vec<StoredHost> {
+    batch
+        .iter()
+        .map(|(host, facts)| StoredHost {
+            host: SweepHostRecord {
+                agent_id: host.agent_id.clone(),
+                hostname: host.hostname.clone(),
+                status: host.status.clone(),
+                message: host.message.clone(),
+                collect_ms: host.collect_ms,
+                eval_micros: host.eval_micros,
+                labels: host.labels.clone().into_iter().collect(),
+            },
+            results: host
+                .results
+                .iter()
+                .map(|r| SweepResultRecord {
+                    rule: r.rule.clone(),
+                    status: r.status.clone(),
+                    severity: r.severity.clone(),
+                    evidence: r.evidence_json.clone(),
+                    micros: r.micros,
+                    waiver: r.waiver.as_ref().map(waiver::applied_json),
+                })
+                .collect(),
+            facts: facts.clone(),
+        })
+        .collect()
 }
 
 /// Counts one result in a sweep's summary.
@@ -418,5 +439,69 @@ pub fn stored_report(
         hosts,
         summary: Some(summary),
         interrupted: sweep.interrupted,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::{TestDb, agent_record, on_both_backends};
+
+    on_both_backends!(
+        every_host_of_a_sweep_larger_than_its_write_batches_is_stored_and_reported_once
+    );
+
+    /// Hosts are stored while others are still being swept: over several write batches, every
+    /// host and every verdict is stored once and reported once, none lost, none twice.
+    async fn every_host_of_a_sweep_larger_than_its_write_batches_is_stored_and_reported_once(
+        db: TestDb,
+    ) {
+        let store = db.open().await;
+        let pack = super::super::Packs::builtin()
+            .get("linux-baseline")
+            .unwrap();
+        let facts = super::super::pack::tests::fixture_facts("weak", &[], 1000).to_string();
+        let hosts = 3 * WRITE_BATCH + 17;
+        for i in 0..hosts {
+            let id = format!("h{i:04}");
+            store.insert_agent(&agent_record(&id)).await.unwrap();
+            store.save_facts(&id, "", 1, &facts).await.unwrap();
+        }
+        let plan = SweepPlan {
+            id: "sweep-batches".into(),
+            selector: Selector::default(),
+            selector_text: String::new(),
+            pack: pack.clone(),
+            timeout: Duration::from_secs(5),
+            profile: false,
+            stored_facts: true,
+            actor: "test".into(),
+        };
+        let agents = select(&store, &plan.selector).await.unwrap();
+        assert_eq!(agents.len(), hosts);
+        let mut reported = std::collections::BTreeMap::<String, usize>::new();
+        let summary = run(&store, &Fleet::new(), &plan, agents, |h| {
+            assert_eq!(h.status, "ok", "{}", h.message);
+            *reported.entry(h.agent_id.clone()).or_default() += 1;
+        })
+        .await
+        .unwrap();
+
+        assert_eq!(reported.len(), hosts);
+        assert!(reported.values().all(|&n| n == 1), "a host reported twice");
+        let verdicts = hosts * pack.checks.len();
+        let counted = summary.pass + summary.fail + summary.error + summary.not_applicable;
+        assert_eq!(counted as usize, verdicts);
+        assert_eq!(summary.unreachable, 0);
+        let (sweep, stored_hosts, stored_verdicts) =
+            store.sweep("sweep-batches").await.unwrap().unwrap();
+        assert!(sweep.finished_at.is_some());
+        assert_eq!(stored_hosts.len(), hosts);
+        assert_eq!(stored_verdicts.len(), verdicts);
+        let distinct: std::collections::BTreeSet<(&str, &str)> = stored_verdicts
+            .iter()
+            .map(|(agent, r)| (agent.as_str(), r.rule.as_str()))
+            .collect();
+        assert_eq!(distinct.len(), verdicts);
     }
 }

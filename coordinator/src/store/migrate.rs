@@ -194,7 +194,7 @@ async fn copy_table(
         let insert = format!(
             "INSERT INTO {table} ({}) VALUES {}",
             names.join(", "),
-            super::row_placeholders(batch.len(), columns.len())
+            super::row_placeholders(super::Backend::Postgres, batch.len(), columns.len())
         );
         let mut q = sqlx::query(&insert);
         for row in &batch {

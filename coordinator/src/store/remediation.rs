@@ -51,7 +51,7 @@ impl Store {
             .bind(self.coordinator_id())
             .execute(&mut *tx)
             .await?;
-        super::runs::insert_targets(&mut tx, &r.id, targets).await?;
+        super::runs::insert_targets(&mut tx, self.backend, &r.id, targets).await?;
         tx.commit().await?;
         Ok(())
     }

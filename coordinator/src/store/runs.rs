@@ -22,13 +22,14 @@ pub struct Settled {
 
 pub(super) async fn insert_targets(
     tx: &mut Transaction<'_, Any>,
+    backend: super::Backend,
     run_id: &str,
     targets: &[(String, String)],
 ) -> Result<()> {
     for chunk in targets.chunks(super::rows_per_statement(3)) {
         let sql = format!(
             "INSERT INTO run_targets (run_id, agent_id, hostname) VALUES {}",
-            super::row_placeholders(chunk.len(), 3)
+            super::row_placeholders(backend, chunk.len(), 3)
         );
         let mut q = sqlx::query(&sql);
         for (agent, host) in chunk {

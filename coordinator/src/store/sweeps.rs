@@ -104,6 +104,7 @@ impl SweepOverview {
 /// column, which only waived results carry.
 async fn insert_results(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    backend: super::Backend,
     sweep_id: &str,
     rows: &[(&str, &SweepResultRecord)],
     with_waiver: bool,
@@ -113,7 +114,7 @@ async fn insert_results(
         let sql = format!(
             "INSERT INTO sweep_results (sweep_id, agent_id, rule, status, severity, evidence, micros{}) VALUES {}",
             if with_waiver { ", waiver" } else { "" },
-            super::row_placeholders(chunk.len(), columns)
+            super::row_placeholders(backend, chunk.len(), columns)
         );
         let mut q = sqlx::query(&sql);
         for (agent_id, r) in chunk {
@@ -157,7 +158,7 @@ impl Store {
         .bind(self.coordinator_id())
         .execute(&mut *tx)
         .await?;
-        super::runs::insert_targets(&mut tx, id, targets).await?;
+        super::runs::insert_targets(&mut tx, self.backend, id, targets).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -199,7 +200,7 @@ impl Store {
         for chunk in hosts.chunks(super::rows_per_statement(8)) {
             let sql = format!(
                 "INSERT INTO sweep_hosts (sweep_id, agent_id, hostname, status, message, collect_ms, eval_micros, labels) VALUES {}",
-                super::row_placeholders(chunk.len(), 8)
+                super::row_placeholders(self.backend, chunk.len(), 8)
             );
             let mut q = sqlx::query(&sql);
             for h in chunk {
@@ -221,8 +222,8 @@ impl Store {
             .iter()
             .flat_map(|h| h.results.iter().map(|r| (h.host.agent_id.as_str(), r)))
             .partition(|(_, r)| r.waiver.is_some());
-        insert_results(&mut tx, sweep_id, &plain, false).await?;
-        insert_results(&mut tx, sweep_id, &waived, true).await?;
+        insert_results(&mut tx, self.backend, sweep_id, &plain, false).await?;
+        insert_results(&mut tx, self.backend, sweep_id, &waived, true).await?;
         let facts: Vec<(&str, i64, &str)> = hosts
             .iter()
             .filter_map(|h| {
@@ -235,7 +236,7 @@ impl Store {
             let sql = format!(
                 "INSERT INTO facts (agent_id, collected_at, sweep_id, json) VALUES {}
                  ON CONFLICT(agent_id) DO UPDATE SET collected_at = excluded.collected_at, sweep_id = excluded.sweep_id, json = excluded.json",
-                super::row_placeholders(chunk.len(), 4)
+                super::row_placeholders(self.backend, chunk.len(), 4)
             );
             let mut q = sqlx::query(&sql);
             for (agent_id, at, json) in chunk {
