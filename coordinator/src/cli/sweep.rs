@@ -2,6 +2,8 @@
 //! report on stdout. `rampart sweep show ID` prints a stored sweep's report. Reports come in the
 //! formats of [`crate::report`].
 
+use std::io::Write;
+
 use clap::{Args, Subcommand, ValueEnum};
 use rampart_common::time::now_ms;
 use rampart_proto::v1::{
@@ -373,20 +375,24 @@ async fn print_report(
             }
         }
         ReportFormat::Json => {
-            let mut j = report::json(&r);
+            let mut j = report::JsonReport::new(&r);
             if let Some(label) = group_by {
-                j["groups"] = serde_json::json!({
+                j.groups = Some(serde_json::json!({
                     "label": label,
                     "groups": report::groups(r.hosts, label),
-                });
+                }));
             }
             if let Some(f) = views.framework {
-                j["framework"] = serde_json::json!({
+                j.framework = Some(serde_json::json!({
                     "name": f.name(),
                     "controls": report::framework_scores(r.hosts, r.checks, f),
-                });
+                }));
             }
-            println!("{}", serde_json::to_string_pretty(&j)?)
+            // Written as it is serialized: a large sweep's report is never held whole.
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            serde_json::to_writer_pretty(&mut out, &j)?;
+            writeln!(out)?;
+            out.flush()?;
         }
         ReportFormat::Junit => print!("{}", report::junit(&r)),
         ReportFormat::Sarif => println!("{}", serde_json::to_string_pretty(&report::sarif(&r))?),

@@ -136,3 +136,39 @@ fn group_scores_count_hosts_by_a_label() {
     assert_eq!(none.len(), 1);
     assert_eq!((none[0].value.as_str(), none[0].hosts), ("(none)", 2));
 }
+
+/// The JSON report written as it is serialized reads byte for byte as the value form printed
+/// (keys sorted), and carries everything: hosts, every result with its evidence as JSON, the
+/// waiver, the summary, and the views the CLI adds.
+#[test]
+fn the_json_report_written_directly_is_the_value_form_printed() {
+    with_report(|r| {
+        let direct = serde_json::to_string_pretty(&JsonReport::new(r)).unwrap();
+        let value = json(r);
+        assert_eq!(direct, serde_json::to_string_pretty(&value).unwrap());
+        assert_eq!(value["sweep_id"], r.sweep_id);
+        assert_eq!(value["hosts"].as_array().unwrap().len(), r.hosts.len());
+        let results = value["hosts"][0]["results"].as_array().unwrap();
+        assert_eq!(results.len(), r.hosts[0].results.len());
+        assert!(
+            results.iter().any(|v| v["evidence"].is_object()),
+            "evidence is JSON, not a string"
+        );
+        assert!(results.iter().all(|v| v.get("micros").is_none()));
+        assert_eq!(
+            value["summary"]["hosts"],
+            serde_json::json!(r.summary.hosts)
+        );
+
+        let mut with_views = JsonReport::new(r);
+        with_views.groups = Some(serde_json::json!({"label": "env"}));
+        with_views.framework = Some(serde_json::json!({"name": "nist-800-53"}));
+        let mut expected = json(r);
+        expected["groups"] = serde_json::json!({"label": "env"});
+        expected["framework"] = serde_json::json!({"name": "nist-800-53"});
+        assert_eq!(
+            serde_json::to_string_pretty(&with_views).unwrap(),
+            serde_json::to_string_pretty(&expected).unwrap()
+        );
+    });
+}

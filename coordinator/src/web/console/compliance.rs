@@ -393,7 +393,11 @@ pub async fn download(
     };
     let json = |v: serde_json::Value| serde_json::to_string_pretty(&v).unwrap_or_default();
     let (body, kind, ext) = match format.as_str() {
-        "json" => (json(report::json(&r)), "application/json", "json"),
+        "json" => (
+            serde_json::to_string_pretty(&report::JsonReport::new(&r)).unwrap_or_default(),
+            "application/json",
+            "json",
+        ),
         "sarif" => (json(report::sarif(&r)), "application/sarif+json", "sarif"),
         "oscal" => (json(report::oscal(&r)), "application/json", "oscal.json"),
         "junit" => (report::junit(&r), "application/xml", "junit.xml"),
