@@ -23,6 +23,16 @@ pub struct Executor {
     pub(crate) faults: crate::faults::Faults,
 }
 
+/// The error a command whose deadline (`deadline_unix_ms`, 0 for none) passed before it arrived
+/// gets instead of running.
+pub(crate) fn expired(deadline_unix_ms: i64) -> Option<command_result::Outcome> {
+    (deadline_unix_ms > 0 && now_ms() > deadline_unix_ms).then(|| {
+        command_result::Outcome::Error(
+            "the command's deadline passed before the agent received it".into(),
+        )
+    })
+}
+
 /// Collects facts for one command at a time, apart from the session loop: the first collection
 /// walks the filesystem for seconds, and heartbeats, reverts and the emergency stop must not queue
 /// behind it.
@@ -37,14 +47,10 @@ impl FactCollector {
     /// Runs a `CollectFacts` command to its bounded result.
     pub async fn run(self, cmd: Command) -> CommandResult {
         let started = Instant::now();
-        let outcome = match cmd.kind {
-            _ if cmd.deadline_unix_ms > 0 && now_ms() > cmd.deadline_unix_ms => {
-                command_result::Outcome::Error(
-                    "the command's deadline passed before the agent received it".into(),
-                )
-            }
-            Some(command::Kind::CollectFacts(req)) => self.outcome(req).await,
-            _ => command_result::Outcome::Error("not a fact collection".into()),
+        let outcome = match (expired(cmd.deadline_unix_ms), cmd.kind) {
+            (Some(expired), _) => expired,
+            (None, Some(command::Kind::CollectFacts(req))) => self.outcome(req).await,
+            (None, _) => command_result::Outcome::Error("not a fact collection".into()),
         };
         let ok = !matches!(outcome, command_result::Outcome::Error(_));
         crate::metrics::global().command("collect_facts", ok, started.elapsed());
@@ -107,10 +113,8 @@ impl Executor {
             return done.clone();
         }
         let mut remember = true;
-        let outcome = if cmd.deadline_unix_ms > 0 && now_ms() > cmd.deadline_unix_ms {
-            command_result::Outcome::Error(
-                "the command's deadline passed before the agent received it".into(),
-            )
+        let outcome = if let Some(expired) = expired(cmd.deadline_unix_ms) {
+            expired
         } else {
             match cmd.kind {
                 Some(command::Kind::Ping(p)) => {
@@ -271,6 +275,16 @@ mod tests {
         assert!(matches!(
             late.outcome,
             Some(command_result::Outcome::Error(_))
+        ));
+    }
+
+    #[test]
+    fn a_command_is_expired_only_past_a_deadline_it_has() {
+        assert_eq!(expired(0), None, "0 is no deadline");
+        assert_eq!(expired(now_ms() + 10_000), None);
+        assert!(matches!(
+            expired(1),
+            Some(command_result::Outcome::Error(e)) if e.contains("deadline passed")
         ));
     }
 }

@@ -390,10 +390,9 @@ async fn session_once(
                         let Some(command::Kind::RunProbe(probe)) = cmd.kind else { continue };
                         let (tx, policy) = (tx.clone(), config.probes.clone());
                         tokio::spawn(async move {
-                            let outcome = if cmd.deadline_unix_ms > 0 && now_ms() > cmd.deadline_unix_ms {
-                                command_result::Outcome::Error("the command's deadline passed before the agent received it".into())
-                            } else {
-                                command_result::Outcome::Probe(crate::probes::run(probe, &policy).await)
+                            let outcome = match crate::executor::expired(cmd.deadline_unix_ms) {
+                                Some(expired) => expired,
+                                None => command_result::Outcome::Probe(crate::probes::run(probe, &policy).await),
                             };
                             let result = CommandResult { command_id: cmd.id, outcome: Some(outcome) };
                             let _ = tx.send(AgentMessage { body: Some(agent_message::Body::Result(result)) }).await;

@@ -165,7 +165,7 @@ pub struct Pack {
     compiled: Result<CompiledResult, String>,
     /// Whether pack.toml lets `result` be compiled (`compile`, default true).
     compile: bool,
-    /// Evaluations the interpreter redid because the compiled one left a verdict undefined.
+    /// Evaluations the interpreter redid because the compiled one failed or left a verdict undefined.
     fallbacks: std::sync::atomic::AtomicU64,
     /// Checks, sorted by id.
     pub checks: Vec<CheckMeta>,

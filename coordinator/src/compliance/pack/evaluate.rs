@@ -96,7 +96,7 @@ impl Pack {
         let evaluator = if self.compiled.is_ok() {
             self.fallbacks
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            tracing::debug!(pack = %self.name, "compiled evaluation left a verdict undefined; the interpreter redoes it");
+            tracing::debug!(pack = %self.name, "compiled evaluation failed or left a verdict undefined; the interpreter redoes it");
             "fallback"
         } else {
             "interpreted"
