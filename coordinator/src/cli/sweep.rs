@@ -388,11 +388,7 @@ async fn print_report(
                     "controls": report::framework_scores(r.hosts, r.checks, f),
                 }));
             }
-            // Written as it is serialized: a large sweep's report is never held whole.
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            serde_json::to_writer_pretty(&mut out, &j)?;
-            writeln!(out)?;
-            out.flush()?;
+            write_json(std::io::stdout().lock(), &j)?;
         }
         ReportFormat::Junit => print!("{}", report::junit(&r)),
         ReportFormat::Sarif => println!("{}", serde_json::to_string_pretty(&report::sarif(&r))?),
@@ -560,8 +556,72 @@ async fn show(
     print_report(&client, r, output, fail_on, views).await
 }
 
+/// Writes `value` as pretty JSON as it is serialized (a large sweep's report is never held
+/// whole). A reader that stops early (`| head`) ends the output quietly, as with any
+/// command-line tool, rather than with an error.
+fn write_json(out: impl std::io::Write, value: &impl serde::Serialize) -> std::io::Result<()> {
+    let mut out = std::io::BufWriter::new(out);
+    let written = serde_json::to_writer_pretty(&mut out, value)
+        .map_err(std::io::Error::from)
+        .and_then(|()| writeln!(out))
+        .and_then(|()| out.flush());
+    match written {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    /// A writer whose reader went away after `room` bytes.
+    struct ClosedAfter {
+        room: usize,
+        got: Vec<u8>,
+    }
+
+    impl std::io::Write for ClosedAfter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.got.len() >= self.room {
+                return Err(std::io::ErrorKind::BrokenPipe.into());
+            }
+            let n = buf.len().min(self.room - self.got.len());
+            self.got.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn json_output_ends_quietly_when_its_reader_stops_and_fails_on_other_errors() {
+        let big: Vec<u32> = (0..100_000).collect();
+        let mut whole = ClosedAfter {
+            room: usize::MAX,
+            got: Vec::new(),
+        };
+        super::write_json(&mut whole, &big).unwrap();
+        assert_eq!(serde_json::from_slice::<Vec<u32>>(&whole.got).unwrap(), big);
+        let mut head = ClosedAfter {
+            room: 100,
+            got: Vec::new(),
+        };
+        super::write_json(&mut head, &big).unwrap();
+        assert_eq!(head.got.len(), 100);
+
+        struct Full;
+        impl std::io::Write for Full {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::other("no space left on device"))
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let err = super::write_json(Full, &big).unwrap_err();
+        assert!(err.to_string().contains("no space left"), "{err}");
+    }
+
     use super::*;
     use crate::report::fixture;
 
