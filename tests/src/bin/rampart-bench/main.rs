@@ -15,6 +15,7 @@ mod cis;
 mod console;
 mod fleet;
 mod halt;
+mod store;
 mod threats;
 
 use anyhow::{Context, bail};
@@ -122,6 +123,16 @@ enum Bench {
         /// Where the coordinator stores: sqlite, postgres (a fresh database on the server
         /// RAMPART_TEST_DATABASE_URL names), or both, one after the other in this run.
         #[arg(long, value_enum, default_value_t = fleet::Databases::Sqlite)]
+        database: fleet::Databases,
+    },
+    /// Writing one sweep's results (N hosts x linux-baseline's 52 verdicts) to each database,
+    /// without the fleet: time, and CPU on each side (PostgreSQL's server processes counted).
+    Store {
+        #[arg(long, default_value_t = 10_000)]
+        hosts: usize,
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        #[arg(long, value_enum, default_value_t = fleet::Databases::Both)]
         database: fleet::Databases,
     },
 }
@@ -610,6 +621,11 @@ fn main() -> anyhow::Result<()> {
             repeats,
             database,
         } => fleet::fleet(agents, window, repeats, database),
+        Bench::Store {
+            hosts,
+            repeats,
+            database,
+        } => store::store(hosts, repeats, database),
         Bench::Facts { repeats } => facts(repeats),
         Bench::Halt { agents, repeats } => halt::halt(agents, repeats),
         Bench::Evaluate { repeats } => evaluate(repeats),
