@@ -303,7 +303,8 @@ mod tests {
         let count = |t: &str| report.tables.iter().find(|(n, _)| n == t).map(|(_, n)| *n);
         assert_eq!(count("audit"), Some(1_234));
         assert_eq!(count("run_targets"), Some(700));
-        assert_eq!(count("sweep_results"), Some(120));
+        // The host's 120 results are kept in its row.
+        assert_eq!(count("sweep_hosts"), Some(1));
         assert_eq!(count("audit_head"), Some(1));
         assert_eq!(report.audit_entries, 1_234);
         assert!(last_progress.contains(&("audit".to_string(), 1_234, 1_234)));
@@ -313,6 +314,10 @@ mod tests {
         assert_eq!(hosts, vec![host]);
         assert_eq!(got.len(), 120);
         assert_eq!(got[7].1, results[7]);
+        assert_eq!(
+            got.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>(),
+            results
+        );
         // Numbering continues: the next audit entry chains on, identities move past the copy.
         dst.append_audit("admin", "after", "", "ok").await.unwrap();
         assert_eq!(

@@ -2,6 +2,7 @@
 //! and the result history that status and drift read.
 
 use rampart_common::time::now_ms;
+use serde_json::value::RawValue;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -100,39 +101,100 @@ impl SweepOverview {
     }
 }
 
-/// Inserts results (agent id, result) in multi-row statements; `with_waiver` adds the waiver
-/// column, which only waived results carry.
-async fn insert_results(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    backend: super::Backend,
-    sweep_id: &str,
-    rows: &[(&str, &SweepResultRecord)],
-    with_waiver: bool,
-) -> Result<()> {
-    let columns = if with_waiver { 8 } else { 7 };
-    for chunk in rows.chunks(super::rows_per_statement(columns)) {
-        let sql = format!(
-            "INSERT INTO sweep_results (sweep_id, agent_id, rule, status, severity, evidence, micros{}) VALUES {}",
-            if with_waiver { ", waiver" } else { "" },
-            super::row_placeholders(backend, chunk.len(), columns)
-        );
-        let mut q = sqlx::query(&sql);
-        for (agent_id, r) in chunk {
-            q = q
-                .bind(sweep_id)
-                .bind(*agent_id)
-                .bind(&r.rule)
-                .bind(&r.status)
-                .bind(&r.severity)
-                .bind(&r.evidence)
-                .bind(r.micros as i64);
-            if with_waiver {
-                q = q.bind(r.waiver.as_deref());
-            }
-        }
-        q.execute(&mut **tx).await?;
+/// The statuses a host's row counts (`n_pass`, ...): each with its column.
+const COUNTED: [(&str, &str); 5] = [
+    ("pass", "n_pass"),
+    ("fail", "n_fail"),
+    ("error", "n_error"),
+    ("not_applicable", "n_not_applicable"),
+    ("waived", "n_waived"),
+];
+
+/// One result as a host's `results` array keeps it; evidence and waiver are the JSON written.
+#[derive(serde::Serialize)]
+struct KeptOut<'a> {
+    rule: &'a str,
+    status: &'a str,
+    severity: &'a str,
+    micros: u64,
+    evidence: &'a RawValue,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    waiver: Option<&'a RawValue>,
+}
+
+#[derive(serde::Deserialize)]
+struct KeptIn<'a> {
+    rule: String,
+    status: String,
+    severity: String,
+    micros: u64,
+    #[serde(borrow)]
+    evidence: &'a RawValue,
+    #[serde(borrow, default)]
+    waiver: Option<&'a RawValue>,
+}
+
+/// JSON text as written; text that is not JSON is kept as a JSON string, so nothing is lost.
+fn raw_json(text: &str) -> std::borrow::Cow<'_, RawValue> {
+    match serde_json::from_str::<&RawValue>(text) {
+        Ok(raw) => std::borrow::Cow::Borrowed(raw),
+        Err(_) => std::borrow::Cow::Owned(
+            RawValue::from_string(serde_json::Value::from(text).to_string())
+                .expect("a JSON string is JSON"),
+        ),
     }
-    Ok(())
+}
+
+/// A host's results as its row keeps them (ordered by rule), and its count of each status.
+fn encode_results(results: &[SweepResultRecord]) -> (String, [i64; COUNTED.len()]) {
+    let mut ordered: Vec<&SweepResultRecord> = results.iter().collect();
+    ordered.sort_by(|a, b| a.rule.cmp(&b.rule));
+    let mut counts = [0i64; COUNTED.len()];
+    let mut out = Vec::with_capacity(results.iter().map(|r| r.evidence.len() + 96).sum());
+    out.push(b'[');
+    for (i, r) in ordered.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        if let Some(n) = COUNTED.iter().position(|(s, _)| *s == r.status) {
+            counts[n] += 1;
+        }
+        let evidence = raw_json(&r.evidence);
+        let waiver = r.waiver.as_deref().map(raw_json);
+        let kept = KeptOut {
+            rule: &r.rule,
+            status: &r.status,
+            severity: &r.severity,
+            micros: r.micros,
+            evidence: &evidence,
+            waiver: waiver.as_deref(),
+        };
+        serde_json::to_writer(&mut out, &kept).expect("writing to memory cannot fail");
+    }
+    out.push(b']');
+    (
+        String::from_utf8(out).expect("serde_json writes UTF-8"),
+        counts,
+    )
+}
+
+/// A host's results from its row's `results` array.
+pub(super) fn decode_results(json: &str) -> Result<Vec<SweepResultRecord>> {
+    let kept: Vec<KeptIn<'_>> = serde_json::from_str(json).map_err(|e| StoreError::Corrupt {
+        what: "sweep results",
+        detail: e.to_string(),
+    })?;
+    Ok(kept
+        .into_iter()
+        .map(|k| SweepResultRecord {
+            rule: k.rule,
+            status: k.status,
+            severity: k.severity,
+            evidence: k.evidence.get().to_string(),
+            micros: k.micros,
+            waiver: k.waiver.map(|w| w.get().to_string()),
+        })
+        .collect())
 }
 
 impl Store {
@@ -196,14 +258,20 @@ impl Store {
         if hosts.is_empty() {
             return Ok(());
         }
+        let encoded: Vec<_> = hosts.iter().map(|h| encode_results(&h.results)).collect();
         let mut tx = self.writer.begin().await?;
-        for chunk in hosts.chunks(super::rows_per_statement(8)) {
+        const COLUMNS: usize = 9 + COUNTED.len();
+        let counted: String = COUNTED.iter().map(|(_, c)| format!(", {c}")).collect();
+        for (chunk, encoded) in hosts
+            .chunks(super::rows_per_statement(COLUMNS))
+            .zip(encoded.chunks(super::rows_per_statement(COLUMNS)))
+        {
             let sql = format!(
-                "INSERT INTO sweep_hosts (sweep_id, agent_id, hostname, status, message, collect_ms, eval_micros, labels) VALUES {}",
-                super::row_placeholders(self.backend, chunk.len(), 8)
+                "INSERT INTO sweep_hosts (sweep_id, agent_id, hostname, status, message, collect_ms, eval_micros, labels, results{counted}) VALUES {}",
+                super::row_placeholders(self.backend, chunk.len(), COLUMNS)
             );
             let mut q = sqlx::query(&sql);
-            for h in chunk {
+            for (h, (results, counts)) in chunk.iter().zip(encoded) {
                 let host = &h.host;
                 q = q
                     .bind(sweep_id)
@@ -213,17 +281,14 @@ impl Store {
                     .bind(&host.message)
                     .bind(i64::from(host.collect_ms))
                     .bind(i64::from(host.eval_micros))
-                    .bind(labels_json(&host.labels));
+                    .bind(labels_json(&host.labels))
+                    .bind(results.as_str());
+                for n in counts {
+                    q = q.bind(*n);
+                }
             }
             q.execute(&mut *tx).await?;
         }
-        // Waived results carry their waiver; the rest (nearly all) are written without the column.
-        let (waived, plain): (Vec<_>, Vec<_>) = hosts
-            .iter()
-            .flat_map(|h| h.results.iter().map(|r| (h.host.agent_id.as_str(), r)))
-            .partition(|(_, r)| r.waiver.is_some());
-        insert_results(&mut tx, self.backend, sweep_id, &plain, false).await?;
-        insert_results(&mut tx, self.backend, sweep_id, &waived, true).await?;
         let facts: Vec<(&str, i64, &str)> = hosts
             .iter()
             .filter_map(|h| {
@@ -285,51 +350,44 @@ impl Store {
         sweep_id: &str,
         agent_id: &str,
     ) -> Result<Vec<SweepResultRecord>> {
-        let rows = sqlx::query("SELECT rule, status, severity, evidence, micros, waiver FROM sweep_results WHERE sweep_id = $1 AND agent_id = $2 ORDER BY rule")
-            .bind(sweep_id)
-            .bind(agent_id)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(SweepResultRecord {
-                    rule: r.try_get("rule")?,
-                    status: r.try_get("status")?,
-                    severity: r.try_get("severity")?,
-                    evidence: r.try_get("evidence")?,
-                    micros: r.try_get::<i64, _>("micros")? as u64,
-                    waiver: r.try_get("waiver")?,
-                })
-            })
-            .collect()
+        let row =
+            sqlx::query("SELECT results FROM sweep_hosts WHERE sweep_id = $1 AND agent_id = $2")
+                .bind(sweep_id)
+                .bind(agent_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        match row {
+            Some(r) => decode_results(&r.try_get::<String, _>("results")?),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// Per host, the count of each status in its latest checked sweep: (agent id, status, count).
     /// A handful of rows per host, whatever the history holds.
     pub async fn latest_status_counts(&self) -> Result<Vec<(String, String, u64)>> {
-        let rows = sqlx::query(
+        let counted: String = COUNTED.iter().map(|(_, c)| format!(", h.{c}")).collect();
+        let rows = sqlx::query(&format!(
             "WITH ranked AS (
-                 SELECT h.agent_id, h.sweep_id,
+                 SELECT h.agent_id{counted},
                    ROW_NUMBER() OVER (PARTITION BY h.agent_id ORDER BY s.started_at DESC, s.id DESC) AS n
                  FROM sweep_hosts h JOIN sweeps s ON s.id = h.sweep_id
                  WHERE h.status = 'ok'
-             ),
-             latest AS (SELECT agent_id, sweep_id FROM ranked WHERE n = 1)
-             SELECT l.agent_id, r.status, COUNT(*) AS n
-             FROM latest l JOIN sweep_results r ON r.sweep_id = l.sweep_id AND r.agent_id = l.agent_id
-             GROUP BY l.agent_id, r.status",
-        )
+             )
+             SELECT * FROM ranked WHERE n = 1"
+        ))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("agent_id")?,
-                    r.try_get("status")?,
-                    u64::try_from(r.try_get::<i64, _>("n")?).unwrap_or(0),
-                ))
-            })
-            .collect()
+        let mut counts = Vec::new();
+        for r in &rows {
+            let agent: String = r.try_get("agent_id")?;
+            for (status, column) in COUNTED {
+                let n = u64::try_from(r.try_get::<i64, _>(column)?).unwrap_or(0);
+                if n > 0 {
+                    counts.push((agent.clone(), status.to_string(), n));
+                }
+            }
+        }
+        Ok(counts)
     }
 
     /// The newest `limit` sweeps, newest first, each with its count of results per status and
@@ -341,9 +399,9 @@ impl Store {
              SELECT s.id, s.pack, s.selector, s.actor, s.started_at, s.finished_at,
                (SELECT COUNT(*) FROM sweep_hosts h WHERE h.sweep_id = s.id) AS hosts,
                (SELECT COUNT(*) FROM sweep_hosts h WHERE h.sweep_id = s.id AND h.status != 'ok') AS unreachable,
-               (SELECT COUNT(*) FROM sweep_results r WHERE r.sweep_id = s.id AND r.status = 'pass') AS pass,
-               (SELECT COUNT(*) FROM sweep_results r WHERE r.sweep_id = s.id AND r.status = 'fail') AS fail,
-               (SELECT COUNT(*) FROM sweep_results r WHERE r.sweep_id = s.id AND r.status = 'error') AS error
+               (SELECT CAST(COALESCE(SUM(h.n_pass), 0) AS BIGINT) FROM sweep_hosts h WHERE h.sweep_id = s.id) AS pass,
+               (SELECT CAST(COALESCE(SUM(h.n_fail), 0) AS BIGINT) FROM sweep_hosts h WHERE h.sweep_id = s.id) AS fail,
+               (SELECT CAST(COALESCE(SUM(h.n_error), 0) AS BIGINT) FROM sweep_hosts h WHERE h.sweep_id = s.id) AS error
              FROM recent s ORDER BY s.started_at DESC, s.id DESC",
         )
         .bind(i64::from(limit))
@@ -379,33 +437,46 @@ impl Store {
         since: i64,
     ) -> Result<Vec<ResultHistoryRow>> {
         let rows = sqlx::query(
-            "SELECT s.id AS sweep_id, s.started_at, r.agent_id, h.hostname, r.rule, r.status, r.severity, r.evidence, r.waiver
-             FROM sweep_results r
-             JOIN sweeps s ON s.id = r.sweep_id
-             JOIN sweep_hosts h ON h.sweep_id = r.sweep_id AND h.agent_id = r.agent_id
-             WHERE s.started_at >= $1 AND ($2 IS NULL OR r.agent_id = $3)
-             ORDER BY r.agent_id, r.rule, s.started_at, s.id",
+            "SELECT s.id AS sweep_id, s.started_at, h.agent_id, h.hostname, h.results
+             FROM sweep_hosts h JOIN sweeps s ON s.id = h.sweep_id
+             WHERE s.started_at >= $1 AND ($2 IS NULL OR h.agent_id = $3) AND h.results != '[]'",
         )
         .bind(since)
         .bind(agent_id)
         .bind(agent_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ResultHistoryRow {
-                    sweep_id: r.try_get("sweep_id")?,
-                    time: r.try_get("started_at")?,
-                    agent_id: r.try_get("agent_id")?,
-                    hostname: r.try_get("hostname")?,
-                    rule: r.try_get("rule")?,
-                    status: r.try_get("status")?,
-                    severity: r.try_get("severity")?,
-                    evidence: r.try_get("evidence")?,
-                    waiver: r.try_get("waiver")?,
-                })
-            })
-            .collect()
+        let mut history = Vec::new();
+        for r in &rows {
+            let (sweep_id, time, agent_id, hostname): (String, i64, String, String) = (
+                r.try_get("sweep_id")?,
+                r.try_get("started_at")?,
+                r.try_get("agent_id")?,
+                r.try_get("hostname")?,
+            );
+            for k in decode_results(&r.try_get::<String, _>("results")?)? {
+                history.push(ResultHistoryRow {
+                    sweep_id: sweep_id.clone(),
+                    time,
+                    agent_id: agent_id.clone(),
+                    hostname: hostname.clone(),
+                    rule: k.rule,
+                    status: k.status,
+                    severity: k.severity,
+                    evidence: k.evidence,
+                    waiver: k.waiver,
+                });
+            }
+        }
+        history.sort_by(|a, b| {
+            (&a.agent_id, &a.rule, a.time, &a.sweep_id).cmp(&(
+                &b.agent_id,
+                &b.rule,
+                b.time,
+                &b.sweep_id,
+            ))
+        });
+        Ok(history)
     }
 
     /// A stored sweep, its hosts and every result (per agent), if it exists.
@@ -437,15 +508,16 @@ impl Store {
             hosts: u32::try_from(r.try_get::<i64, _>("hosts")?).unwrap_or(0),
             interrupted: super::get_flag(&r, "interrupted")?,
         };
-        let hosts = sqlx::query(
+        let rows = sqlx::query(
             "SELECT * FROM sweep_hosts WHERE sweep_id = $1 ORDER BY hostname, agent_id",
         )
         .bind(id)
         .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(SweepHostRecord {
+        .await?;
+        let mut hosts = Vec::with_capacity(rows.len());
+        let mut results = Vec::new();
+        for r in &rows {
+            let host = SweepHostRecord {
                 agent_id: r.try_get("agent_id")?,
                 hostname: r.try_get("hostname")?,
                 status: r.try_get("status")?,
@@ -453,28 +525,14 @@ impl Store {
                 collect_ms: u32::try_from(r.try_get::<i64, _>("collect_ms")?).unwrap_or(0),
                 eval_micros: u32::try_from(r.try_get::<i64, _>("eval_micros")?).unwrap_or(0),
                 labels: parse_json("sweep host labels", &r.try_get::<String, _>("labels")?)?,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-        let results = sqlx::query("SELECT agent_id, rule, status, severity, evidence, micros, waiver FROM sweep_results WHERE sweep_id = $1 ORDER BY agent_id, rule")
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("agent_id")?,
-                    SweepResultRecord {
-                        rule: r.try_get("rule")?,
-                        status: r.try_get("status")?,
-                        severity: r.try_get("severity")?,
-                        evidence: r.try_get("evidence")?,
-                        micros: r.try_get::<i64, _>("micros")? as u64,
-                        waiver: r.try_get("waiver")?,
-                    },
-                ))
-            })
-            .collect::<std::result::Result<Vec<_>, StoreError>>()?;
+            };
+            for k in decode_results(&r.try_get::<String, _>("results")?)? {
+                results.push((host.agent_id.clone(), k));
+            }
+            hosts.push(host);
+        }
+        // Per agent, each host's results already by rule.
+        results.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(Some((sweep, hosts, results)))
     }
 }
@@ -484,7 +542,130 @@ mod tests {
     use super::*;
     use crate::store::testing::{TestDb, on_both_backends};
 
-    on_both_backends!(a_sweep_round_trips_with_counts_history_and_facts);
+    on_both_backends!(
+        a_sweep_round_trips_with_counts_history_and_facts,
+        results_stored_one_row_each_by_an_older_version_are_kept_with_their_host
+    );
+
+    /// A database an older Rampart wrote (one `sweep_results` row per result) reads the same
+    /// after the migration that keeps results with their host: every result, its evidence and
+    /// waiver, the counts, the history and the evidence a threat model reads.
+    async fn results_stored_one_row_each_by_an_older_version_are_kept_with_their_host(db: TestDb) {
+        db.at_version(
+            16,
+            "INSERT INTO sweeps (id, pack, selector, actor, started_at, finished_at, hosts, coordinator_id)
+               VALUES ('old', 'linux-baseline', '', 'admin', 1000, 2000, 3, '');
+             INSERT INTO sweep_hosts (sweep_id, agent_id, hostname, status, message, collect_ms, eval_micros, labels)
+               VALUES ('old', 'a1', 'web-1', 'ok', '', 5, 6, '{\"env\":\"prod\"}'),
+                      ('old', 'a2', 'web-2', 'ok', '', 5, 6, '{}'),
+                      ('old', 'a3', 'web-3', 'unreachable', 'offline', 0, 0, '{}');
+             INSERT INTO sweep_results (sweep_id, agent_id, rule, status, severity, evidence, micros, waiver)
+               VALUES ('old', 'a1', 'ssh-root', 'fail', 'high', '{\"PermitRootLogin\": \"yes\", \"note\": \"quote '' and ✓\"}', 11, NULL),
+                      ('old', 'a1', 'aslr', 'pass', 'medium', '{\"kernel.randomize_va_space\":2}', 12, NULL),
+                      ('old', 'a1', 'tmp', 'waived', 'low', '[]', 13, '{\"id\":\"w1\",\"reason\":\"r\"}'),
+                      ('old', 'a2', 'aslr', 'error', 'medium', '{\"error\":\"no sysctl\"}', 14, NULL);",
+        )
+        .await;
+        let s = db.open().await;
+        let (sweep, hosts, results) = s.sweep("old").await.unwrap().unwrap();
+        assert_eq!((sweep.hosts, hosts.len()), (3, 3));
+        // (agent, rule, status, evidence, micros, waiver)
+        type Row<'a> = (&'a str, &'a str, &'a str, serde_json::Value, u64, Option<&'a str>);
+        let got: Vec<Row> = results
+            .iter()
+            .map(|(agent, r)| {
+                (
+                    agent.as_str(),
+                    r.rule.as_str(),
+                    r.status.as_str(),
+                    serde_json::from_str(&r.evidence).unwrap(),
+                    r.micros,
+                    r.waiver.as_deref(),
+                )
+            })
+            .collect();
+        let json = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "a1",
+                    "aslr",
+                    "pass",
+                    json(r#"{"kernel.randomize_va_space":2}"#),
+                    12,
+                    None
+                ),
+                (
+                    "a1",
+                    "ssh-root",
+                    "fail",
+                    json(r#"{"PermitRootLogin":"yes","note":"quote ' and ✓"}"#),
+                    11,
+                    None
+                ),
+                (
+                    "a1",
+                    "tmp",
+                    "waived",
+                    json("[]"),
+                    13,
+                    Some(r#"{"id":"w1","reason":"r"}"#)
+                ),
+                (
+                    "a2",
+                    "aslr",
+                    "error",
+                    json(r#"{"error":"no sysctl"}"#),
+                    14,
+                    None
+                ),
+            ]
+        );
+        let o = &s.recent_sweeps(5).await.unwrap()[0];
+        assert_eq!(
+            (o.hosts, o.unreachable, o.pass, o.fail, o.error),
+            (3, 1, 1, 1, 1)
+        );
+        let mut counts = s.latest_status_counts().await.unwrap();
+        counts.sort();
+        assert_eq!(
+            counts,
+            vec![
+                ("a1".into(), "fail".into(), 1),
+                ("a1".into(), "pass".into(), 1),
+                ("a1".into(), "waived".into(), 1),
+                ("a2".into(), "error".into(), 1),
+            ]
+        );
+        assert_eq!(s.result_history(None, 0).await.unwrap().len(), 4);
+        let latest = s
+            .latest_results("linux-baseline", &["ssh-root".into()])
+            .await
+            .unwrap();
+        assert_eq!(latest.len(), 1);
+        assert_eq!(
+            (latest[0].agent_id.as_str(), latest[0].status.as_str()),
+            ("a1", "fail")
+        );
+        // The next sweep writes beside the migrated one.
+        s.create_sweep(
+            "new",
+            "linux-baseline",
+            "",
+            "admin",
+            &[("a2".into(), "web-2".into())],
+        )
+        .await
+        .unwrap();
+        s.record_sweep_host("new", &hosts[1], &[results[3].1.clone()])
+            .await
+            .unwrap();
+        assert_eq!(
+            s.sweep_results("new", "a2").await.unwrap(),
+            vec![results[3].1.clone()]
+        );
+    }
 
     fn result(rule: &str, status: &str, micros: u64) -> SweepResultRecord {
         SweepResultRecord {

@@ -48,6 +48,47 @@ impl TestDb {
         })
     }
 
+    /// Applies the migrations up to `version` only and runs `sql` there: a database as an older
+    /// Rampart left it, for testing what the later migrations make of its data.
+    pub async fn at_version(&self, version: i64, sql: &str) {
+        use sqlx::Executor;
+        let keep = |mut m: sqlx::migrate::Migrator| {
+            m.migrations = m
+                .migrations
+                .iter()
+                .filter(|m| m.version <= version)
+                .cloned()
+                .collect::<Vec<_>>()
+                .into();
+            m
+        };
+        match &self.postgres {
+            Some(p) => {
+                let mut conn = PgConnection::connect(&p.url).await.unwrap();
+                keep(sqlx::migrate!("./migrations/postgres"))
+                    .run(&mut conn)
+                    .await
+                    .unwrap();
+                conn.execute(sqlx::raw_sql(sql)).await.unwrap();
+                conn.close().await.unwrap();
+            }
+            None => {
+                let options = sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(self.dir.path().join("rampart.db"))
+                    .create_if_missing(true);
+                let mut conn = sqlx::sqlite::SqliteConnection::connect_with(&options)
+                    .await
+                    .unwrap();
+                keep(sqlx::migrate!("./migrations/sqlite"))
+                    .run(&mut conn)
+                    .await
+                    .unwrap();
+                conn.execute(sqlx::raw_sql(sql)).await.unwrap();
+                conn.close().await.unwrap();
+            }
+        }
+    }
+
     /// Opens the store (applying migrations the first time).
     pub async fn open(&self) -> Store {
         self.open_with("").await

@@ -83,32 +83,43 @@ impl Store {
         .transpose()
     }
 
-    /// The latest result of each of `rules` (from sweeps of `pack`) on every host that has one.
+    /// The latest result of each of `rules` (from sweeps of `pack`) on every host that has one:
+    /// each host's latest sweep of the pack in which it was checked (a host unreachable in a later
+    /// sweep keeps its earlier results).
     pub async fn latest_results(&self, pack: &str, rules: &[String]) -> Result<Vec<LatestResult>> {
-        let mut latest: std::collections::HashMap<(String, String), LatestResult> =
-            std::collections::HashMap::new();
-        for chunk in rules.chunks(IN_CHUNK) {
-            let sql = format!(
-                "SELECT r.agent_id, r.rule, r.status, s.id, s.started_at FROM sweep_results r JOIN sweeps s ON s.id = r.sweep_id
-                 WHERE s.pack = $1 AND r.rule IN ({}) ORDER BY s.started_at, s.id",
-                super::list_placeholders(2, chunk.len())
+        let wanted: std::collections::HashSet<&str> = rules.iter().map(String::as_str).collect();
+        let rows = sqlx::query(
+            "WITH ranked AS (
+                 SELECT h.agent_id, h.results, s.id, s.started_at,
+                   ROW_NUMBER() OVER (PARTITION BY h.agent_id ORDER BY s.started_at DESC, s.id DESC) AS n
+                 FROM sweep_hosts h JOIN sweeps s ON s.id = h.sweep_id
+                 WHERE s.pack = $1 AND h.status = 'ok'
+             )
+             SELECT agent_id, results, id, started_at FROM ranked WHERE n = 1",
+        )
+        .bind(pack)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut latest = Vec::new();
+        for row in &rows {
+            let (agent_id, sweep_id, at): (String, String, i64) = (
+                row.try_get("agent_id")?,
+                row.try_get("id")?,
+                row.try_get("started_at")?,
             );
-            let mut q = sqlx::query(&sql).bind(pack);
-            for r in chunk {
-                q = q.bind(r);
-            }
-            for row in q.fetch_all(&self.pool).await? {
-                let r = LatestResult {
-                    agent_id: row.try_get("agent_id")?,
-                    rule: row.try_get("rule")?,
-                    status: row.try_get("status")?,
-                    sweep_id: row.try_get("id")?,
-                    at: row.try_get("started_at")?,
-                };
-                latest.insert((r.agent_id.clone(), r.rule.clone()), r);
+            for r in super::sweeps::decode_results(&row.try_get::<String, _>("results")?)? {
+                if wanted.contains(r.rule.as_str()) {
+                    latest.push(LatestResult {
+                        agent_id: agent_id.clone(),
+                        rule: r.rule,
+                        status: r.status,
+                        sweep_id: sweep_id.clone(),
+                        at,
+                    });
+                }
             }
         }
-        Ok(latest.into_values().collect())
+        Ok(latest)
     }
 
     /// The latest finished run of each named experiment that has one.
