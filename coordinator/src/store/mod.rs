@@ -50,6 +50,10 @@ use tokio::sync::Mutex;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Readers run side by side (WAL lets them read while the writer writes).
 const READERS: u32 = 4;
+/// Each reader's page cache, in KiB (SQLite's default is about 2 MiB a connection). Readers find
+/// rows by index and the operating system caches the file; the coordinator with 10,000 agents
+/// was 13 MiB smaller with 256 KiB (see BENCHMARKS.md, "Sweep, 3 December (evening)").
+const READER_CACHE_KIB: u32 = 256;
 /// How long a write may wait for the writer connection. Writes queue there instead of failing
 /// with "database is locked"; a minute covers a 1,000-host sweep's results landing at once.
 const WRITER_WAIT: Duration = Duration::from_secs(120);
@@ -304,7 +308,7 @@ impl Store {
         let pool = AnyPoolOptions::new()
             .max_connections(READERS)
             .after_connect(move |conn, _| {
-                let sql = pragmas.clone();
+                let sql = format!("{pragmas} PRAGMA cache_size = -{READER_CACHE_KIB};");
                 Box::pin(async move { conn.execute(sql.as_str()).await.map(|_| ()) })
             })
             .connect_with(read_only)

@@ -570,7 +570,14 @@ mod tests {
         let (sweep, hosts, results) = s.sweep("old").await.unwrap().unwrap();
         assert_eq!((sweep.hosts, hosts.len()), (3, 3));
         // (agent, rule, status, evidence, micros, waiver)
-        type Row<'a> = (&'a str, &'a str, &'a str, serde_json::Value, u64, Option<&'a str>);
+        type Row<'a> = (
+            &'a str,
+            &'a str,
+            &'a str,
+            serde_json::Value,
+            u64,
+            Option<&'a str>,
+        );
         let got: Vec<Row> = results
             .iter()
             .map(|(agent, r)| {
