@@ -51,8 +51,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Readers run side by side (WAL lets them read while the writer writes).
 const READERS: u32 = 4;
 /// Each reader's page cache, in KiB (SQLite's default is about 2 MiB a connection). Readers find
-/// rows by index and the operating system caches the file; the coordinator with 10,000 agents
-/// was 13 MiB smaller with 256 KiB (see BENCHMARKS.md, "Sweep, 3 December (evening)").
+/// rows by index and the operating system caches the file. With 10,000 agents the coordinator
+/// was 13 MiB smaller with 256 KiB in one side-by-side run, within the noise in another (see
+/// BENCHMARKS.md, "Results kept per host").
 const READER_CACHE_KIB: u32 = 256;
 /// How long a write may wait for the writer connection. Writes queue there instead of failing
 /// with "database is locked"; a minute covers a 1,000-host sweep's results landing at once.

@@ -547,6 +547,34 @@ mod tests {
         results_stored_one_row_each_by_an_older_version_are_kept_with_their_host
     );
 
+    /// A host's results array keeps each result as written, evidence and waiver as the JSON they
+    /// are; evidence that is not JSON is kept as a JSON string rather than lost; only the five
+    /// statuses are counted.
+    #[test]
+    fn a_hosts_results_array_keeps_what_was_written() {
+        let mut results = vec![
+            result("b", "pass", 1),
+            result("a", "fail", 2),
+            result("c", "waived", 3),
+            result("d", "unknown", 4),
+        ];
+        results[2].waiver = Some(r#"{"id":"w","reason":"line\nbreak"}"#.into());
+        results[3].evidence = "not JSON {".into();
+        let (json, counts) = encode_results(&results);
+        assert_eq!(counts, [1, 1, 0, 0, 1]);
+        let back = decode_results(&json).unwrap();
+        let rules: Vec<&str> = back.iter().map(|r| r.rule.as_str()).collect();
+        assert_eq!(rules, ["a", "b", "c", "d"], "ordered by rule");
+        assert_eq!(back[0], results[1]);
+        assert_eq!(back[1], results[0]);
+        assert_eq!(back[2], results[2]);
+        assert_eq!(back[3].evidence, r#""not JSON {""#);
+        assert!(matches!(
+            decode_results("[{\"rule\":1}]"),
+            Err(StoreError::Corrupt { .. })
+        ));
+    }
+
     /// A database an older Rampart wrote (one `sweep_results` row per result) reads the same
     /// after the migration that keeps results with their host: every result, its evidence and
     /// waiver, the counts, the history and the evidence a threat model reads.
