@@ -126,7 +126,8 @@ enum Bench {
         database: fleet::Databases,
     },
     /// Writing one sweep's results (N hosts x linux-baseline's 52 verdicts) to each database,
-    /// without the fleet: time, and CPU on each side (PostgreSQL's server processes counted).
+    /// without the fleet: time, and CPU on each side (PostgreSQL's server processes counted); then
+    /// the reads of reports, status, history and lists over what was written.
     Store {
         #[arg(long, default_value_t = 10_000)]
         hosts: usize,

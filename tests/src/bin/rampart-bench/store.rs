@@ -1,6 +1,8 @@
 //! `store`: what writing one sweep's results costs each database, without the fleet around it.
 //! The results are linux-baseline's real verdicts on the `weak` fixture host, written for N hosts
 //! in the batches a sweep writes (`record_sweep_hosts`), as the sweep's writer does.
+//! Then what reading them back costs: one sweep's report, status (all stored results), one host's
+//! history, the latest counts, the sweep list.
 
 use std::path::Path;
 use std::time::Instant;
@@ -39,6 +41,7 @@ pub(crate) fn store(hosts: usize, repeats: usize, databases: Databases) -> anyho
         })
         .collect();
     let evidence: usize = results.iter().map(|r| r.evidence.len()).sum();
+    let per_host = results.len();
     println!(
         "one sweep of {hosts} hosts x {} results ({} bytes of evidence a host, {} of facts), written {BATCH} hosts a transaction; median of {repeats}:",
         results.len(),
@@ -125,6 +128,52 @@ pub(crate) fn store(hosts: usize, repeats: usize, databases: Databases) -> anyho
                 String::new()
             }
         );
+        // What readers then pay, with `repeats` such sweeps stored: one sweep's report, the
+        // fleet's status (every stored result), one host's history, the sweep list.
+        let mut reads: Vec<(&str, Vec<f64>)> = vec![
+            ("sweep show (one sweep, every result)", vec![]),
+            ("status and drift (every stored result)", vec![]),
+            ("one host's history", vec![]),
+            ("latest counts per host", vec![]),
+            ("sweep list", vec![]),
+        ];
+        for _ in 0..3 {
+            runtime.block_on(async {
+                let timed = Instant::now();
+                let (_, _, results) = store
+                    .sweep("sweep-bench-0")
+                    .await?
+                    .context("stored sweep")?;
+                anyhow::ensure!(
+                    results.len() == hosts * per_host,
+                    "{} results",
+                    results.len()
+                );
+                reads[0].1.push(timed.elapsed().as_secs_f64());
+                let timed = Instant::now();
+                let rows = store.result_history(None, 0).await?;
+                anyhow::ensure!(
+                    rows.len() == repeats * hosts * per_host,
+                    "{} rows",
+                    rows.len()
+                );
+                reads[1].1.push(timed.elapsed().as_secs_f64());
+                let timed = Instant::now();
+                let rows = store.result_history(Some("agent-00042"), 0).await?;
+                anyhow::ensure!(rows.len() == repeats * per_host, "{} rows", rows.len());
+                reads[2].1.push(timed.elapsed().as_secs_f64());
+                let timed = Instant::now();
+                store.latest_status_counts().await?;
+                reads[3].1.push(timed.elapsed().as_secs_f64());
+                let timed = Instant::now();
+                store.recent_sweeps(50).await?;
+                reads[4].1.push(timed.elapsed().as_secs_f64());
+                anyhow::Ok(())
+            })?;
+        }
+        for (what, times) in reads {
+            println!("    read: {what}: {:.3} s", median(times));
+        }
     }
     Ok(())
 }
