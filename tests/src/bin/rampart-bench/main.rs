@@ -22,6 +22,11 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use rampart_e2e::Harness;
 
+/// The coordinator's allocator (see `coordinator/src/main.rs`), so that what is measured in this
+/// process (pack evaluation, the store) runs as it does in `rampart`.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(about = "Rampart foundation benchmarks (run with --release)")]
 struct Cli {
