@@ -115,15 +115,10 @@ checks[id] := chk(c.title, "medium", ["packages"], "The PAM modules the password
 	some id, c in pam_packages
 }
 
-# The PAM packages' entries, in one pass over the host's packages (not one per check).
-pam_package_names := {by_family(c) | some c in pam_packages}
-
-pam_package_entries := [p | some p in input.packages; p.name in pam_package_names]
-
 result[id] := verdict(ok, {"package": name, "version": versions, "minimum": c.min}) if {
 	some id, c in pam_packages
 	name := by_family(c)
-	versions := [p.version | some p in pam_package_entries; p.name == name]
+	versions := object.get(package_versions, name, [])
 	ok := any_true([version_at_least(v, c.min) | some v in versions])
 }
 

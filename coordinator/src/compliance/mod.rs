@@ -9,6 +9,8 @@ pub mod action;
 mod builtin;
 pub mod facts;
 pub mod history;
+pub mod indexes;
+mod input;
 pub mod pack;
 pub mod pack_test;
 mod pack_vm;

@@ -347,13 +347,17 @@ pub struct LintProblem {
     pub message: String,
 }
 
-/// Top-level facts an agent reports (what `input.<name>` may read).
+/// Top-level facts an agent reports and the coordinator's indexes of them (what `input.<name>`
+/// may read), sorted.
 pub fn fact_names() -> Vec<String> {
     let report = rampart_proto::v1::FactReport::default();
-    serde_json::to_value(&report)
+    let mut names: Vec<String> = serde_json::to_value(&report)
         .ok()
         .and_then(|v| v.as_object().map(|o| o.keys().cloned().collect()))
-        .unwrap_or_default()
+        .unwrap_or_default();
+    names.extend(super::indexes::INDEXES.iter().map(|i| i.name.to_string()));
+    names.sort();
+    names
 }
 
 /// Lints a loaded pack: metadata complete, references given, every check decided on each of

@@ -258,7 +258,15 @@ fn every_builtin_pack_passes_its_own_tests_and_lint() {
 #[test]
 fn fact_names_are_the_reports_top_level_keys() {
     let names = fact_names();
-    for n in ["sshd", "files", "sysctl", "accounts", "packages"] {
+    for n in [
+        "sshd",
+        "files",
+        "sysctl",
+        "accounts",
+        "packages",
+        "package_versions",
+        "units_by_name",
+    ] {
         assert!(names.contains(&n.to_string()), "{names:?}");
     }
 }

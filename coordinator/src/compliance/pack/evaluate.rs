@@ -201,27 +201,7 @@ impl Pack {
 
     /// `facts` as the engine's input: only the parts the pack reads.
     pub fn input_value(&self, facts: &serde_json::Value) -> regorus::Value {
-        let input = match (&self.reads, facts.as_object()) {
-            (Some(keys), Some(all)) => {
-                let mut input = regorus::Value::new_object();
-                let mut converted = Ok(());
-                if let Ok(obj) = input.as_object_mut() {
-                    for k in keys {
-                        if let Some(v) = all.get(k) {
-                            match regorus::Value::deserialize(v) {
-                                Ok(v) => {
-                                    obj.insert(regorus::Value::from(k.as_str()), v);
-                                }
-                                Err(e) => converted = Err(e),
-                            }
-                        }
-                    }
-                }
-                converted.map(|()| input)
-            }
-            _ => regorus::Value::deserialize(facts),
-        };
-        input.unwrap_or_else(|_| regorus::Value::new_object())
+        crate::compliance::input::input(self.reads.as_deref(), facts)
     }
 }
 
