@@ -62,7 +62,8 @@ option_purpose := {
 	"noexec": "programs written there could be run",
 }
 
-mounts_at(point) := [m | some m in input.mounts; m.mount_point == point]
+# Each partition's mounts, found once per host (not once per check).
+partition_mounts := {point: [m | some m in input.mounts; m.mount_point == point] | some point, _ in partitions}
 
 checks[id] := chk(
 	sprintf("Ensure %s is a separate partition", [point]),
@@ -80,7 +81,7 @@ checks[id] := chk(
 result[id] := verdict(count(found) > 0, {"mounts": found}) if {
 	some point, p in partitions
 	id := sprintf("partition-%s-separate", [p.slug])
-	found := [{"device": m.device, "fstype": m.fstype} | some m in mounts_at(point)]
+	found := [{"device": m.device, "fstype": m.fstype} | some m in partition_mounts[point]]
 }
 
 checks[id] := chk(
@@ -101,14 +102,14 @@ result[id] := not_applicable(sprintf("%s is not a separate partition", [point]))
 	some point, p in partitions
 	some opt in p.options
 	id := sprintf("partition-%s-%s", [p.slug, opt])
-	count(mounts_at(point)) == 0
+	count(partition_mounts[point]) == 0
 }
 
 result[id] := verdict((opt in m.options), {"mount_point": point, "options": m.options}) if {
 	some point, p in partitions
 	some opt in p.options
 	id := sprintf("partition-%s-%s", [p.slug, opt])
-	found := mounts_at(point)
+	found := partition_mounts[point]
 	count(found) > 0
 	# The last mount on a point is the one in effect.
 	m := found[count(found) - 1]
