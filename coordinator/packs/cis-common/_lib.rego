@@ -78,12 +78,11 @@ unit_enabled(name) := unit_field(name, "enabled") == "enabled"
 
 unit_active(name) := unit_field(name, "active") == "active"
 
-unit_in_use(name) := name in units_in_use_set
+# Whether a unit is enabled or active (false for a unit the host does not have). Looked up by
+# name: walking every unit of the host in Rego costs more than the few lookups checks make.
+unit_in_use(name) := true in [u.enabled == "enabled", u.active == "active"] if u := object.get(units_by_name, name, {"enabled": "", "active": ""})
 
-# Units enabled or active, computed once per host: membership tests instead of function calls.
-units_in_use_set := {name | some name, u in units_by_name; any_true([u.enabled == "enabled", u.active == "active"])}
-
-units_in_use(names) := sort([n | some n in names; n in units_in_use_set])
+units_in_use(names) := sort([n | some n in names; u := units_by_name[n]; true in [u.enabled == "enabled", u.active == "active"]])
 
 unit_state(name) := {
 	"unit": name,
@@ -101,7 +100,7 @@ unit_running(name) := all_true([
 files_by_path := {f.path: f | some f in input.files}
 
 # Octal with a leading 0, e.g. "0640" (regorus prints %o as "0O640").
-mode_string(m) := sprintf("0%s", [trim_prefix(upper(sprintf("%o", [m])), "0O")])
+mode_string(m) := replace(upper(sprintf("%o", [m])), "0O", "0")
 
 # Whether no permission bit outside `allowed` is set (a boolean, never undefined).
 mode_within(m, allowed) := bits.and(m, bits.negate(allowed)) == 0

@@ -122,23 +122,14 @@ result[id] := verdict(ok, {"package": name, "version": versions, "minimum": c.mi
 	ok := any_true([version_at_least(v, c.min) | some v in versions])
 }
 
-# Compares the numeric parts of an upstream version ("1:1.5.2-6+deb12u1" → [1, 5, 2]).
-version_parts(v) := [to_number(x) | some x in regex.split(`[.]`, regex.replace(regex.replace(v, `^[0-9]+:`, ""), `[-+~].*$`, "")); regex.match(`^[0-9]+$`, x)]
+# Compares the numeric parts of upstream versions ("1:1.5.2-6+deb12u1" → [1, 5, 2]), missing
+# parts counting as 0 (arrays compare element by element). Split, not regex: each regex call
+# compiles or clones its pattern in regorus.
+upstream_version(v) := split(split(split(e[count(e) - 1], "-")[0], "+")[0], "~")[0] if e := split(v, ":")
 
-version_at_least(v, least) := version_cmp(version_parts(v), version_parts(least)) >= 0
+version_parts(v) := [n | some x in split(upstream_version(v), "."); n := to_number(x); is_number(n)]
 
-version_cmp(a, b) := c if {
-	diffs := [d | some i in numbers.range(0, max([count(a), count(b)]) - 1); d := part(a, i) - part(b, i); d != 0]
-	c := diff_sign(diffs)
-}
-
-part(parts, i) := parts[i] if i < count(parts)
-
-part(parts, i) := 0 if i >= count(parts)
-
-diff_sign(diffs) := 0 if count(diffs) == 0
-
-diff_sign(diffs) := diffs[0] if count(diffs) > 0
+version_at_least(v, least) := array.concat(version_parts(v), [0, 0, 0, 0]) >= version_parts(least)
 
 pam_enabled := {
 	"pam-unix-enabled": {"title": "Ensure pam_unix module is enabled", "module": "pam_unix.so", "kinds": ["auth", "account", "password", "session"], "why": "pam_unix checks local passwords and applies password ageing.", "controls": ["3.3"]},
