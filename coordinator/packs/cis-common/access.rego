@@ -103,6 +103,9 @@ pam_stacks := by_family({
 
 pam_entries(kind) := [e | some s in pam_stacks; some e in object.get(pam_services, s, []); e.type == kind]
 
+# Each [type, module] of the host's PAM stacks, in one pass (checks test membership).
+pam_kinds_modules := {[e.type, e.module] | some s in pam_stacks; some e in object.get(pam_services, s, [])}
+
 pam_module_entries(module) := [e | some s in pam_stacks; some e in object.get(pam_services, s, []); e.module == module]
 
 pam_packages := {
@@ -144,7 +147,7 @@ checks[id] := chk(c.title, "medium", ["pam.services"], c.why, sprintf("Enable %s
 
 result[id] := verdict(count(missing) == 0, {"module": c.module, "missing_in": missing}) if {
 	some id, c in pam_enabled
-	missing := [k | some k in c.kinds; count([e | some e in pam_entries(k); e.module == c.module]) == 0]
+	missing := [k | some k in c.kinds; not [k, c.module] in pam_kinds_modules]
 }
 
 # A module's settings: its configuration file, overridden by arguments on its PAM lines.
