@@ -57,7 +57,8 @@ any_true(xs) := false if {
 
 # Names of the installed packages, built once per evaluation: checks look names up in it
 # instead of scanning every package each time.
-installed_packages := {p.name | some p in input.packages}
+# The coordinator's index of input.packages (a lookup, not a walk over every package in Rego).
+installed_packages := object.keys(object.get(input, "package_versions", {}))
 
 package_installed(names) := [n | some n in names; n in installed_packages]
 

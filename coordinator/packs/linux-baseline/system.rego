@@ -123,11 +123,9 @@ meta[id] := object.union(
 
 result[id] := verdict(ok, {"units": avahi}) if {
 	id := "service-avahi-disabled"
-	avahi := [{"name": u.name, "enabled": u.enabled, "active": u.active} |
-		some u in input.units
-		u.name == "avahi-daemon.service"
-		any_true([u.enabled == "enabled", u.active == "active"])
-	]
+	u := object.get(object.get(input, "units_by_name", {}), "avahi-daemon.service", {"name": "avahi-daemon.service", "enabled": "", "active": ""})
+	in_use := any_true([u.enabled == "enabled", u.active == "active"])
+	avahi := {true: [{"name": u.name, "enabled": u.enabled, "active": u.active}], false: []}[in_use]
 	ok := count(avahi) == 0
 }
 

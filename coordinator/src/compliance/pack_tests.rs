@@ -250,10 +250,10 @@ fn only_the_facts_a_pack_reads_are_converted_and_engines_are_reused_cleanly() {
             "groups",
             "kernel_modules",
             "mounts",
-            "packages",
+            "package_versions",
             "sshd",
             "sysctl",
-            "units"
+            "units_by_name"
         ]
     );
     assert_eq!(
