@@ -244,6 +244,30 @@ fn prepared(case: &pack_test::Case) -> anyhow::Result<tempfile::TempDir> {
 
 /// `packs_dir`: a folder of packs that replace built-in ones of the same name (to compare a
 /// change to a pack with the built-in one).
+/// One pack's compiled evaluation, `repeats` times and nothing else (see `--only`).
+pub fn only(name: &str, repeats: usize, packs_dir: Option<&Path>) -> anyhow::Result<()> {
+    let packs = Packs::load(packs_dir);
+    let pack = packs.get(name).with_context(|| format!("no pack {name}"))?;
+    let mut facts = serde_json::to_value(collect(&FactSource::host(), &[]))?;
+    if let Some(t) = pack.targets.first() {
+        facts["os"]["id"] = t.id.clone().into();
+        facts["os"]["version_id"] = t.version.clone().into();
+    }
+    let mut times = Vec::new();
+    for _ in 0..repeats {
+        let start = Instant::now();
+        let results = pack.evaluate(&facts);
+        times.push(start.elapsed().as_secs_f64() * 1000.0);
+        anyhow::ensure!(results.len() == pack.checks.len());
+    }
+    println!(
+        "{name}: {repeats} compiled evaluations, median {:.2} ms (interpreter redid {})",
+        median(times),
+        pack.interpreter_fallbacks()
+    );
+    Ok(())
+}
+
 pub fn run(
     repeats: usize,
     packs_dir: Option<&Path>,

@@ -66,6 +66,11 @@ enum Bench {
         /// alternating in one run (a pack folder may carry its own copy of `cis-common`).
         #[arg(long)]
         against: Option<std::path::PathBuf>,
+        /// Instead: evaluate only this pack, compiled, `--repeats` times over this machine's facts,
+        /// and nothing else; for counting its instructions with
+        /// `valgrind --tool=callgrind --toggle-collect='*Pack*evaluate*'`.
+        #[arg(long, conflicts_with = "against")]
+        only: Option<String>,
     },
     /// Command → fault active latency for nftables faults: one real agent in a namespace host,
     /// partition faults injected and reverted through the coordinator (needs root, ip, nft).
@@ -638,7 +643,14 @@ fn main() -> anyhow::Result<()> {
         Bench::Cis {
             repeats,
             packs_dir,
+            only: Some(name),
+            ..
+        } => cis::only(&name, repeats, packs_dir.as_deref()),
+        Bench::Cis {
+            repeats,
+            packs_dir,
             against,
+            only: None,
         } => cis::run(repeats, packs_dir.as_deref(), against.as_deref()),
         Bench::Threats {
             components,
